@@ -1,0 +1,67 @@
+# finwatch — everything a fresh machine needs (python3, make, git) is bootstrapped from requirements.lock.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+UV_VERSION := 0.13.9
+STAMP  := $(VENV)/.finwatch-installed
+
+# Prefect's local ephemeral mode, made reliable and quiet (see docs/operations.md)
+export PREFECT_HOME ?= $(CURDIR)/.prefect
+export PREFECT_SERVER_EPHEMERAL_ENABLED ?= true
+export PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS ?= 90
+export PREFECT_SERVER_ANALYTICS_ENABLED ?= false
+export PREFECT_LOGGING_LEVEL ?= WARNING
+
+DEMO_DIR ?= demo-output
+
+.PHONY: help venv demo test test-fast check fmt lock bench clean
+
+help:
+	@echo "make demo       build the default synthetic world and run finwatch on it (into $(DEMO_DIR)/)"
+	@echo "make test       run the whole test suite"
+	@echo "make test-fast  run the tests not marked slow"
+	@echo "make check      ruff (format + lint) and mypy"
+	@echo "make bench      run the benchmarks in benchmarks/"
+	@echo "make lock       re-resolve requirements.lock from pyproject.toml"
+
+# The environment is (re)built whenever the lock file or pyproject.toml is newer than the last install.
+$(STAMP): requirements.lock pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	@$(BIN)/python -m pip install --quiet --disable-pip-version-check "uv==$(UV_VERSION)"
+	$(BIN)/uv pip sync --quiet --python $(BIN)/python requirements.lock
+	$(BIN)/uv pip install --quiet --python $(BIN)/python --no-deps --no-build-isolation --editable .
+	@touch $(STAMP)
+
+venv: $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/finwatch demo --out $(DEMO_DIR)
+
+test: $(STAMP)
+	$(BIN)/python -m pytest -q
+
+test-fast: $(STAMP)
+	$(BIN)/python -m pytest -q -m "not slow"
+
+check: $(STAMP)
+	$(BIN)/ruff format --check .
+	$(BIN)/ruff check .
+	$(BIN)/mypy
+
+fmt: $(STAMP)
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+bench: $(STAMP)
+	$(BIN)/python benchmarks/bench_synth.py
+
+lock:
+	@test -x $(BIN)/uv || { $(PYTHON) -m venv $(VENV) && $(BIN)/python -m pip install --quiet "uv==$(UV_VERSION)"; }
+	$(BIN)/uv pip compile pyproject.toml --extra dev --generate-hashes --python-version 3.11 \
+		--python-platform x86_64-manylinux_2_28 --quiet -o requirements.lock
+
+clean:
+	rm -rf $(VENV) .prefect .pytest_cache .mypy_cache .ruff_cache $(DEMO_DIR)
