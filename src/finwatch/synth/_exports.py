@@ -22,6 +22,7 @@ from typing import Any
 
 import numpy as np
 import polars as pl
+import pyarrow as pa
 import pyarrow.parquet as pq
 
 from finwatch import __version__
@@ -122,10 +123,17 @@ def write_world(world: World, root: Path) -> list[Path]:
     return sorted(written)
 
 
-def _write_parquet(frame: pl.DataFrame, schema: object, path: Path, what: str) -> Path:
+PARQUET_ROW_GROUP = 250_000
+
+
+def _write_parquet(frame: pl.DataFrame, schema: pa.Schema | None, path: Path, what: str) -> Path:
+    """Write with the exact canonical Arrow schema, one row group at a time (memory stays flat)."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    table = conform(frame, schema, what=what) if schema is not None else frame.to_arrow()  # type: ignore[arg-type]
-    pq.write_table(table, path, **PARQUET_OPTIONS)  # type: ignore[arg-type]
+    target = schema if schema is not None else frame.head(0).to_arrow().schema
+    with pq.ParquetWriter(path, target, **PARQUET_OPTIONS) as writer:  # type: ignore[arg-type]
+        for chunk in frame.iter_slices(PARQUET_ROW_GROUP):
+            table = conform(chunk, schema, what=what) if schema is not None else chunk.to_arrow()
+            writer.write_table(table)
     return path
 
 
@@ -153,11 +161,13 @@ def _with_booked_amounts(world: World) -> pl.DataFrame:
     """Add the amount as booked on each side: converted into the receiving account's currency when it differs."""
     pop = world.pop
     acct_cur = pl.Series([pop.currencies[c] for c in pop.currency.tolist()], dtype=pl.String)
-    dst = world.raw["dst"].cast(pl.Int64)
-    raw = world.raw.with_columns(dst_currency=acct_cur.gather(dst.set(dst < 0, None)))  # type: ignore[arg-type]
-    fx = world.fx
-    raw = raw.join(fx.rename({"currency": "dst_currency", "rate": "dst_rate"}), on=["date", "dst_currency"],
-                   how="left", maintain_order="left")
+    acct_cur_idx = pl.Series(pop.currency.astype(np.int64))
+    dst = world.raw["dst"].cast(pl.Int64).clip(0)
+    dst_cur = acct_cur_idx.gather(dst)
+    raw = world.raw.with_columns(
+        dst_currency=pl.when(pl.col("dst") >= 0).then(acct_cur.gather(dst)),
+        dst_rate=world.fx["rate"].gather(dst_cur * world.ctx.days + world.raw["day"].cast(pl.Int64)),
+    )
     converted = (pl.col("units") * pl.col("fx_rate") / pl.col("dst_rate")).round(0).cast(pl.Int64)
     same = pl.col("dst_currency").is_null() | (pl.col("dst_currency") == pl.col("currency"))
     return raw.with_columns(
@@ -171,7 +181,8 @@ def _amlworld(world: World, raw: pl.DataFrame, root: Path) -> list[Path]:
     pop = world.pop
     code = pl.Series([pop.banks[b].code if b >= 0 else None for b in pop.bank.tolist()], dtype=pl.String)
     cur_name = {c: V.CURRENCIES[c][0] for c in V.CURRENCIES}
-    fiat = raw.filter(pl.col("chain").is_null())
+    needed = ("ts", "src", "dst", "recv_units", "recv_currency", "units", "currency", "channel", "inst")
+    fiat = raw.filter(pl.col("chain").is_null()).select(needed)  # projection first: no copy of other columns
     src, dst = fiat["src"].cast(pl.Int64), fiat["dst"].cast(pl.Int64)
     # cash appears as a self-transfer of the account (the layout has no cash counterparty)
     fiat = fiat.with_columns(
@@ -179,34 +190,37 @@ def _amlworld(world: World, raw: pl.DataFrame, root: Path) -> list[Path]:
         a_to=pl.when(dst >= 0).then(dst).otherwise(src),
     )
     ids = pl.Series(pop.ids, dtype=pl.String)
-    lines = fiat.select(
-        "inst",
-        line=pl.concat_str(
-            [
-                pl.from_epoch("ts", time_unit="s").dt.strftime("%Y/%m/%d %H:%M"),
-                code.gather(fiat["a_from"]),
-                ids.gather(fiat["a_from"]),
-                code.gather(fiat["a_to"]),
-                ids.gather(fiat["a_to"]),
-                units_str(pl.col("recv_units"), FIAT_SCALE),
-                pl.col("recv_currency").replace_strict(cur_name),
-                units_str(pl.col("units"), FIAT_SCALE),
-                pl.col("currency").replace_strict(cur_name),
-                pl.col("channel").replace_strict(AMLWORLD_FORMAT),
-                (pl.col("inst") >= 0).cast(pl.Int8).cast(pl.String),
-            ],
-            separator=",",
-        ),
-    )
+    line = pl.concat_str(
+        [
+            pl.from_epoch("ts", time_unit="s").dt.strftime("%Y/%m/%d %H:%M"),
+            pl.col("from_bank"),
+            pl.col("from_id"),
+            pl.col("to_bank"),
+            pl.col("to_id"),
+            units_str(pl.col("recv_units"), FIAT_SCALE),
+            pl.col("recv_currency").replace_strict(cur_name),
+            units_str(pl.col("units"), FIAT_SCALE),
+            pl.col("currency").replace_strict(cur_name),
+            pl.col("channel").replace_strict(AMLWORLD_FORMAT),
+            (pl.col("inst") >= 0).cast(pl.Int8).cast(pl.String),
+        ],
+        separator=",",
+    ).alias("line")
     folder = root / "amlworld"
     folder.mkdir(parents=True, exist_ok=True)
     csv_path = folder / "transactions.csv"
-    with csv_path.open("w", encoding="utf-8", newline="") as handle:
-        handle.write(AMLWORLD_HEADER + "\n")
-        handle.write("\n".join(lines["line"].to_list()))
-        handle.write("\n")
-    patterns = lines.filter(pl.col("inst") >= 0).group_by("inst", maintain_order=True).agg(pl.col("line"))
-    inst_rows = world.instances.to_dicts()
+    laundering: list[pl.DataFrame] = []
+    with csv_path.open("wb") as handle:
+        handle.write(AMLWORLD_HEADER.encode() + b"\n")
+        for chunk in fiat.iter_slices(CSV_CHUNK_ROWS):  # formatted a slice at a time: memory stays flat
+            lines = chunk.with_columns(
+                from_bank=code.gather(chunk["a_from"]), from_id=ids.gather(chunk["a_from"]),
+                to_bank=code.gather(chunk["a_to"]), to_id=ids.gather(chunk["a_to"]),
+            ).select("inst", line)
+            lines.select("line").write_csv(handle, include_header=False, quote_style="never", line_terminator="\n")
+            laundering.append(lines.filter(pl.col("inst") >= 0))
+    patterns = pl.concat(laundering).group_by("inst", maintain_order=True).agg(pl.col("line"))
+    inst_rows = {int(r["instance_id"].rsplit("-", 1)[1]): r for r in world.instances.to_dicts()}
     out = io.StringIO()
     for inst, rows in sorted(zip(patterns["inst"].to_list(), patterns["line"].to_list(), strict=True)):
         meta = inst_rows[inst]
@@ -235,13 +249,23 @@ def _pattern_detail(meta: dict[str, object]) -> str:
 
 
 # --- bank CSV --------------------------------------------------------------------------------------------------
+_SIDE_COLUMNS = (
+    "row", "txn_id", "ts", "date", "units", "currency", "channel", "mcc_code", "city_name", "country", "branch_id",
+    "description", "batch", "src_account", "dst_account", "src_institution", "dst_institution", "src_name",
+    "dst_name",
+)
+CSV_CHUNK_ROWS = 250_000
+
+
 def _sides(world: World, raw: pl.DataFrame, export: str) -> pl.DataFrame:
     """One booking per account side at banks exporting ``export``: debit for the sender, credit for the receiver."""
     pop = world.pop
     banks = [i for i, b in enumerate(pop.banks) if b.export == export]
     at_bank = np.isin(pop.bank, banks)
     mask = pl.Series(at_bank)
-    fiat = raw.filter(pl.col("chain").is_null())
+    fiat = raw.lazy().filter(pl.col("chain").is_null()).select(
+        *_SIDE_COLUMNS, "src", "dst", "recv_units", "recv_currency", "party_name"
+    ).collect()
 
     def side(me: str, other: str, sign: int) -> pl.DataFrame:
         idx = fiat[me].cast(pl.Int64)
@@ -249,7 +273,7 @@ def _sides(world: World, raw: pl.DataFrame, export: str) -> pl.DataFrame:
         part = fiat.filter(keep)
         units = pl.col("units") if sign < 0 else pl.col("recv_units")
         return part.select(
-            pl.all(),
+            *_SIDE_COLUMNS,
             me_idx=pl.col(me).cast(pl.Int64),
             other_idx=pl.col(other).cast(pl.Int64),
             account=pl.col(f"{me}_account"),
@@ -266,9 +290,8 @@ def _sides(world: World, raw: pl.DataFrame, export: str) -> pl.DataFrame:
 
 
 def _bank_csv(world: World, raw: pl.DataFrame, root: Path) -> Path:
-    sides = _sides(world, raw, "bank-csv")
     instructed = pl.col("booked_currency") != pl.col("currency")
-    table = sides.select(
+    columns = (
         pl.from_epoch("ts", time_unit="s").dt.strftime("%d.%m.%Y %H:%M:%S").alias("Booking Time"),
         pl.col("account").alias("Account"),
         pl.col("bic").alias("BIC"),
@@ -287,10 +310,16 @@ def _bank_csv(world: World, raw: pl.DataFrame, root: Path) -> Path:
         pl.col("txn_id").alias("Reference"),
         pl.col("description").alias("Description"),
     )
-    assert tuple(table.columns) == BANK_CSV_COLUMNS
+    assert tuple(c.meta.output_name() for c in columns) == BANK_CSV_COLUMNS
     path = root / "bank-csv" / "transactions.csv"
     path.parent.mkdir(parents=True, exist_ok=True)
-    table.write_csv(path, separator=";", quote_style="necessary", line_terminator="\n")
+    with path.open("wb") as handle:  # a day at a time: memory stays flat for large worlds
+        first = True
+        for _d, raw_day in _day_slices(world, raw):
+            sides = _sides(world, raw_day, "bank-csv")
+            sides.select(columns).write_csv(handle, include_header=first, separator=";", quote_style="necessary",
+                                            line_terminator="\n")
+            first = False
     return path
 
 
@@ -302,30 +331,43 @@ def _opt(tag: str, value: pl.Expr) -> pl.Expr:
     )
 
 
+def _day_slices(world: World, raw: pl.DataFrame) -> list[tuple[int, pl.DataFrame]]:
+    """Zero-copy slices of ``raw`` (sorted by time), one per simulated day."""
+    bounds = np.searchsorted(raw["day"].to_numpy(), np.arange(world.ctx.days + 1))
+    return [(d, raw.slice(int(bounds[d]), int(bounds[d + 1] - bounds[d]))) for d in range(world.ctx.days)]
+
+
 def _camt053(world: World, raw: pl.DataFrame, root: Path) -> list[Path]:
     pop, cfg = world.pop, world.config
-    sides = _sides(world, raw, "camt053")
-    # opening and closing booked balance per account and day (a starting balance, then the bookings)
-    rng = np.random.default_rng(np.random.SeedSequence([cfg.seed, 53]))
-    opening0 = pl.Series("opening0", np.round(rng.lognormal(8.0, 1.2, size=pop.n) * 100).astype(np.int64))
-    sides = sides.with_columns(day=pl.col("date"), opening0=opening0.gather(sides["me_idx"]))
-    daily = (
-        sides.group_by(["me_idx", "day"])
-        .agg(net=pl.col("booked_units").sum(), opening0=pl.col("opening0").first(), bank=pl.col("bic").first())
-        .sort(["me_idx", "day"])
-        .with_columns(closing=pl.col("opening0") + pl.col("net").cum_sum().over("me_idx"))
-        .with_columns(opening=pl.col("closing") - pl.col("net"))
-    )
     version = {b.bic: b.camt_version for b in pop.banks if b.export == "camt053"}
+    # running booked balance of every account: a starting balance, then each day's bookings
+    rng = np.random.default_rng(np.random.SeedSequence([cfg.seed, 53]))
+    balance = np.round(rng.lognormal(8.0, 1.2, size=pop.n) * 100).astype(np.int64)
     files: list[Path] = []
-    for bic in sorted(version):
-        files += _camt_bank(world, sides.filter(pl.col("bic") == bic), daily.filter(pl.col("bank") == bic), bic,
-                            version[bic], root)
+    # a day at a time, then a bank at a time: memory stays flat however large the world is
+    for _d, raw_day in _day_slices(world, raw):
+        sides = _sides(world, raw_day, "camt053").with_columns(day=pl.col("date"))
+        if sides.is_empty():
+            continue
+        net = sides.group_by("me_idx").agg(net=pl.col("booked_units").sum(), bank=pl.col("bic").first())
+        me, change = net["me_idx"].to_numpy(), net["net"].to_numpy()
+        daily = net.with_columns(
+            day=pl.lit(sides["day"][0]), opening=pl.Series(balance[me]), closing=pl.Series(balance[me] + change)
+        )
+        balance[me] += change
+        for bic in sorted(set(sides["bic"].to_list())):
+            part = sides.filter(pl.col("bic") == bic).sort(["row", "side"])
+            day = part["day"][0]
+            xml = _camt_document(part, daily.filter(pl.col("bank") == bic), bic, version[bic], day)
+            path = root / "camt053" / bic / f"{bic}_{day:%Y-%m-%d}.xml"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(xml, encoding="utf-8")
+            files.append(path)
     return files
 
 
-def _camt_bank(world: World, sides: pl.DataFrame, daily: pl.DataFrame, bic: str, version: str,
-               root: Path) -> list[Path]:
+def _camt_document(sides: pl.DataFrame, daily: pl.DataFrame, bic: str, version: str, day: dt.date) -> str:
+    """One camt.053 message: a statement per account with bookings on ``day`` at bank ``bic``."""
     v8 = version == "001.08"
     bic_tag = "BIC" if version == "001.02" else "BICFI"
 
@@ -437,7 +479,6 @@ def _camt_bank(world: World, sides: pl.DataFrame, daily: pl.DataFrame, bic: str,
         )
         .join(daily.select("me_idx", "day", "opening", "closing"), on=["me_idx", "day"], how="left",
               maintain_order="left")
-        .with_columns(seq=pl.int_range(pl.len()).over("day"))
     )
     day_str = pl.col("day").dt.strftime("%Y-%m-%d")
 
@@ -470,23 +511,13 @@ def _camt_bank(world: World, sides: pl.DataFrame, daily: pl.DataFrame, bic: str,
             ]
         )
     )
-    per_day = stmts.group_by("day", maintain_order=True).agg(pl.col("xml").str.join("\n")).sort("day")
-    folder = root / "camt053" / bic
-    folder.mkdir(parents=True, exist_ok=True)
     ns = CAMT_NS[version]
-    files = []
-    for day, body in zip(per_day["day"].to_list(), per_day["xml"].to_list(), strict=True):
-        assert isinstance(day, dt.date)
-        msg_id = f"{bic}{day:%Y%m%d}"
-        doc = (
-            f'<?xml version="1.0" encoding="UTF-8"?>\n<Document xmlns="{ns}">\n<BkToCstmrStmt>\n'
-            f"<GrpHdr><MsgId>{msg_id}</MsgId><CreDtTm>{day:%Y-%m-%d}T23:59:59Z</CreDtTm></GrpHdr>\n"
-            f"{body}\n</BkToCstmrStmt>\n</Document>\n"
-        )
-        path = folder / f"{bic}_{day:%Y-%m-%d}.xml"
-        path.write_text(doc, encoding="utf-8")
-        files.append(path)
-    return files
+    body = "\n".join(stmts["xml"].to_list())
+    return (
+        f'<?xml version="1.0" encoding="UTF-8"?>\n<Document xmlns="{ns}">\n<BkToCstmrStmt>\n'
+        f"<GrpHdr><MsgId>{bic}{day:%Y%m%d}</MsgId><CreDtTm>{day:%Y-%m-%d}T23:59:59Z</CreDtTm></GrpHdr>\n"
+        f"{body}\n</BkToCstmrStmt>\n</Document>\n"
+    )
 
 
 # --- ethereum-etl ----------------------------------------------------------------------------------------------

@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from finwatch.synth import _vocab as V
 from finwatch.synth._context import DAY, HOUR, Context, IntArray
 from finwatch.synth._ledger import CHANNEL
 from finwatch.synth._normal import CATEGORY_INDEX, block_time, card_payments, crypto_buy, crypto_sell
@@ -250,6 +251,11 @@ class Injector:
     def _bank_cities(self, account: int) -> np.ndarray:
         return np.array(self.ctx.pop.banks[self.ctx.pop.bank[account]].cities, np.int64)
 
+    def _spread(self, cities: np.ndarray, n: int) -> np.ndarray:
+        """``n`` cities drawn so that at least two differ whenever two are available."""
+        order = np.resize(self.rng.permutation(cities), n)
+        return self.rng.permutation(order)
+
     def structuring(self, inst: Instance) -> None:
         account = self.recruit.parties(1)[0]
         n = int(self.rng.integers(3, 10))
@@ -257,7 +263,7 @@ class Injector:
         ts = np.sort(self._start(span + 2) + self.rng.integers(0, int(span * DAY), size=n))
         ts = self.ctx.times(self.rng, n, "office", days=self.ctx.day_of(ts))  # banking hours on those days
         amounts = self._below_threshold(n, 0.9 - 0.3 * self.hard)
-        cities = self.rng.choice(self._bank_cities(account), size=n)
+        cities = self._spread(self._bank_cities(account), n)
         self._deposit(inst, np.sort(ts), account, amounts, cities)
         self._mark(inst, account, "depositor_account")
         if self.rng.random() < 0.6:  # the cash leaves by wire soon after
@@ -268,13 +274,15 @@ class Injector:
 
     def smurfing(self, inst: Instance) -> None:
         collector = self.recruit.parties(1)[0]
-        depositors = self.rng.integers(0, 1 << 20, size=int(self.rng.integers(3, 9)))
+        # distinct third parties (names) who bring the cash, each to a different counter
+        names = len(V.FIRST_NAMES) * len(V.LAST_NAMES)
+        depositors = self.rng.choice(names, size=int(self.rng.integers(4, 10)), replace=False)
         n = len(depositors) * int(self.rng.integers(1, 3))
         ts = self.ctx.times(self.rng, n, "office", days=self.ctx.day_of(np.full(n, self._start(4)))
                             + self.rng.integers(0, 3, size=n))
         party = depositors[np.arange(n) % len(depositors)]
         amounts = self._below_threshold(n, 0.3 + 0.4 * (1 - self.hard))
-        cities = self.rng.choice(self._bank_cities(collector), size=n)
+        cities = self._spread(self._bank_cities(collector), n)
         self._deposit(inst, ts, collector, amounts, cities, party=party)
         self._mark(inst, collector, "collector_account")
         dst = self.recruit.take("foreign", 1)[0]
@@ -292,7 +300,7 @@ class Injector:
         ts = np.sort(self.ctx.times(self.rng, n, "day", days=self.ctx.day_of(np.full(n, t0))
                                     + self.rng.integers(0, 7, size=n)))
         amounts = np.round(self.rng.uniform(800, 4_500, size=n), 2)
-        self._deposit(inst, ts, account, amounts, self.rng.choice(in_cities, size=n))
+        self._deposit(inst, ts, account, amounts, self._spread(in_cities, n))
         total, k = amounts.sum() * self.rng.uniform(0.85, 0.97), int(self.rng.integers(2, 5))
         out_ts = np.sort(ts.max() + self.rng.integers(HOUR, 2 * DAY, size=k))
         br = self.ctx.branch(self.rng, np.full(k, account), np.full(k, out_city))

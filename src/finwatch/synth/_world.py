@@ -10,6 +10,7 @@ from dataclasses import dataclass
 import numpy as np
 import polars as pl
 
+from finwatch.exceptions import SchemaError
 from finwatch.schema import ACCOUNT_SCHEMA, AMOUNT_SCALE, LABEL_SCHEMA, TRANSACTION_SCHEMA, conform, polars_schema
 from finwatch.synth import _vocab as V
 from finwatch.synth._context import ETH_SCALE, FIAT_SCALE, Context
@@ -88,6 +89,7 @@ def _fx_table(ctx: Context) -> pl.DataFrame:
         rate = base_per_usd / ctx.units_per_usd[c]
         for d in range(ctx.days):
             rows.append((cfg.start + dt.timedelta(days=d), code, float(f"{rate[d]:.10g}")))
+    # ordered by currency index, then day (lookups gather at currency * days + day)
     return pl.DataFrame(rows, schema={"date": pl.Date, "currency": pl.String, "rate": pl.Float64}, orient="row")
 
 
@@ -148,8 +150,12 @@ def _raw_frame(ctx: Context, ledger: Ledger, fx: pl.DataFrame, names: list[str])
         chain=pl.when(is_eth).then(pl.lit("ethereum")),
         amount=_units_to_decimal(pl.col("units"), scale),
     )
-    frame = frame.with_columns(party_name=pl.when(pl.col("party") >= 0).then(pl.col("party_name")))
-    frame = frame.join(fx.rename({"rate": "fx_rate"}), on=["date", "currency"], how="left", maintain_order="left")
+    frame = frame.with_columns(
+        party_name=pl.when(pl.col("party") >= 0).then(pl.col("party_name")),
+        day=day,
+        # the fx table is ordered by currency, then day: a gather instead of a join keeps memory flat
+        fx_rate=fx["rate"].gather(frame["cur"].cast(pl.Int64) * ctx.days + day.cast(pl.Int64)),
+    )
     return frame.with_columns(
         amount_base=pl.col("amount").cast(pl.Float64) * pl.col("fx_rate"),
         counterparty_name=pl.when(pl.col("chan") == CHANNELS.index("card"))
@@ -190,7 +196,12 @@ def _canonical_transactions(raw: pl.DataFrame, config: WorldConfig) -> pl.DataFr
         source_file_sha256=pl.lit(digest),
         source_row=pl.col("row").cast(pl.Int64),
     )
-    return pl.from_arrow(conform(frame, TRANSACTION_SCHEMA, what="synthetic transactions"))  # type: ignore[return-value]
+    # cast in Polars (no Arrow round trip: that would copy every string column of a large world)
+    expected = polars_schema(TRANSACTION_SCHEMA)
+    frame = frame.cast(dict(expected))  # type: ignore[arg-type]
+    if frame.schema != expected:
+        raise SchemaError(f"synthetic transactions: schema {frame.schema} != {expected}")
+    return frame
 
 
 def _accounts(pop: Population, names: list[str], config: WorldConfig) -> pl.DataFrame:

@@ -1,0 +1,5 @@
+"""``python -m finwatch`` runs the command line."""
+
+from finwatch.cli import app
+
+app()

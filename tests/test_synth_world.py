@@ -1,0 +1,186 @@
+"""The world as a whole: size, prevalence, labels, knobs and camouflage."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import polars as pl
+import pytest
+
+from finwatch.exceptions import ConfigError
+from finwatch.schema import ACCOUNT_SCHEMA, LABEL_SCHEMA, TRANSACTION_SCHEMA, polars_schema
+from finwatch.synth import LOOKALIKES, TYPOLOGIES, World, WorldConfig, generate_world
+
+
+def test_default_world_is_about_a_million_transactions(default_world: World) -> None:
+    assert default_world.accounts.height == 20_000
+    assert 900_000 <= default_world.transactions.height <= 1_200_000
+    days = default_world.transactions["ts"].dt.date().unique()
+    assert days.min() == dt.date(2026, 1, 5) and days.max() == dt.date(2026, 2, 3)
+
+
+def test_every_typology_has_at_least_20_instances_at_default_size(default_world: World) -> None:
+    counts = dict(default_world.instances.group_by("typology").len().iter_rows())
+    assert set(counts) == set(TYPOLOGIES)
+    assert min(counts.values()) >= 20, counts
+
+
+def test_every_instance_labels_accounts_and_transactions(default_world: World) -> None:
+    acc = default_world.account_labels.filter(pl.col("label"))
+    txn = default_world.transaction_labels.filter(pl.col("label"))
+    instances = set(default_world.instances["instance_id"])
+    assert set(acc["instance_id"]) == instances
+    assert set(txn["instance_id"]) == instances
+
+
+@pytest.mark.parametrize("prevalence", [0.1, 0.05, 0.2])
+def test_prevalence_is_within_20_percent_of_the_knob(prevalence: float, default_world: World) -> None:
+    world = default_world if prevalence == 0.1 else generate_world(WorldConfig(seed=3, accounts=8_000,
+                                                                             prevalence=prevalence))
+    positive = world.account_labels.filter(pl.col("label"))["subject_id"].n_unique()
+    measured = positive / world.accounts.height
+    assert abs(measured - prevalence) <= 0.2 * prevalence, measured
+
+
+def test_tables_have_the_canonical_schemas(default_world: World) -> None:
+    assert default_world.transactions.schema == polars_schema(TRANSACTION_SCHEMA)
+    assert default_world.accounts.schema == polars_schema(ACCOUNT_SCHEMA)
+    assert default_world.account_labels.schema == polars_schema(LABEL_SCHEMA)
+    assert default_world.transaction_labels.schema == polars_schema(LABEL_SCHEMA)
+
+
+def test_ids_are_unique_and_labels_point_at_real_rows(default_world: World) -> None:
+    txns, accounts = default_world.transactions, default_world.accounts
+    assert txns["txn_id"].n_unique() == txns.height
+    assert accounts["account_id"].n_unique() == accounts.height
+    assert set(default_world.transaction_labels["subject_id"]) <= set(txns["txn_id"])
+    assert set(default_world.account_labels["subject_id"]) <= set(accounts["account_id"])
+    known = set(accounts["account_id"])
+    used = set(txns["src_account"].drop_nulls()) | set(txns["dst_account"].drop_nulls())
+    assert used <= known
+
+
+def test_amounts_are_positive_and_base_amounts_consistent(default_world: World) -> None:
+    txns = default_world.transactions
+    assert txns.filter(pl.col("amount") <= 0).height == 0
+    base = txns.filter(pl.col("currency") == "USD")
+    assert (base["amount"].cast(pl.Float64) - base["amount_base"]).abs().max() < 1e-6
+
+
+def test_population_has_every_kind_of_party(default_world: World) -> None:
+    accounts = default_world.accounts
+    kinds = dict(accounts.group_by("kind").len().iter_rows())
+    assert set(kinds) == {"bank_account", "crypto_address", "exchange_account"}
+    holders = set(accounts["holder_type"])
+    assert holders == {"person", "business", "merchant", "exchange"}
+    mccs = set(accounts["mcc"].drop_nulls())
+    # lodging, ads, airlines, bus, ride-share, prepaid, crypto exchange, fast food, drug stores, cash fronts, shells
+    assert {"7011", "7311", "4511", "4131", "4121", "6540", "6051", "5814", "5912", "7297", "7230", "6799"} <= mccs
+    banks = accounts.filter(pl.col("kind") == "bank_account")
+    assert banks["institution"].n_unique() >= 10  # domestic and foreign banks
+    assert banks.filter(pl.col("country") == "US")["city"].n_unique() >= 5
+    linked = accounts.filter(pl.col("kind") == "exchange_account")["links"]
+    assert linked.list.len().min() == 3  # bank account, deposit address, withdrawal address
+
+
+def test_normal_behaviour_has_daily_and_weekly_rhythm(default_world: World) -> None:
+    card = default_world.transactions.filter(pl.col("channel") == "card")
+    by_hour = dict(card.group_by(pl.col("ts").dt.hour()).len().iter_rows())
+    assert by_hour[12] > 5 * by_hour[4]  # lunch time against the small hours
+    patterns = default_world.transaction_labels.filter(pl.col("label"))["subject_id"]
+    b2b = default_world.transactions.filter(
+        (pl.col("description") == "INVOICE PAYMENT") & ~pl.col("txn_id").is_in(patterns.to_list())
+    )
+    assert b2b.height > 10_000
+    assert b2b.filter(pl.col("ts").dt.weekday() >= 6).height == 0  # ordinary invoices are paid on weekdays
+
+
+def test_normal_amounts_are_heavy_tailed(default_world: World) -> None:
+    b2b = default_world.transactions.filter(pl.col("description") == "INVOICE PAYMENT")["amount_base"]
+    assert b2b.quantile(0.999) > 10 * b2b.median()
+
+
+def test_normal_behaviour_covers_the_everyday_flows(default_world: World) -> None:
+    txns = default_world.transactions
+    descriptions = set(txns["description"].drop_nulls())
+    assert {"PAYROLL", "RENT", "CARD PURCHASE", "P2P TRANSFER", "INVOICE PAYMENT", "ATM WITHDRAWAL",
+            "CASH DEPOSIT", "CRYPTO PURCHASE", "CRYPTO SALE PROCEEDS", "FAMILY SUPPORT"} <= descriptions
+    assert txns.filter(pl.col("currency") != "USD")["currency"].n_unique() >= 4  # foreign currency and ETH
+    assert txns.filter(pl.col("chain") == "ethereum").height > 10_000
+
+
+def test_patterns_hide_in_existing_accounts_and_in_new_mules(default_world: World) -> None:
+    positive = default_world.account_labels.filter(pl.col("label") & (pl.col("subject_id").str.starts_with("8")))
+    accounts = default_world.accounts.join(positive.select(pl.col("subject_id").alias("account_id")).unique(),
+                                           on="account_id")
+    start = dt.date(2026, 1, 5)
+    new = accounts.filter(pl.col("opened_date") >= start - dt.timedelta(days=90))
+    old = accounts.filter(pl.col("opened_date") < start - dt.timedelta(days=400))
+    assert new.height > 100 and old.height > 100
+    # laundering accounts also behave normally: most of them have unlabelled transactions too
+    labelled = set(default_world.transaction_labels.filter(pl.col("label"))["subject_id"])
+    txns = default_world.transactions.filter(~pl.col("txn_id").is_in(list(labelled)))
+    active = set(txns["src_account"].drop_nulls()) | set(txns["dst_account"].drop_nulls())
+    share = len(set(accounts["account_id"]) & active) / accounts.height
+    assert share > 0.6
+
+
+def test_every_lookalike_is_present_and_labelled_innocent(default_world: World) -> None:
+    negatives = default_world.account_labels.filter(~pl.col("label"))
+    counts = dict(negatives.group_by("typology").len().iter_rows())
+    assert set(counts) == set(LOOKALIKES)
+    assert min(counts.values()) >= 5
+
+
+def test_lookalike_cash_business_trips_a_just_below_threshold_rule(default_world: World) -> None:
+    """No single rule is a perfect detector: legitimate shops also bank 80–100 % of the threshold daily."""
+    shops = default_world.account_labels.filter(pl.col("typology") == "lookalike_cash_business")["subject_id"]
+    deposits = default_world.transactions.filter(
+        (pl.col("channel") == "cash") & pl.col("dst_account").is_in(shops.to_list())
+        & pl.col("amount_base").is_between(8_000, 10_000, closed="left")
+    )
+    per_shop = deposits.group_by("dst_account").len()
+    assert per_shop.height == shops.n_unique() and per_shop["len"].min() >= 5
+    payroll = default_world.transactions.filter(
+        (pl.col("description") == "PAYROLL") & pl.col("src_account").is_in(shops.to_list())
+    )
+    assert payroll["src_account"].n_unique() >= 0.8 * shops.n_unique()
+
+
+def test_lookalike_landlords_receive_many_small_rents(default_world: World) -> None:
+    landlords = default_world.account_labels.filter(pl.col("typology") == "lookalike_landlord")["subject_id"]
+    rents = default_world.transactions.filter(
+        (pl.col("description") == "RENT") & pl.col("dst_account").is_in(landlords.to_list())
+    )
+    senders = rents.group_by("dst_account").agg(pl.col("src_account").n_unique())
+    assert senders["src_account"].median() >= 8
+
+
+def test_lookalike_travellers_stay_in_several_cities(default_world: World) -> None:
+    people = default_world.account_labels.filter(pl.col("typology") == "lookalike_business_traveller")["subject_id"]
+    stays = default_world.transactions.filter((pl.col("mcc") == "7011") & pl.col("src_account").is_in(people.to_list()))
+    cities = stays.group_by("src_account").agg(pl.col("city").n_unique())
+    assert cities["city"].median() >= 2
+
+
+def test_typology_mix_switches_typologies_off() -> None:
+    world = generate_world(WorldConfig(seed=5, accounts=2_000, typology_mix={"cycle": 1.0, "structuring": 2.0}))
+    counts = dict(world.instances.group_by("typology").len().iter_rows())
+    assert set(counts) == {"cycle", "structuring"}
+    assert counts["structuring"] > counts["cycle"]
+
+
+def test_config_rejects_unknown_typologies_and_currencies() -> None:
+    with pytest.raises(ValueError, match="unknown typologies"):
+        WorldConfig(typology_mix={"teleportation": 1.0})
+    with pytest.raises(ValueError, match="not simulated"):
+        WorldConfig(base_currency="XYZ")
+    assert issubclass(ConfigError, Exception)
+
+
+def test_base_currency_knob_moves_domestic_accounts() -> None:
+    world = generate_world(WorldConfig(seed=2, accounts=1_500, base_currency="EUR", typology_mix={"structuring": 1}))
+    banks = world.accounts.filter((pl.col("kind") == "bank_account") & (pl.col("country") == "DE"))
+    assert banks.height > 1_000 and set(banks["currency"]) == {"EUR"}
+    cash = world.transactions.filter(pl.col("channel") == "cash")
+    assert set(cash["currency"]) == {"EUR"}
