@@ -325,6 +325,14 @@ def _crypto(ctx: Context, rng: np.random.Generator, act: np.ndarray) -> None:
         who = np.repeat(users, n)
         ts = ctx.times(rng, len(who), "evening")
         fn(ctx, rng, who, ts, lognormal_usd(rng, median, 1.0, len(who)))
+    # exchanges settle with each other daily between hot wallets: hundreds of ETH (far beyond 2^64 wei)
+    hot = g["hot_wallets"]
+    day = np.repeat(np.arange(ctx.days), len(hot))
+    src = np.tile(hot, ctx.days)
+    dst = np.tile(np.roll(hot, 1), ctx.days)
+    ts = block_time(ctx, ctx.times(rng, len(day), "office", days=day))
+    usd = lognormal_usd(rng, 400_000, 0.6, len(day))
+    ctx.ledger.add(ts=ts, src=src, dst=dst, units=ctx.usd_to_units(usd, ctx.eth, ts), cur=ctx.eth, chan="crypto")
     # transfers between users' own addresses
     addresses = g["user_addresses"]
     n = poisson_counts(rng, act[ctx.pop.owner[addresses]] * 0.25, ctx.days)

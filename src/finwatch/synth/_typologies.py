@@ -89,9 +89,11 @@ class Injector:
         self.threshold = float(self.cfg.reporting_threshold)
         self.instances: list[Instance] = []
         self.hard = self.cfg.difficulty
+        self.room = self.ctx.days - 2  # longest span, in days, a pattern may take
 
     # --- helpers ----------------------------------------------------------------------------------------
     def _start(self, span_days: float) -> int:
+        """A start time that leaves ``span_days`` before the end of the period."""
         latest = max(1, int((self.ctx.days - span_days) * DAY) - 1)
         return self.ctx.epoch + int(self.rng.integers(0, latest))
 
@@ -101,7 +103,7 @@ class Injector:
     def _send(self, inst: Instance, ts: Any, src: Any, dst: Any, amount_base: Any, chan: Any = "ach",
               desc: str = "TRANSFER", **extra: Any) -> None:
         ctx = self.ctx
-        ts = ctx.clip(np.atleast_1d(np.asarray(ts, np.int64)))
+        ts = np.atleast_1d(np.asarray(ts, np.int64))  # patterns are sized to fit: no clipping (checked later)
         src_arr = np.broadcast_to(np.asarray(src, np.int64), ts.shape)
         # money leaves in the sender's currency; base-currency amounts stay exact to the cent
         cur = np.where(src_arr >= 0, ctx.pop.currency[np.maximum(src_arr, 0)], ctx.base)
@@ -192,7 +194,7 @@ class Injector:
     def cycle(self, inst: Instance) -> None:
         length = int(self.rng.integers(2, 7))  # accounts on the cycle = hops
         members = self.recruit.parties(length)
-        max_gap = int((6 + 30 * self.hard) * HOUR)
+        max_gap = min(int((6 + 30 * self.hard) * HOUR), self.room * DAY // (length + 1))
         t0 = self._start(length * max_gap / DAY + 1)
         ts = self._path(inst, np.append(members, members[0]), t0, max_gap, float(self._amounts(1, 3_000, 40_000)[0]),
                         (0.0, 0.02 + 0.03 * self.hard))
@@ -268,7 +270,7 @@ class Injector:
         self._mark(inst, account, "depositor_account")
         if self.rng.random() < 0.6:  # the cash leaves by wire soon after
             dst = self.recruit.take("foreign", 1)[0]
-            self._send(inst, ts.max() + self.rng.integers(HOUR, 3 * DAY), account, dst,
+            self._send(inst, ts.max() + self.rng.integers(HOUR, 2 * DAY), account, dst,
                        np.round(amounts.sum() * 0.9, 2), "wire", "WIRE TRANSFER")
         inst.params = {"deposits": n}
 
@@ -278,7 +280,7 @@ class Injector:
         names = len(V.FIRST_NAMES) * len(V.LAST_NAMES)
         depositors = self.rng.choice(names, size=int(self.rng.integers(4, 10)), replace=False)
         n = len(depositors) * int(self.rng.integers(1, 3))
-        ts = self.ctx.times(self.rng, n, "office", days=self.ctx.day_of(np.full(n, self._start(4)))
+        ts = self.ctx.times(self.rng, n, "office", days=self.ctx.day_of(np.full(n, self._start(6)))
                             + self.rng.integers(0, 3, size=n))
         party = depositors[np.arange(n) % len(depositors)]
         amounts = self._below_threshold(n, 0.3 + 0.4 * (1 - self.hard))
@@ -314,7 +316,7 @@ class Injector:
         account = self.recruit.parties(1)[0]
         rounds = int(self.rng.integers(2, 6))
         retained = self.rng.uniform(0.002, self.cfg.pass_through_retained_max * 0.8)
-        t = self._start(12)
+        t = self._start(min(12, self.room))
         total_in = total_out = 0.0
         for _ in range(rounds):
             senders = self.recruit.take("foreign", int(self.rng.integers(1, 4)))
@@ -328,7 +330,7 @@ class Injector:
             self._send(inst, out_ts, account, receivers, parts, "wire", "WIRE TRANSFER")
             total_in += float(amount_in.sum())
             total_out += float(parts.sum())
-            t = int(out_ts.max()) + int(self.rng.integers(DAY, 3 * DAY))
+            t = int(out_ts.max()) + int(self.rng.integers(DAY // 2, 2 * DAY))
         self._mark(inst, account, "pass_through_account")
         inst.params = {"rounds": rounds, "retained_share": round(1 - total_out / total_in, 6)}
 
@@ -336,7 +338,7 @@ class Injector:
         origin = self.recruit.take("business", 1)[0]
         shells = self.recruit.take("shell", int(self.rng.integers(2, 7)))
         loop = np.concatenate([[origin], shells, [origin]])
-        max_gap = int((12 + 48 * self.hard) * HOUR)
+        max_gap = min(int((12 + 48 * self.hard) * HOUR), self.room * DAY // len(loop))
         ts = self._path(inst, loop, self._start(len(loop) * max_gap / DAY + 1), max_gap,
                         float(self._amounts(1, 20_000, 250_000)[0]), (0.005, 0.03), chan=CHANNEL["wire"], desc="CONSULTING FEES")
         self._mark(inst, origin, "origin_company")
@@ -347,8 +349,8 @@ class Injector:
     def sex_trafficking(self, inst: Instance) -> None:
         ctx, rng = self.ctx, self.rng
         victim = self.recruit.take("crypto_user", 1)[0]
-        span = int(rng.integers(8, 16))
-        day0 = int(ctx.day_of(np.array([self._start(span)]))[0])
+        span = min(int(rng.integers(8, 16)), self.room)
+        day0 = int(ctx.day_of(np.array([self._start(span + 1)]))[0])
         days = lambda n: day0 + rng.integers(0, span, size=n)  # noqa: E731
         cat = CATEGORY_INDEX
         # online advertisements, bought late at night
@@ -391,8 +393,8 @@ class Injector:
     def labor_trafficking(self, inst: Instance) -> None:
         ctx, rng = self.ctx, self.rng
         business = self.recruit.take("no_payroll_business", 1)[0]
-        span = int(rng.integers(10, 25))
-        day0 = int(ctx.day_of(np.array([self._start(span)]))[0])
+        span = min(int(rng.integers(10, 25)), self.room)
+        day0 = int(ctx.day_of(np.array([self._start(span + 1)]))[0])
         workers = int(rng.integers(6, 20))
         cities = rng.choice(ctx.pop.groups["domestic_cities"], size=int(rng.integers(1, 4)), replace=False)
         n_lodging = workers + int(rng.integers(0, workers))

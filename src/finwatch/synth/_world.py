@@ -104,6 +104,10 @@ def _units_to_decimal(units: pl.Expr, scale: pl.Expr) -> pl.Expr:
 def _raw_frame(ctx: Context, ledger: Ledger, fx: pl.DataFrame, names: list[str]) -> pl.DataFrame:
     pop = ctx.pop
     frame = ledger.freeze().with_row_index("gen")
+    end = ctx.epoch + ctx.days * 86_400
+    outside = frame.filter((pl.col("ts") < ctx.epoch) | (pl.col("ts") >= end))
+    if outside.height:  # a generator bug, not a user error: every event must fall inside the period
+        raise RuntimeError(f"{outside.height} simulated transactions fall outside the period")
     frame = frame.sort(["ts", "gen"]).drop("gen").with_row_index("row")
     ids = pl.Series("ids", pop.ids, dtype=pl.String)
     name_s = pl.Series("names", names, dtype=pl.String)

@@ -51,7 +51,7 @@ class WorldConfig(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     accounts: int = Field(20_000, ge=500, le=50_000_000, description="accounts of every kind in the world")
-    days: int = Field(30, ge=7, le=3_650, description="length of the simulated period")
+    days: int = Field(30, ge=14, le=3_650, description="length of the simulated period")
     start: dt.date = Field(dt.date(2026, 1, 5), description="first simulated day (UTC)")
     seed: int = Field(0, ge=0, lt=2**63)
     prevalence: float = Field(
