@@ -25,8 +25,20 @@ TARGET_SECONDS_1M = 20.0
 
 def run(millions: float, out: Path, seed: int) -> dict[str, float]:
     accounts = int(ACCOUNTS_PER_MILLION * millions)
-    cmd = [sys.executable, "-m", "finwatch", "synth", "--out", str(out), "--accounts", str(accounts), "--days",
-           "30", "--seed", str(seed)]
+    cmd = [
+        sys.executable,
+        "-m",
+        "finwatch",
+        "synth",
+        "--out",
+        str(out),
+        "--accounts",
+        str(accounts),
+        "--days",
+        "30",
+        "--seed",
+        str(seed),
+    ]
     began = time.perf_counter()
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     _pid, status, usage = os.wait4(proc.pid, 0)
@@ -55,14 +67,19 @@ def main() -> None:
     workdir = Path(tempfile.mkdtemp(prefix="bench-synth-"))
     rows = []
     try:
-        print(f"{'size':>6} {'accounts':>9} {'transactions':>13} {'seconds':>8} {'peak GB':>8} {'GB/M txn':>8} "
-              f"{'output GB':>9}")
+        print(
+            f"{'size':>6} {'accounts':>9} {'transactions':>13} {'seconds':>8} {'peak GB':>8} {'GB/M txn':>8} "
+            f"{'output GB':>9}"
+        )
         for millions in sizes:
             row = run(millions, workdir / f"world-{millions:g}M", args.seed)
             rows.append(row)
             per_m = row["peak_gb"] / (row["transactions"] / 1e6)
-            print(f"{millions:>5g}M {row['accounts']:>9,} {row['transactions']:>13,} {row['seconds']:>8.1f} "
-                  f"{row['peak_gb']:>8.2f} {per_m:>8.2f} {row['output_gb']:>9.2f}", flush=True)
+            print(
+                f"{millions:>5g}M {row['accounts']:>9,} {row['transactions']:>13,} {row['seconds']:>8.1f} "
+                f"{row['peak_gb']:>8.2f} {per_m:>8.2f} {row['output_gb']:>9.2f}",
+                flush=True,
+            )
             if not args.keep:
                 shutil.rmtree(workdir / f"world-{millions:g}M", ignore_errors=True)
     finally:
@@ -75,8 +92,10 @@ def main() -> None:
     if len(rows) > 1:
         first, last = rows[0], rows[-1]
         ratio = (last["peak_gb"] / first["peak_gb"]) / (last["transactions"] / first["transactions"])
-        print(f"peak memory grows {ratio:.2f}x as fast as the data from {first['millions']:g} M to "
-              f"{last['millions']:g} M (1.00 = linear; below 1 = sub-linear)")
+        print(
+            f"peak memory grows {ratio:.2f}x as fast as the data from {first['millions']:g} M to "
+            f"{last['millions']:g} M (1.00 = linear; below 1 = sub-linear)"
+        )
 
 
 if __name__ == "__main__":

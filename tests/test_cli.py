@@ -11,28 +11,52 @@ import pytest
 
 
 def finwatch(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "finwatch", *args], capture_output=True, text=True, cwd=cwd,
-                          timeout=600, check=False)
+    return subprocess.run(
+        [sys.executable, "-m", "finwatch", *args],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        timeout=600,
+        check=False,
+    )
 
 
 def digests(root: Path) -> dict[str, str]:
-    return {p.relative_to(root).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(root.rglob("*")) if p.is_file()}
+    return {
+        p.relative_to(root).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(root.rglob("*"))
+        if p.is_file()
+    }
 
 
 def test_same_seed_gives_byte_identical_files(tmp_path: Path) -> None:
     args = ("synth", "--seed", "7", "--accounts", "2500", "--days", "14")
-    first, second = finwatch(*args, "--out", str(tmp_path / "a")), finwatch(*args, "--out", str(tmp_path / "b"))
+    first, second = (
+        finwatch(*args, "--out", str(tmp_path / "a")),
+        finwatch(*args, "--out", str(tmp_path / "b")),
+    )
     assert first.returncode == 0, first.stderr
     assert second.returncode == 0, second.stderr
     a, b = digests(tmp_path / "a"), digests(tmp_path / "b")
-    assert len(a) > 20 and a == b
+    assert len(a) > 20
+    assert a == b
 
 
 def test_another_seed_gives_another_world(tmp_path: Path) -> None:
     for seed in ("1", "2"):
-        done = finwatch("synth", "--seed", seed, "--accounts", "1000", "--days", "14", "--exports", "amlworld",
-                        "--out", str(tmp_path / seed))
+        done = finwatch(
+            "synth",
+            "--seed",
+            seed,
+            "--accounts",
+            "1000",
+            "--days",
+            "14",
+            "--exports",
+            "amlworld",
+            "--out",
+            str(tmp_path / seed),
+        )
         assert done.returncode == 0, done.stderr
     one, two = digests(tmp_path / "1"), digests(tmp_path / "2")
     assert one.keys() == two.keys()
@@ -50,7 +74,11 @@ def test_default_world_seed_7_is_byte_identical_across_runs(tmp_path: Path) -> N
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        pytest.param(("--accounts", "10"), "accounts: Input should be greater than or equal to 500", id="too few accounts"),
+        pytest.param(
+            ("--accounts", "10"),
+            "accounts: Input should be greater than or equal to 500",
+            id="too few accounts",
+        ),
         pytest.param(("--days", "3"), "days: Input should be greater than or equal to 14", id="too few days"),
         pytest.param(("--typology-mix", "cycle"), "is not NAME=WEIGHT", id="mix without weight"),
         pytest.param(("--typology-mix", "cycle=lots"), "is not a number", id="mix weight not a number"),
@@ -76,7 +104,8 @@ def test_refuses_to_overwrite_a_folder_it_did_not_write(tmp_path: Path) -> None:
     target.mkdir()
     (target / "notes.txt").write_text("keep me")
     done = finwatch("synth", "--accounts", "600", "--days", "14", "--out", str(target))
-    assert done.returncode == 2 and "not written by finwatch" in done.stderr
+    assert done.returncode == 2
+    assert "not written by finwatch" in done.stderr
     assert (target / "notes.txt").read_text() == "keep me"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["precious"]
 
@@ -84,8 +113,19 @@ def test_refuses_to_overwrite_a_folder_it_did_not_write(tmp_path: Path) -> None:
 def test_replaces_an_earlier_world_in_place(tmp_path: Path) -> None:
     target = tmp_path / "w"
     for seed in ("1", "2"):
-        done = finwatch("synth", "--accounts", "600", "--days", "14", "--seed", seed, "--exports", "amlworld",
-                        "--out", str(target))
+        done = finwatch(
+            "synth",
+            "--accounts",
+            "600",
+            "--days",
+            "14",
+            "--seed",
+            seed,
+            "--exports",
+            "amlworld",
+            "--out",
+            str(target),
+        )
         assert done.returncode == 0, done.stderr
     assert '"seed": 2' in (target / "world.json").read_text()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["w"]

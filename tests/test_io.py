@@ -13,9 +13,14 @@ def test_failure_inside_leaves_the_previous_content(tmp_path: Path) -> None:
     target = tmp_path / "out"
     with atomic_directory(target, marker="done.json") as staging:
         (staging / "done.json").write_text("1")
-    with pytest.raises(RuntimeError), atomic_directory(target, marker="done.json") as staging:
-        (staging / "done.json").write_text("2")
-        raise RuntimeError("killed half way")
+
+    def interrupted_write() -> None:
+        with atomic_directory(target, marker="done.json") as staging:
+            (staging / "done.json").write_text("2")
+            raise RuntimeError("killed half way")
+
+    with pytest.raises(RuntimeError, match="killed half way"):
+        interrupted_write()
     assert (target / "done.json").read_text() == "1"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]
 
@@ -25,5 +30,6 @@ def test_staging_is_invisible_until_published(tmp_path: Path) -> None:
     with atomic_directory(target, marker="done.json") as staging:
         (staging / "part.csv").write_text("a,b\n")
         assert not target.exists()
-        assert staging.parent == tmp_path and staging.name.startswith(".out.partial-")
+        assert staging.parent == tmp_path
+        assert staging.name.startswith(".out.partial-")
     assert (target / "part.csv").exists()

@@ -13,11 +13,26 @@ from finwatch.schema import ACCOUNT_SCHEMA, LABEL_SCHEMA, TRANSACTION_SCHEMA, co
 
 def _txn(**overrides: object) -> dict[str, object]:
     row: dict[str, object] = {
-        "txn_id": "T1", "ts": dt.datetime(2026, 1, 5, 12, 0, 0, 123456, tzinfo=dt.UTC), "src_account": "A",
-        "dst_account": "B", "src_institution": "FFEDUS33", "dst_institution": "UNSVUS44",
-        "amount": Decimal("9999.99"), "currency": "USD", "amount_base": 9999.99, "channel": "wire", "mcc": None,
-        "counterparty_name": None, "description": None, "country": "US", "city": None, "branch": None,
-        "chain": None, "source_format": "test", "source_file_sha256": "0" * 64, "source_row": 1,
+        "txn_id": "T1",
+        "ts": dt.datetime(2026, 1, 5, 12, 0, 0, 123456, tzinfo=dt.UTC),
+        "src_account": "A",
+        "dst_account": "B",
+        "src_institution": "FFEDUS33",
+        "dst_institution": "UNSVUS44",
+        "amount": Decimal("9999.99"),
+        "currency": "USD",
+        "amount_base": 9999.99,
+        "channel": "wire",
+        "mcc": None,
+        "counterparty_name": None,
+        "description": None,
+        "country": "US",
+        "city": None,
+        "branch": None,
+        "chain": None,
+        "source_format": "test",
+        "source_file_sha256": "0" * 64,
+        "source_row": 1,
     }
     row.update(overrides)
     return row

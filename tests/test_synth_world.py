@@ -16,7 +16,8 @@ def test_default_world_is_about_a_million_transactions(default_world: World) -> 
     assert default_world.accounts.height == 20_000
     assert 900_000 <= default_world.transactions.height <= 1_200_000
     days = default_world.transactions["ts"].dt.date().unique()
-    assert days.min() == dt.date(2026, 1, 5) and days.max() == dt.date(2026, 2, 3)
+    assert days.min() == dt.date(2026, 1, 5)
+    assert days.max() == dt.date(2026, 2, 3)
 
 
 def test_every_typology_has_at_least_20_instances_at_default_size(default_world: World) -> None:
@@ -35,8 +36,11 @@ def test_every_instance_labels_accounts_and_transactions(default_world: World) -
 
 @pytest.mark.parametrize("prevalence", [0.1, 0.05, 0.2])
 def test_prevalence_is_within_20_percent_of_the_knob(prevalence: float, default_world: World) -> None:
-    world = default_world if prevalence == 0.1 else generate_world(WorldConfig(seed=3, accounts=8_000,
-                                                                             prevalence=prevalence))
+    world = (
+        default_world
+        if prevalence == 0.1
+        else generate_world(WorldConfig(seed=3, accounts=8_000, prevalence=prevalence))
+    )
     positive = world.account_labels.filter(pl.col("label"))["subject_id"].n_unique()
     measured = positive / world.accounts.height
     assert abs(measured - prevalence) <= 0.2 * prevalence, measured
@@ -75,7 +79,20 @@ def test_population_has_every_kind_of_party(default_world: World) -> None:
     assert holders == {"person", "business", "merchant", "exchange"}
     mccs = set(accounts["mcc"].drop_nulls())
     # lodging, ads, airlines, bus, ride-share, prepaid, crypto exchange, fast food, drug stores, cash fronts, shells
-    assert {"7011", "7311", "4511", "4131", "4121", "6540", "6051", "5814", "5912", "7297", "7230", "6799"} <= mccs
+    assert {
+        "7011",
+        "7311",
+        "4511",
+        "4131",
+        "4121",
+        "6540",
+        "6051",
+        "5814",
+        "5912",
+        "7297",
+        "7230",
+        "6799",
+    } <= mccs
     banks = accounts.filter(pl.col("kind") == "bank_account")
     assert banks["institution"].n_unique() >= 10  # domestic and foreign banks
     assert banks.filter(pl.col("country") == "US")["city"].n_unique() >= 5
@@ -103,20 +120,32 @@ def test_normal_amounts_are_heavy_tailed(default_world: World) -> None:
 def test_normal_behaviour_covers_the_everyday_flows(default_world: World) -> None:
     txns = default_world.transactions
     descriptions = set(txns["description"].drop_nulls())
-    assert {"PAYROLL", "RENT", "CARD PURCHASE", "P2P TRANSFER", "INVOICE PAYMENT", "ATM WITHDRAWAL",
-            "CASH DEPOSIT", "CRYPTO PURCHASE", "CRYPTO SALE PROCEEDS", "FAMILY SUPPORT"} <= descriptions
+    assert {
+        "PAYROLL",
+        "RENT",
+        "CARD PURCHASE",
+        "P2P TRANSFER",
+        "INVOICE PAYMENT",
+        "ATM WITHDRAWAL",
+        "CASH DEPOSIT",
+        "CRYPTO PURCHASE",
+        "CRYPTO SALE PROCEEDS",
+        "FAMILY SUPPORT",
+    } <= descriptions
     assert txns.filter(pl.col("currency") != "USD")["currency"].n_unique() >= 4  # foreign currency and ETH
     assert txns.filter(pl.col("chain") == "ethereum").height > 10_000
 
 
 def test_patterns_hide_in_existing_accounts_and_in_new_mules(default_world: World) -> None:
     positive = default_world.account_labels.filter(pl.col("label") & (pl.col("subject_id").str.starts_with("8")))
-    accounts = default_world.accounts.join(positive.select(pl.col("subject_id").alias("account_id")).unique(),
-                                           on="account_id")
+    accounts = default_world.accounts.join(
+        positive.select(pl.col("subject_id").alias("account_id")).unique(), on="account_id"
+    )
     start = dt.date(2026, 1, 5)
     new = accounts.filter(pl.col("opened_date") >= start - dt.timedelta(days=90))
     old = accounts.filter(pl.col("opened_date") < start - dt.timedelta(days=400))
-    assert new.height > 100 and old.height > 100
+    assert new.height > 100
+    assert old.height > 100
     # laundering accounts also behave normally: most of them have unlabelled transactions too
     labelled = set(default_world.transaction_labels.filter(pl.col("label"))["subject_id"])
     txns = default_world.transactions.filter(~pl.col("txn_id").is_in(list(labelled)))
@@ -136,11 +165,13 @@ def test_lookalike_cash_business_trips_a_just_below_threshold_rule(default_world
     """No single rule is a perfect detector: legitimate shops also bank 80–100 % of the threshold daily."""
     shops = default_world.account_labels.filter(pl.col("typology") == "lookalike_cash_business")["subject_id"]
     deposits = default_world.transactions.filter(
-        (pl.col("channel") == "cash") & pl.col("dst_account").is_in(shops.to_list())
+        (pl.col("channel") == "cash")
+        & pl.col("dst_account").is_in(shops.to_list())
         & pl.col("amount_base").is_between(8_000, 10_000, closed="left")
     )
     per_shop = deposits.group_by("dst_account").len()
-    assert per_shop.height == shops.n_unique() and per_shop["len"].min() >= 5
+    assert per_shop.height == shops.n_unique()
+    assert per_shop["len"].min() >= 5
     payroll = default_world.transactions.filter(
         (pl.col("description") == "PAYROLL") & pl.col("src_account").is_in(shops.to_list())
     )
@@ -181,6 +212,7 @@ def test_config_rejects_unknown_typologies_and_currencies() -> None:
 def test_base_currency_knob_moves_domestic_accounts() -> None:
     world = generate_world(WorldConfig(seed=2, accounts=1_500, base_currency="EUR", typology_mix={"structuring": 1}))
     banks = world.accounts.filter((pl.col("kind") == "bank_account") & (pl.col("country") == "DE"))
-    assert banks.height > 1_000 and set(banks["currency"]) == {"EUR"}
+    assert banks.height > 1_000
+    assert set(banks["currency"]) == {"EUR"}
     cash = world.transactions.filter(pl.col("channel") == "cash")
     assert set(cash["currency"]) == {"EUR"}

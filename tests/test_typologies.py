@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import json
 from decimal import Decimal
 
@@ -56,48 +57,58 @@ def test_scatter_gather_every_intermediate_forwards_after_receiving(
         origin = frame["src_account"][0]
         mids = frame.filter(pl.col("src_account") == origin)["dst_account"].unique()
         back = frame.filter(pl.col("src_account").is_in(mids.to_list()))
-        assert back["dst_account"].n_unique() == 1 and back["dst_account"][0] != origin
+        assert back["dst_account"].n_unique() == 1
+        assert back["dst_account"][0] != origin
         assert mids.len() == _params(default_world, frame)["intermediates"] >= 3
         for row in back.iter_rows(named=True):
             assert row["ts"] > _first_in(frame, row["src_account"])
 
 
-def test_gather_scatter_hub_pays_out_after_it_has_gathered(by_typology: dict[str, list[pl.DataFrame]]) -> None:
+def test_gather_scatter_hub_pays_out_after_it_has_gathered(
+    by_typology: dict[str, list[pl.DataFrame]],
+) -> None:
     for frame in by_typology["gather_scatter"]:
         hub = frame["dst_account"].mode()[0]
         inflow = frame.filter(pl.col("dst_account") == hub)
         outflow = frame.filter(pl.col("src_account") == hub)
-        assert inflow.height >= 3 and outflow.height >= 3
+        assert inflow.height >= 3
+        assert outflow.height >= 3
         assert outflow["ts"].min() > inflow["ts"].max()
         assert outflow["amount"].sum() < inflow["amount"].sum()
 
 
-def test_cycle_returns_to_its_origin_in_time_order(by_typology: dict[str, list[pl.DataFrame]], default_world: World) -> None:
+def test_cycle_returns_to_its_origin_in_time_order(
+    by_typology: dict[str, list[pl.DataFrame]], default_world: World
+) -> None:
     for frame in by_typology["cycle"]:
         params = _params(default_world, frame)
         src, dst, ts = frame["src_account"].to_list(), frame["dst_account"].to_list(), frame["ts"].to_list()
-        assert len(src) == params["length"] and 2 <= len(src) <= 6
+        assert len(src) == params["length"]
+        assert 2 <= len(src) <= 6
         assert all(dst[i] == src[i + 1] for i in range(len(src) - 1))  # a path ...
         assert dst[-1] == src[0]  # ... that closes on its origin
         assert len(set(src)) == len(src)  # a simple cycle
-        assert all(a < b for a, b in zip(ts, ts[1:], strict=False))  # strictly increasing timestamps
+        assert all(a < b for a, b in itertools.pairwise(ts))  # strictly increasing timestamps
         assert (ts[-1] - ts[0]).total_seconds() == params["window_seconds"] <= 7 * 86_400
         amounts = frame["amount_base"].to_list()
-        assert all(0.95 * a <= b <= a for a, b in zip(amounts, amounts[1:], strict=False))  # small decay
+        assert all(0.95 * a <= b <= a for a, b in itertools.pairwise(amounts))  # small decay
 
 
 def test_bipartite_edges_go_from_senders_to_receivers(by_typology: dict[str, list[pl.DataFrame]]) -> None:
     for frame in by_typology["bipartite"]:
         senders, receivers = set(frame["src_account"]), set(frame["dst_account"])
         assert not senders & receivers
-        assert len(senders) >= 2 and len(receivers) >= 2
+        assert len(senders) >= 2
+        assert len(receivers) >= 2
 
 
 def test_stack_forwards_layer_by_layer(by_typology: dict[str, list[pl.DataFrame]]) -> None:
     for frame in by_typology["stack"]:
         senders, receivers = set(frame["src_account"]), set(frame["dst_account"])
         top, middle, bottom = senders - receivers, senders & receivers, receivers - senders
-        assert top and middle and bottom
+        assert top
+        assert middle
+        assert bottom
         for row in frame.filter(pl.col("src_account").is_in(list(middle))).iter_rows(named=True):
             assert row["ts"] > _first_in(frame, row["src_account"])
 
@@ -107,13 +118,15 @@ def test_random_walk_is_a_time_ordered_chain(by_typology: dict[str, list[pl.Data
         src, dst = frame["src_account"].to_list(), frame["dst_account"].to_list()
         assert len(src) >= 4
         assert all(dst[i] == src[i + 1] for i in range(len(src) - 1))
-        assert frame["ts"].is_sorted() and frame["ts"].n_unique() == frame.height
+        assert frame["ts"].is_sorted()
+        assert frame["ts"].n_unique() == frame.height
 
 
 def test_structuring_every_deposit_is_below_the_threshold(by_typology: dict[str, list[pl.DataFrame]]) -> None:
     for frame in by_typology["structuring"]:
         deposits = frame.filter((pl.col("channel") == "cash") & pl.col("src_account").is_null())
-        assert deposits.height >= 3 and deposits["dst_account"].n_unique() == 1
+        assert deposits.height >= 3
+        assert deposits["dst_account"].n_unique() == 1
         assert all(a < THRESHOLD for a in deposits["amount"].to_list())
         assert all(a >= Decimal("0.6") * THRESHOLD for a in deposits["amount"].to_list())
         assert sum(deposits["amount"].to_list()) > THRESHOLD  # together they would have been reported
@@ -136,7 +149,8 @@ def test_funnel_account_cash_in_one_city_out_in_another(by_typology: dict[str, l
     for frame in by_typology["funnel_account"]:
         cash_in = frame.filter(pl.col("src_account").is_null())
         cash_out = frame.filter(pl.col("dst_account").is_null())
-        assert cash_in.height >= 4 and cash_out.height >= 2
+        assert cash_in.height >= 4
+        assert cash_out.height >= 2
         assert not set(cash_in["city"]) & set(cash_out["city"])
         assert cash_out["ts"].min() > cash_in["ts"].max()
 
@@ -153,7 +167,8 @@ def test_pass_through_keeps_less_than_the_configured_share(
         assert 0 < retained < limit
         for row in outflow.iter_rows(named=True):  # out within hours of the money coming in
             last_in = inflow.filter(pl.col("ts") <= row["ts"])["ts"].max()
-            assert last_in is not None and (row["ts"] - last_in) <= dt.timedelta(hours=24)
+            assert last_in is not None
+            assert (row["ts"] - last_in) <= dt.timedelta(hours=24)
 
 
 def test_shell_circulation_round_trips_through_two_to_six_shells(
@@ -162,11 +177,14 @@ def test_shell_circulation_round_trips_through_two_to_six_shells(
     shells = set(default_world.accounts.filter(pl.col("mcc") == "6799")["account_id"])
     for frame in by_typology["shell_circulation"]:
         src, dst = frame["src_account"].to_list(), frame["dst_account"].to_list()
-        assert dst[-1] == src[0] and all(dst[i] == src[i + 1] for i in range(len(src) - 1))
+        assert dst[-1] == src[0]
+        assert all(dst[i] == src[i + 1] for i in range(len(src) - 1))
         middle = src[1:]
-        assert 2 <= len(middle) <= 6 and set(middle) <= shells and src[0] not in shells
+        assert 2 <= len(middle) <= 6
+        assert set(middle) <= shells
+        assert src[0] not in shells
         amounts = frame["amount_base"].to_list()
-        assert all(0.97 * a <= b <= 0.995 * a + 0.01 for a, b in zip(amounts, amounts[1:], strict=False))
+        assert all(0.97 * a <= b <= 0.995 * a + 0.01 for a, b in itertools.pairwise(amounts))
         assert frame["ts"].is_sorted()
 
 
@@ -183,7 +201,8 @@ def test_sex_trafficking_ads_lodging_night_p2p_and_crypto_cash_out(
         assert lodging["city"].n_unique() >= 2
         assert lodging["ts"].max() - lodging["ts"].min() <= dt.timedelta(days=7)
         p2p = frame.filter((pl.col("channel") == "p2p") & (pl.col("dst_account") == v))
-        assert p2p["src_account"].n_unique() >= 10 and p2p["amount_base"].max() <= 400
+        assert p2p["src_account"].n_unique() >= 10
+        assert p2p["amount_base"].max() <= 400
         night = frame.filter(pl.col("ts").dt.hour() < 5)
         assert night.height >= 1
         cash_out = frame.filter(pl.col("dst_account").is_in(list(exchanges)))
@@ -198,7 +217,8 @@ def test_labor_trafficking_business_pays_lodging_and_travel_without_payroll(
     payroll_payers = set(default_world.transactions.filter(pl.col("description") == "PAYROLL")["src_account"])
     for frame in by_typology["labor_trafficking"]:
         business = frame.filter(pl.col("mcc") == "7011")["src_account"].unique()
-        assert business.len() == 1 and business[0] not in payroll_payers
+        assert business.len() == 1
+        assert business[0] not in payroll_payers
         assert frame.filter(pl.col("mcc") == "7011").height >= 6
         assert frame.filter(pl.col("mcc").is_in(["4131", "4511"])).height >= 6
 
@@ -225,15 +245,22 @@ def test_crypto_layering_peels_through_fresh_addresses_to_an_exchange(
             assert first_seen == big["ts"]  # fresh: no history before the chain reaches it
             address = nxt
         final = [r for r in layering if r["src_account"] == address]
-        assert len(final) == 1 and final[0]["dst_account"] in deposit_addresses
+        assert len(final) == 1
+        assert final[0]["dst_account"] in deposit_addresses
         assert _fiat(frame).filter(pl.col("description") == "CRYPTO SALE PROCEEDS").height == 1
 
 
 def test_custom_threshold_moves_structuring_below_it() -> None:
     from finwatch.synth import WorldConfig, generate_world
 
-    world = generate_world(WorldConfig(seed=4, accounts=2_000, reporting_threshold=Decimal(5_000),
-                                       typology_mix={"structuring": 1, "smurfing": 1}))
+    world = generate_world(
+        WorldConfig(
+            seed=4,
+            accounts=2_000,
+            reporting_threshold=Decimal(5_000),
+            typology_mix={"structuring": 1, "smurfing": 1},
+        )
+    )
     frames = instance_transactions(world).filter(pl.col("channel") == "cash")
     assert frames.height > 50
     assert frames["amount"].max() < Decimal(5_000)

@@ -132,9 +132,18 @@ def synth(
     except ValueError:
         raise ConfigError(f"--start: {start!r} is not a date (YYYY-MM-DD)") from None
     config = _world_config(
-        accounts=accounts, days=days, seed=seed, start=start_date, prevalence=prevalence, typology_mix=typology_mix,
-        only_listed=only_listed, difficulty=difficulty, base_currency=base_currency,
-        reporting_threshold=reporting_threshold, activity=activity, exports=exports,
+        accounts=accounts,
+        days=days,
+        seed=seed,
+        start=start_date,
+        prevalence=prevalence,
+        typology_mix=typology_mix,
+        only_listed=only_listed,
+        difficulty=difficulty,
+        base_currency=base_currency,
+        reporting_threshold=reporting_threshold,
+        activity=activity,
+        exports=exports,
     )
     began = time.perf_counter()
     with console.status("generating the world…"):
@@ -162,9 +171,7 @@ def _print_world_summary(manifest: dict[str, Any], out: Path, seconds: float) ->
 @app.command()
 @_user_errors
 def demo(
-    out: Annotated[Path, typer.Option("--out", help="Folder for everything the demo produces.")] = Path(
-        "demo-output"
-    ),
+    out: Annotated[Path, typer.Option("--out", help="Folder for everything the demo produces.")] = Path("demo-output"),
     seed: Annotated[int, typer.Option(help="Seed of the demo world.")] = 7,
 ) -> None:
     """Build the default synthetic world and show what it holds."""

@@ -4,4 +4,13 @@ from finwatch.synth._exports import MANIFEST, save_world
 from finwatch.synth._world import World, generate_world
 from finwatch.synth.config import ALL_EXPORTS, LOOKALIKES, TYPOLOGIES, WorldConfig
 
-__all__ = ["ALL_EXPORTS", "LOOKALIKES", "MANIFEST", "TYPOLOGIES", "World", "WorldConfig", "generate_world", "save_world"]
+__all__ = [
+    "ALL_EXPORTS",
+    "LOOKALIKES",
+    "MANIFEST",
+    "TYPOLOGIES",
+    "World",
+    "WorldConfig",
+    "generate_world",
+    "save_world",
+]

@@ -4,16 +4,17 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
-from finwatch.synth import _vocab as V
+from finwatch.synth import _vocab as vocab
 from finwatch.synth._ledger import Ledger
 from finwatch.synth._population import Population
 
-IntArray = npt.NDArray[np.int64]
-FloatArray = npt.NDArray[np.float64]
+IntArray = npt.NDArray[Any]  # integer arrays (numpy typing of dtypes is too coarse to help here)
+FloatArray = npt.NDArray[Any]
 
 DAY = 86_400
 HOUR = 3_600
@@ -46,7 +47,7 @@ class Context:
         month_day = np.array([d.day for d in dates], np.int64)
         # daily FX: a random walk around each currency's start rate (Ether is far more volatile)
         n_cur = len(pop.currencies)
-        start_rates = np.array([V.CURRENCIES[c][2] for c in pop.currencies[:-1]] + [1.0 / V.ETH_USD])
+        start_rates = np.array([vocab.CURRENCIES[c][2] for c in pop.currencies[:-1]] + [1.0 / vocab.ETH_USD])
         vol = np.full(n_cur, 0.004)
         vol[-1] = 0.03
         vol[pop.currencies.index("USD")] = 0.0
@@ -61,9 +62,17 @@ class Context:
                 branch_of[b, c] = i
             bank_branches[b] = np.append(bank_branches[b], i)
         return cls(
-            pop=pop, ledger=ledger, epoch=int(start.timestamp()), days=days, weekday=weekday,
-            month_day=month_day, units_per_usd=units_per_usd, base=pop.currencies.index(cfg.base_currency),
-            eth=pop.currencies.index("ETH"), branch_of=branch_of, bank_branches=bank_branches,
+            pop=pop,
+            ledger=ledger,
+            epoch=int(start.timestamp()),
+            days=days,
+            weekday=weekday,
+            month_day=month_day,
+            units_per_usd=units_per_usd,
+            base=pop.currencies.index(cfg.base_currency),
+            eth=pop.currencies.index("ETH"),
+            branch_of=branch_of,
+            bank_branches=bank_branches,
         )
 
     # --- time -------------------------------------------------------------------------------------------
@@ -72,14 +81,18 @@ class Context:
         return w / w.sum()
 
     def times(
-        self, rng: np.random.Generator, n: int, profile: str = "day", day_weights: FloatArray | None = None,
+        self,
+        rng: np.random.Generator,
+        n: int,
+        profile: str = "day",
+        day_weights: FloatArray | None = None,
         days: IntArray | None = None,
     ) -> IntArray:
         """``n`` timestamps: a day (given, or drawn with weights), an hour from ``profile``, a uniform second."""
         if days is None:
             p = day_weights if day_weights is not None else self.day_weights()
             days = rng.choice(self.days, size=n, p=p)
-        hours_p = np.asarray(V.HOUR_PROFILES[profile], np.float64)
+        hours_p = np.asarray(vocab.HOUR_PROFILES[profile], np.float64)
         hours = rng.choice(24, size=n, p=hours_p / hours_p.sum())
         return self.epoch + days.astype(np.int64) * DAY + hours * HOUR + rng.integers(0, HOUR, size=n)
 

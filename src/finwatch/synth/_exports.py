@@ -28,7 +28,7 @@ import pyarrow.parquet as pq
 from finwatch import __version__
 from finwatch._io import atomic_directory, sha256_file
 from finwatch.schema import ACCOUNT_SCHEMA, LABEL_SCHEMA, TRANSACTION_SCHEMA, conform
-from finwatch.synth import _vocab as V
+from finwatch.synth import _vocab as vocab
 from finwatch.synth._context import ETH_SCALE, FIAT_SCALE
 from finwatch.synth._world import World, config_digest
 
@@ -36,12 +36,33 @@ AMLWORLD_HEADER = (
     "Timestamp,From Bank,Account,To Bank,Account,Amount Received,Receiving Currency,Amount Paid,"
     "Payment Currency,Payment Format,Is Laundering"
 )
-AMLWORLD_FORMAT = {"cash": "Cash", "wire": "Wire", "ach": "ACH", "card": "Credit Card", "cheque": "Cheque",
-                   "p2p": "ACH", "internal": "Reinvestment"}
+AMLWORLD_FORMAT = {
+    "cash": "Cash",
+    "wire": "Wire",
+    "ach": "ACH",
+    "card": "Credit Card",
+    "cheque": "Cheque",
+    "p2p": "ACH",
+    "internal": "Reinvestment",
+}
 BANK_CSV_COLUMNS = (
-    "Booking Time", "Account", "BIC", "Amount", "Currency", "Instructed Amount", "Instructed Currency",
-    "Counterparty Account", "Counterparty BIC", "Counterparty Name", "Channel", "MCC", "City", "Country", "Branch",
-    "Reference", "Description",
+    "Booking Time",
+    "Account",
+    "BIC",
+    "Amount",
+    "Currency",
+    "Instructed Amount",
+    "Instructed Currency",
+    "Counterparty Account",
+    "Counterparty BIC",
+    "Counterparty Name",
+    "Channel",
+    "MCC",
+    "City",
+    "Country",
+    "Branch",
+    "Reference",
+    "Description",
 )
 CAMT_NS = {
     "001.02": "urn:iso:std:iso:20022:tech:xsd:camt.053.001.02",
@@ -93,12 +114,14 @@ def save_world(world: World, out: Path) -> dict[str, Any]:
                 "positive_accounts": world.account_labels.filter(pl.col("label"))["subject_id"].n_unique(),
                 "positive_transactions": int(world.transaction_labels["label"].sum()),
                 "instances": world.instances.height,
-                "instances_per_typology": dict(
-                    sorted(Counter(world.instances["typology"].to_list()).items())
-                ),
+                "instances_per_typology": dict(sorted(Counter(world.instances["typology"].to_list()).items())),
             },
             "files": [
-                {"path": p.relative_to(staging).as_posix(), "sha256": sha256_file(p), "bytes": p.stat().st_size}
+                {
+                    "path": p.relative_to(staging).as_posix(),
+                    "sha256": sha256_file(p),
+                    "bytes": p.stat().st_size,
+                }
                 for p in files
             ],
         }
@@ -130,7 +153,7 @@ def _write_parquet(frame: pl.DataFrame, schema: pa.Schema | None, path: Path, wh
     """Write with the exact canonical Arrow schema, one row group at a time (memory stays flat)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     target = schema if schema is not None else frame.head(0).to_arrow().schema
-    with pq.ParquetWriter(path, target, **PARQUET_OPTIONS) as writer:  # type: ignore[arg-type]
+    with pq.ParquetWriter(path, target, **PARQUET_OPTIONS) as writer:
         for chunk in frame.iter_slices(PARQUET_ROW_GROUP):
             table = conform(chunk, schema, what=what) if schema is not None else chunk.to_arrow()
             writer.write_table(table)
@@ -139,12 +162,15 @@ def _write_parquet(frame: pl.DataFrame, schema: pa.Schema | None, path: Path, wh
 
 def _truth(world: World, root: Path) -> list[Path]:
     return [
-        _write_parquet(world.transactions, TRANSACTION_SCHEMA, root / "truth" / "transactions.parquet",
-                       "transactions"),
+        _write_parquet(world.transactions, TRANSACTION_SCHEMA, root / "truth" / "transactions.parquet", "transactions"),
         _write_parquet(world.accounts, ACCOUNT_SCHEMA, root / "truth" / "accounts.parquet", "accounts"),
         _write_parquet(world.account_labels, LABEL_SCHEMA, root / "labels" / "accounts.parquet", "account labels"),
-        _write_parquet(world.transaction_labels, LABEL_SCHEMA, root / "labels" / "transactions.parquet",
-                       "transaction labels"),
+        _write_parquet(
+            world.transaction_labels,
+            LABEL_SCHEMA,
+            root / "labels" / "transactions.parquet",
+            "transaction labels",
+        ),
         _write_parquet(world.instances, None, root / "labels" / "instances.parquet", "instances"),
     ]
 
@@ -180,7 +206,7 @@ def _with_booked_amounts(world: World) -> pl.DataFrame:
 def _amlworld(world: World, raw: pl.DataFrame, root: Path) -> list[Path]:
     pop = world.pop
     code = pl.Series([pop.banks[b].code if b >= 0 else None for b in pop.bank.tolist()], dtype=pl.String)
-    cur_name = {c: V.CURRENCIES[c][0] for c in V.CURRENCIES}
+    cur_name = {c: vocab.CURRENCIES[c][0] for c in vocab.CURRENCIES}
     needed = ("ts", "src", "dst", "recv_units", "recv_currency", "units", "currency", "channel", "inst")
     fiat = raw.filter(pl.col("chain").is_null()).select(needed)  # projection first: no copy of other columns
     src, dst = fiat["src"].cast(pl.Int64), fiat["dst"].cast(pl.Int64)
@@ -214,8 +240,10 @@ def _amlworld(world: World, raw: pl.DataFrame, root: Path) -> list[Path]:
         handle.write(AMLWORLD_HEADER.encode() + b"\n")
         for chunk in fiat.iter_slices(CSV_CHUNK_ROWS):  # formatted a slice at a time: memory stays flat
             lines = chunk.with_columns(
-                from_bank=code.gather(chunk["a_from"]), from_id=ids.gather(chunk["a_from"]),
-                to_bank=code.gather(chunk["a_to"]), to_id=ids.gather(chunk["a_to"]),
+                from_bank=code.gather(chunk["a_from"]),
+                from_id=ids.gather(chunk["a_from"]),
+                to_bank=code.gather(chunk["a_to"]),
+                to_id=ids.gather(chunk["a_to"]),
             ).select("inst", line)
             lines.select("line").write_csv(handle, include_header=False, quote_style="never", line_terminator="\n")
             laundering.append(lines.filter(pl.col("inst") >= 0))
@@ -250,8 +278,24 @@ def _pattern_detail(meta: dict[str, object]) -> str:
 
 # --- bank CSV --------------------------------------------------------------------------------------------------
 _SIDE_COLUMNS = (
-    "row", "txn_id", "ts", "date", "units", "currency", "channel", "mcc_code", "city_name", "country", "branch_id",
-    "description", "batch", "src_account", "dst_account", "src_institution", "dst_institution", "src_name",
+    "row",
+    "txn_id",
+    "ts",
+    "date",
+    "units",
+    "currency",
+    "channel",
+    "mcc_code",
+    "city_name",
+    "country",
+    "branch_id",
+    "description",
+    "batch",
+    "src_account",
+    "dst_account",
+    "src_institution",
+    "dst_institution",
+    "src_name",
     "dst_name",
 )
 CSV_CHUNK_ROWS = 250_000
@@ -263,9 +307,12 @@ def _sides(world: World, raw: pl.DataFrame, export: str) -> pl.DataFrame:
     banks = [i for i, b in enumerate(pop.banks) if b.export == export]
     at_bank = np.isin(pop.bank, banks)
     mask = pl.Series(at_bank)
-    fiat = raw.lazy().filter(pl.col("chain").is_null()).select(
-        *_SIDE_COLUMNS, "src", "dst", "recv_units", "recv_currency", "party_name"
-    ).collect()
+    fiat = (
+        raw.lazy()
+        .filter(pl.col("chain").is_null())
+        .select(*_SIDE_COLUMNS, "src", "dst", "recv_units", "recv_currency", "party_name")
+        .collect()
+    )
 
     def side(me: str, other: str, sign: int) -> pl.DataFrame:
         idx = fiat[me].cast(pl.Int64)
@@ -317,8 +364,9 @@ def _bank_csv(world: World, raw: pl.DataFrame, root: Path) -> Path:
         first = True
         for _d, raw_day in _day_slices(world, raw):
             sides = _sides(world, raw_day, "bank-csv")
-            sides.select(columns).write_csv(handle, include_header=first, separator=";", quote_style="necessary",
-                                            line_terminator="\n")
+            sides.select(columns).write_csv(
+                handle, include_header=first, separator=";", quote_style="necessary", line_terminator="\n"
+            )
             first = False
     return path
 
@@ -326,9 +374,7 @@ def _bank_csv(world: World, raw: pl.DataFrame, root: Path) -> Path:
 # --- camt.053 --------------------------------------------------------------------------------------------------
 def _opt(tag: str, value: pl.Expr) -> pl.Expr:
     """``<tag>value</tag>`` or nothing when the value is null."""
-    return pl.when(value.is_not_null()).then(pl.format(f"<{tag}>{{}}</{tag}>", xml_escape(value))).otherwise(
-        pl.lit("")
-    )
+    return pl.when(value.is_not_null()).then(pl.format(f"<{tag}>{{}}</{tag}>", xml_escape(value))).otherwise(pl.lit(""))
 
 
 def _day_slices(world: World, raw: pl.DataFrame) -> list[tuple[int, pl.DataFrame]]:
@@ -352,7 +398,9 @@ def _camt053(world: World, raw: pl.DataFrame, root: Path) -> list[Path]:
         net = sides.group_by("me_idx").agg(net=pl.col("booked_units").sum(), bank=pl.col("bic").first())
         me, change = net["me_idx"].to_numpy(), net["net"].to_numpy()
         daily = net.with_columns(
-            day=pl.lit(sides["day"][0]), opening=pl.Series(balance[me]), closing=pl.Series(balance[me] + change)
+            day=pl.lit(sides["day"][0]),
+            opening=pl.Series(balance[me]),
+            closing=pl.Series(balance[me] + change),
         )
         balance[me] += change
         for bic in sorted(set(sides["bic"].to_list())):
@@ -372,19 +420,24 @@ def _camt_document(sides: pl.DataFrame, daily: pl.DataFrame, bic: str, version: 
     bic_tag = "BIC" if version == "001.02" else "BICFI"
 
     def party(tag: str, name: pl.Expr) -> pl.Expr:
-        inner = pl.format("<Pty><Nm>{}</Nm></Pty>", xml_escape(name)) if v8 else pl.format(
-            "<Nm>{}</Nm>", xml_escape(name))
+        inner = (
+            pl.format("<Pty><Nm>{}</Nm></Pty>", xml_escape(name)) if v8 else pl.format("<Nm>{}</Nm>", xml_escape(name))
+        )
         return pl.when(name.is_not_null()).then(pl.format(f"<{tag}>{{}}</{tag}>", inner)).otherwise(pl.lit(""))
 
     def acct(tag: str, account: pl.Expr) -> pl.Expr:
-        return pl.when(account.is_not_null()).then(
-            pl.format(f"<{tag}><Id><Othr><Id>{{}}</Id></Othr></Id></{tag}>", account)
-        ).otherwise(pl.lit(""))
+        return (
+            pl.when(account.is_not_null())
+            .then(pl.format(f"<{tag}><Id><Othr><Id>{{}}</Id></Othr></Id></{tag}>", account))
+            .otherwise(pl.lit(""))
+        )
 
     def agent(tag: str, code: pl.Expr) -> pl.Expr:
-        return pl.when(code.is_not_null()).then(
-            pl.format(f"<{tag}><FinInstnId><{bic_tag}>{{}}</{bic_tag}></FinInstnId></{tag}>", code)
-        ).otherwise(pl.lit(""))
+        return (
+            pl.when(code.is_not_null())
+            .then(pl.format(f"<{tag}><FinInstnId><{bic_tag}>{{}}</{bic_tag}></FinInstnId></{tag}>", code))
+            .otherwise(pl.lit(""))
+        )
 
     credit = pl.col("side") > 0
     dbtr_name = pl.when(credit).then(pl.col("other_name")).otherwise(pl.col("src_name"))
@@ -403,8 +456,11 @@ def _camt_document(sides: pl.DataFrame, daily: pl.DataFrame, bic: str, version: 
         txdtls=pl.concat_str(
             [
                 pl.format("<TxDtls><Refs><EndToEndId>{}</EndToEndId></Refs>", pl.col("txn_id")),
-                pl.format('<AmtDtls><InstdAmt><Amt Ccy="{}">{}</Amt></InstdAmt></AmtDtls>', pl.col("currency"),
-                          units_str(pl.col("units"), FIAT_SCALE)),
+                pl.format(
+                    '<AmtDtls><InstdAmt><Amt Ccy="{}">{}</Amt></InstdAmt></AmtDtls>',
+                    pl.col("currency"),
+                    units_str(pl.col("units"), FIAT_SCALE),
+                ),
                 pl.lit("<RltdPties>"),
                 party("Dbtr", dbtr_name),
                 acct("DbtrAcct", pl.col("src_account")),
@@ -450,16 +506,23 @@ def _camt_document(sides: pl.DataFrame, daily: pl.DataFrame, bic: str, version: 
             [
                 pl.format("<Ntry><NtryRef>{}</NtryRef>", pl.col("entry_key")),
                 pl.format('<Amt Ccy="{}">{}</Amt>', pl.col("ccy"), units_str(pl.col("booked").abs(), FIAT_SCALE)),
-                pl.when(pl.col("side") > 0).then(pl.lit("<CdtDbtInd>CRDT</CdtDbtInd>"))
+                pl.when(pl.col("side") > 0)
+                .then(pl.lit("<CdtDbtInd>CRDT</CdtDbtInd>"))
                 .otherwise(pl.lit("<CdtDbtInd>DBIT</CdtDbtInd>")),
                 pl.lit(status),
-                pl.format("<BookgDt><DtTm>{}</DtTm></BookgDt>",
-                          pl.from_epoch("ts", time_unit="s").dt.strftime("%Y-%m-%dT%H:%M:%SZ")),
+                pl.format(
+                    "<BookgDt><DtTm>{}</DtTm></BookgDt>",
+                    pl.from_epoch("ts", time_unit="s").dt.strftime("%Y-%m-%dT%H:%M:%SZ"),
+                ),
                 pl.format("<ValDt><Dt>{}</Dt></ValDt>", pl.col("day").dt.strftime("%Y-%m-%d")),
-                pl.format("<BkTxCd><Domn><Cd>PMNT</Cd><Fmly><Cd>{}</Cd><SubFmlyCd>{}</SubFmlyCd></Fmly></Domn></BkTxCd>",
-                          fam, sub),
+                pl.format(
+                    "<BkTxCd><Domn><Cd>PMNT</Cd><Fmly><Cd>{}</Cd><SubFmlyCd>{}</SubFmlyCd></Fmly></Domn></BkTxCd>",
+                    fam,
+                    sub,
+                ),
                 pl.lit("<NtryDtls>"),
-                pl.when(pl.col("n") > 1).then(pl.format("<Btch><NbOfTxs>{}</NbOfTxs></Btch>", pl.col("n")))
+                pl.when(pl.col("n") > 1)
+                .then(pl.format("<Btch><NbOfTxs>{}</NbOfTxs></Btch>", pl.col("n")))
                 .otherwise(pl.lit("")),
                 pl.col("details"),
                 pl.lit("</NtryDtls></Ntry>"),
@@ -477,8 +540,12 @@ def _camt_document(sides: pl.DataFrame, daily: pl.DataFrame, bic: str, version: 
             sum_cr=pl.when(pl.col("side") > 0).then(pl.col("booked")).otherwise(0).sum(),
             sum_db=pl.when(pl.col("side") < 0).then(-pl.col("booked")).otherwise(0).sum(),
         )
-        .join(daily.select("me_idx", "day", "opening", "closing"), on=["me_idx", "day"], how="left",
-              maintain_order="left")
+        .join(
+            daily.select("me_idx", "day", "opening", "closing"),
+            on=["me_idx", "day"],
+            how="left",
+            maintain_order="left",
+        )
     )
     day_str = pl.col("day").dt.strftime("%Y-%m-%d")
 
@@ -486,8 +553,10 @@ def _camt_document(sides: pl.DataFrame, daily: pl.DataFrame, bic: str, version: 
         return pl.format(
             f'<Bal><Tp><CdOrPrtry><Cd>{code}</Cd></CdOrPrtry></Tp><Amt Ccy="{{}}">{{}}</Amt>'
             "<CdtDbtInd>{}</CdtDbtInd><Dt><Dt>{}</Dt></Dt></Bal>",
-            pl.col("ccy"), units_str(pl.col(col).abs(), FIAT_SCALE),
-            pl.when(pl.col(col) < 0).then(pl.lit("DBIT")).otherwise(pl.lit("CRDT")), day_str,
+            pl.col("ccy"),
+            units_str(pl.col(col).abs(), FIAT_SCALE),
+            pl.when(pl.col(col) < 0).then(pl.lit("DBIT")).otherwise(pl.lit("CRDT")),
+            day_str,
         )
 
     stmts = stmts.with_columns(
@@ -503,7 +572,9 @@ def _camt_document(sides: pl.DataFrame, daily: pl.DataFrame, bic: str, version: 
                 pl.format(
                     "<TxsSummry><TtlCdtNtries><NbOfNtries>{}</NbOfNtries><Sum>{}</Sum></TtlCdtNtries>"
                     "<TtlDbtNtries><NbOfNtries>{}</NbOfNtries><Sum>{}</Sum></TtlDbtNtries></TxsSummry>",
-                    pl.col("n_cr"), units_str(pl.col("sum_cr"), FIAT_SCALE), pl.col("n_db"),
+                    pl.col("n_cr"),
+                    units_str(pl.col("sum_cr"), FIAT_SCALE),
+                    pl.col("n_db"),
                     units_str(pl.col("sum_db"), FIAT_SCALE),
                 ),
                 pl.col("xml"),
@@ -522,8 +593,21 @@ def _camt_document(sides: pl.DataFrame, daily: pl.DataFrame, bic: str, version: 
 
 # --- ethereum-etl ----------------------------------------------------------------------------------------------
 ETH_COLUMNS = (
-    "hash", "nonce", "block_hash", "block_number", "transaction_index", "from_address", "to_address", "value", "gas",
-    "gas_price", "input", "block_timestamp", "max_fee_per_gas", "max_priority_fee_per_gas", "transaction_type",
+    "hash",
+    "nonce",
+    "block_hash",
+    "block_number",
+    "transaction_index",
+    "from_address",
+    "to_address",
+    "value",
+    "gas",
+    "gas_price",
+    "input",
+    "block_timestamp",
+    "max_fee_per_gas",
+    "max_priority_fee_per_gas",
+    "transaction_type",
 )
 GENESIS_BLOCK = 19_000_000
 
@@ -544,8 +628,8 @@ def _ethereum_etl(world: World, raw: pl.DataFrame, root: Path) -> Path:
         block_number=block,
         transaction_index=pl.int_range(pl.len()).over(block),
         # addresses with a history before the period start at a later nonce
-        nonce=pl.int_range(pl.len()).over("src") + nonce_start.gather(eth["src"].cast(pl.Int64))
-        * (pl.col("src").cast(pl.Int64) % 3 == 0).cast(pl.Int64),
+        nonce=pl.int_range(pl.len()).over("src")
+        + nonce_start.gather(eth["src"].cast(pl.Int64)) * (pl.col("src").cast(pl.Int64) % 3 == 0).cast(pl.Int64),
         gas_price=pl.Series(base_fee + tip),
         max_fee=pl.Series(base_fee * 2 + tip),
         tip=pl.Series(tip),

@@ -71,11 +71,20 @@ class Ledger:
         lookalike: Any = 0,
     ) -> None:
         values = {
-            "ts": ts, "src": src, "dst": dst, "units": units, "cur": cur,
+            "ts": ts,
+            "src": src,
+            "dst": dst,
+            "units": units,
+            "cur": cur,
             "chan": CHANNEL[chan] if isinstance(chan, str) else chan,
-            "mcc": mcc, "city": city, "branch": branch,
+            "mcc": mcc,
+            "city": city,
+            "branch": branch,
             "desc": self.description(desc) if isinstance(desc, str) else desc,
-            "inst": inst, "batch": batch, "party": party, "lookalike": lookalike,
+            "inst": inst,
+            "batch": batch,
+            "party": party,
+            "lookalike": lookalike,
         }
         n = max(np.size(v) for v in values.values())
         if n == 0:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from finwatch.synth import _vocab as V
+from finwatch.synth import _vocab as vocab
 from finwatch.synth._context import (
     BLOCK_SECONDS,
     DAY,
@@ -21,7 +21,7 @@ from finwatch.synth._context import (
 from finwatch.synth._ledger import CHANNEL
 from finwatch.synth._population import ROLE_MULE
 
-CATEGORY_INDEX = {c.key: i for i, c in enumerate(V.MERCHANT_CATEGORIES)}
+CATEGORY_INDEX = {c.key: i for i, c in enumerate(vocab.MERCHANT_CATEGORIES)}
 
 
 def block_time(ctx: Context, ts: IntArray) -> IntArray:
@@ -47,21 +47,38 @@ def merchants_for(ctx: Context, rng: np.random.Generator, categories: IntArray, 
 
 
 def card_payments(
-    ctx: Context, rng: np.random.Generator, payers: IntArray, categories: IntArray, ts: IntArray,
-    cities: IntArray, *, inst: int | IntArray = -1, lookalike: int = 0, usd: np.ndarray | None = None,
+    ctx: Context,
+    rng: np.random.Generator,
+    payers: IntArray,
+    categories: IntArray,
+    ts: IntArray,
+    cities: IntArray,
+    *,
+    inst: int | IntArray = -1,
+    lookalike: int = 0,
+    usd: np.ndarray | None = None,
 ) -> IntArray:
     """Card payments from ``payers`` to merchants of ``categories``; returns the merchants paid."""
     pop = ctx.pop
     merchants = merchants_for(ctx, rng, categories, cities)
     if usd is None:
-        med = np.array([c.median for c in V.MERCHANT_CATEGORIES])[categories]
-        sig = np.array([c.sigma for c in V.MERCHANT_CATEGORIES])[categories]
+        med = np.array([c.median for c in vocab.MERCHANT_CATEGORIES])[categories]
+        sig = np.array([c.sigma for c in vocab.MERCHANT_CATEGORIES])[categories]
         usd = med * rng.lognormal(0.0, 1.0, size=len(payers)) ** sig
     cur = pop.currency[payers]
     mcc = pop.mcc[merchants]
     ctx.ledger.add(
-        ts=ts, src=payers, dst=merchants, units=ctx.usd_to_units(usd, cur, ts), cur=cur, chan="card", mcc=mcc,
-        city=pop.city[merchants], desc="CARD PURCHASE", inst=inst, lookalike=lookalike,
+        ts=ts,
+        src=payers,
+        dst=merchants,
+        units=ctx.usd_to_units(usd, cur, ts),
+        cur=cur,
+        chan="card",
+        mcc=mcc,
+        city=pop.city[merchants],
+        desc="CARD PURCHASE",
+        inst=inst,
+        lookalike=lookalike,
     )
     return merchants
 
@@ -75,13 +92,13 @@ def generate_normal(ctx: Context, rng: np.random.Generator) -> None:
     days = ctx.days
 
     # --- card spending (persons ~1.3/day, businesses ~0.3/day); weekends busier ---------------------------
-    everyday = np.array([c.share for c in V.MERCHANT_CATEGORIES])
+    everyday = np.array([c.share for c in vocab.MERCHANT_CATEGORIES])
     everyday = everyday / everyday.sum()
     for holders, rate in ((persons, 1.8), (businesses, 0.4)):
         n = poisson_counts(rng, act[holders] * rate, days)
         payer = np.repeat(holders, n)
-        cats = rng.choice(len(V.MERCHANT_CATEGORIES), size=len(payer), p=everyday)
-        hours_profile = np.array([c.hours for c in V.MERCHANT_CATEGORIES])[cats]
+        cats = rng.choice(len(vocab.MERCHANT_CATEGORIES), size=len(payer), p=everyday)
+        hours_profile = np.array([c.hours for c in vocab.MERCHANT_CATEGORIES])[cats]
         ts = np.empty(len(payer), np.int64)
         dayw = ctx.day_weights(weekend=1.25)
         for prof in np.unique(hours_profile):
@@ -102,8 +119,15 @@ def generate_normal(ctx: Context, rng: np.random.Generator) -> None:
     src, dst = src[keep], dst[keep]
     ts = ctx.times(rng, len(src), "evening")
     usd = lognormal_usd(rng, 45, 0.9, len(src))
-    ctx.ledger.add(ts=ts, src=src, dst=dst, units=ctx.usd_to_units(usd, ctx.base, ts), cur=ctx.base, chan="p2p",
-                   desc="P2P TRANSFER")
+    ctx.ledger.add(
+        ts=ts,
+        src=src,
+        dst=dst,
+        units=ctx.usd_to_units(usd, ctx.base, ts),
+        cur=ctx.base,
+        chan="p2p",
+        desc="P2P TRANSFER",
+    )
 
     _payroll(ctx, rng, persons)
     _rent_and_bills(ctx, rng, persons, businesses)
@@ -157,22 +181,40 @@ def _payroll(ctx: Context, rng: np.random.Generator, persons: IntArray) -> None:
         for _ in range(len(uniq) - 1):
             ctx.ledger.new_batch()
         # a few employers outsource payroll: the processor pays employees, funded by the employer hours before
-        via = np.isin(emp, employers[:: max(1, len(employers) // max(1, 3 * len(processors)))]) if len(
-            processors) else np.zeros(len(emp), bool)
+        via = (
+            np.isin(emp, employers[:: max(1, len(employers) // max(1, 3 * len(processors)))])
+            if len(processors)
+            else np.zeros(len(emp), bool)
+        )
         payer = emp.copy()
         if len(processors):
             payer[via] = processors[emp[via] % len(processors)]
-        ctx.ledger.add(ts=ts, src=payer, dst=who, units=ctx.usd_to_units(pay, ctx.base, ts), cur=ctx.base,
-                       chan="ach", desc="PAYROLL", batch=first + inverse)
+        ctx.ledger.add(
+            ts=ts,
+            src=payer,
+            dst=who,
+            units=ctx.usd_to_units(pay, ctx.base, ts),
+            cur=ctx.base,
+            chan="ach",
+            desc="PAYROLL",
+            batch=first + inverse,
+        )
         if via.any():
             fund_key, fund_inv = np.unique(key[via], return_inverse=True)
             total = np.bincount(fund_inv, weights=pay[via]) * 1.02
             fund_emp = (fund_key // ctx.days).astype(np.int64)
             fund_ts = ctx.epoch + (fund_key % ctx.days) * DAY - rng.integers(2 * HOUR, 10 * HOUR, len(fund_key))
             fund_ts = ctx.clip(fund_ts)
-            ctx.ledger.add(ts=fund_ts, src=fund_emp, dst=processors[fund_emp % len(processors)],
-                           units=ctx.usd_to_units(total, ctx.base, fund_ts), cur=ctx.base, chan="wire",
-                           desc="PAYROLL FUNDING", lookalike=_lookalike_code("lookalike_payroll_processor"))
+            ctx.ledger.add(
+                ts=fund_ts,
+                src=fund_emp,
+                dst=processors[fund_emp % len(processors)],
+                units=ctx.usd_to_units(total, ctx.base, fund_ts),
+                cur=ctx.base,
+                chan="wire",
+                desc="PAYROLL FUNDING",
+                lookalike=_lookalike_code("lookalike_payroll_processor"),
+            )
 
 
 def _lookalike_code(name: str) -> int:
@@ -191,13 +233,21 @@ def _rent_and_bills(ctx: Context, rng: np.random.Generator, persons: IntArray, b
         g["landlords"][rng.integers(0, len(g["landlords"]), size=len(renters))],
         g["regular_businesses"][rng.integers(0, len(g["regular_businesses"]), size=len(renters))],
     )
-    rent = np.where(to_landlord, lognormal_usd(rng, 850, 0.3, len(renters)), lognormal_usd(rng, 1_450, 0.35,
-                                                                                            len(renters)))
+    rent = np.where(
+        to_landlord, lognormal_usd(rng, 850, 0.3, len(renters)), lognormal_usd(rng, 1_450, 0.35, len(renters))
+    )
     for d in firsts:
         day = np.clip(d + rng.integers(-2, 3, size=len(renters)), 0, ctx.days - 1)
         ts = ctx.times(rng, len(renters), "day", days=day)
-        ctx.ledger.add(ts=ts, src=renters, dst=landlord, units=ctx.usd_to_units(rent, ctx.base, ts), cur=ctx.base,
-                       chan=np.where(to_landlord, CHANNEL["p2p"], CHANNEL["ach"]), desc="RENT")
+        ctx.ledger.add(
+            ts=ts,
+            src=renters,
+            dst=landlord,
+            units=ctx.usd_to_units(rent, ctx.base, ts),
+            cur=ctx.base,
+            chan=np.where(to_landlord, CHANNEL["p2p"], CHANNEL["ach"]),
+            desc="RENT",
+        )
     # utilities and phone bills, monthly, by direct debit
     utilities = pop.groups["merchants"][pop.merchant_category[pop.groups["merchants"]] == CATEGORY_INDEX["utilities"]]
     telecom = pop.groups["merchants"][pop.merchant_category[pop.groups["merchants"]] == CATEGORY_INDEX["telecom"]]
@@ -208,8 +258,16 @@ def _rent_and_bills(ctx: Context, rng: np.random.Generator, persons: IntArray, b
         inside = due < ctx.days
         ts = ctx.times(rng, int(inside.sum()), "office", days=due[inside])
         usd = lognormal_usd(rng, median, 0.3, len(ts))
-        ctx.ledger.add(ts=ts, src=payers[inside], dst=payee[inside], units=ctx.usd_to_units(usd, ctx.base, ts),
-                       cur=ctx.base, chan="ach", mcc=pop.mcc[payee[inside]], desc="DIRECT DEBIT")
+        ctx.ledger.add(
+            ts=ts,
+            src=payers[inside],
+            dst=payee[inside],
+            units=ctx.usd_to_units(usd, ctx.base, ts),
+            cur=ctx.base,
+            chan="ach",
+            mcc=pop.mcc[payee[inside]],
+            desc="DIRECT DEBIT",
+        )
 
 
 def _cash(ctx: Context, rng: np.random.Generator, persons: IntArray, act: np.ndarray) -> None:
@@ -221,16 +279,34 @@ def _cash(ctx: Context, rng: np.random.Generator, persons: IntArray, act: np.nda
     amount_base = rng.choice([20, 40, 60, 80, 100, 100, 200, 200, 300, 400, 500], size=len(who)).astype(float)
     city = pop.city[who].astype(np.int64)
     br = ctx.branch(rng, who, city)
-    ctx.ledger.add(ts=ts, src=who, dst=-1, units=(amount_base * 100).astype(np.int64), cur=ctx.base, chan="cash",
-                   city=ctx.branch_city(br), branch=br, desc="ATM WITHDRAWAL")
+    ctx.ledger.add(
+        ts=ts,
+        src=who,
+        dst=-1,
+        units=(amount_base * 100).astype(np.int64),
+        cur=ctx.base,
+        chan="cash",
+        city=ctx.branch_city(br),
+        branch=br,
+        desc="ATM WITHDRAWAL",
+    )
     # occasional cash deposits, heavy-tailed (a car sale, a tip jar); rarely above the reporting threshold
     n = poisson_counts(rng, act[persons] * 0.012, ctx.days)
     who = np.repeat(persons, n)
     ts = ctx.times(rng, len(who), "office", ctx.day_weights(weekdays_only=True))
     usd = lognormal_usd(rng, 350, 1.1, len(who))
     br = ctx.branch(rng, who, pop.city[who].astype(np.int64))
-    ctx.ledger.add(ts=ts, src=-1, dst=who, units=ctx.usd_to_units(usd, ctx.base, ts), cur=ctx.base, chan="cash",
-                   city=ctx.branch_city(br), branch=br, desc="CASH DEPOSIT")
+    ctx.ledger.add(
+        ts=ts,
+        src=-1,
+        dst=who,
+        units=ctx.usd_to_units(usd, ctx.base, ts),
+        cur=ctx.base,
+        chan="cash",
+        city=ctx.branch_city(br),
+        branch=br,
+        desc="CASH DEPOSIT",
+    )
     # cash-intensive businesses bank their takings most weekdays
     fronts = g["cash_fronts"]
     day_mask = rng.random((len(fronts), ctx.days)) < 0.55
@@ -239,8 +315,17 @@ def _cash(ctx: Context, rng: np.random.Generator, persons: IntArray, act: np.nda
     ts = ctx.times(rng, len(who), "office", days=day.astype(np.int64))
     usd = lognormal_usd(rng, 1_300, 0.55, len(who)) * act[who]
     br = ctx.branch(rng, who, pop.city[who].astype(np.int64))
-    ctx.ledger.add(ts=ts, src=-1, dst=who, units=ctx.usd_to_units(usd, ctx.base, ts), cur=ctx.base, chan="cash",
-                   city=ctx.branch_city(br), branch=br, desc="CASH DEPOSIT - TAKINGS")
+    ctx.ledger.add(
+        ts=ts,
+        src=-1,
+        dst=who,
+        units=ctx.usd_to_units(usd, ctx.base, ts),
+        cur=ctx.base,
+        chan="cash",
+        city=ctx.branch_city(br),
+        branch=br,
+        desc="CASH DEPOSIT - TAKINGS",
+    )
 
 
 def _b2b(ctx: Context, rng: np.random.Generator, act: np.ndarray) -> None:
@@ -260,10 +345,20 @@ def _b2b(ctx: Context, rng: np.random.Generator, act: np.ndarray) -> None:
     ts = ctx.times(rng, len(src), "office", ctx.day_weights(weekdays_only=True))
     usd = lognormal_usd(rng, 2_200, 1.1, len(src))
     cur = pop.currency[src]  # paid in the buyer's currency; a foreign supplier's bank converts
-    chan = np.where(abroad | (usd > 25_000), CHANNEL["wire"],
-                    np.where(rng.random(len(src)) < 0.2, CHANNEL["cheque"], CHANNEL["ach"]))
-    ctx.ledger.add(ts=ts, src=src, dst=dst, units=ctx.usd_to_units(usd, cur, ts), cur=cur, chan=chan,
-                   desc="INVOICE PAYMENT")
+    chan = np.where(
+        abroad | (usd > 25_000),
+        CHANNEL["wire"],
+        np.where(rng.random(len(src)) < 0.2, CHANNEL["cheque"], CHANNEL["ach"]),
+    )
+    ctx.ledger.add(
+        ts=ts,
+        src=src,
+        dst=dst,
+        units=ctx.usd_to_units(usd, cur, ts),
+        cur=cur,
+        chan=chan,
+        desc="INVOICE PAYMENT",
+    )
 
 
 def _remittances(ctx: Context, rng: np.random.Generator, persons: IntArray) -> None:
@@ -274,33 +369,72 @@ def _remittances(ctx: Context, rng: np.random.Generator, persons: IntArray) -> N
     day = rng.integers(0, ctx.days, size=len(senders))
     ts = ctx.times(rng, len(senders), "evening", days=day)
     usd = lognormal_usd(rng, 320, 0.6, len(senders))
-    ctx.ledger.add(ts=ts, src=senders, dst=receiver, units=ctx.usd_to_units(usd, ctx.base, ts), cur=ctx.base,
-                   chan="wire", desc="FAMILY SUPPORT")
+    ctx.ledger.add(
+        ts=ts,
+        src=senders,
+        dst=receiver,
+        units=ctx.usd_to_units(usd, ctx.base, ts),
+        cur=ctx.base,
+        chan="wire",
+        desc="FAMILY SUPPORT",
+    )
 
 
 def crypto_buy(
-    ctx: Context, rng: np.random.Generator, users: IntArray, ts: IntArray, usd: np.ndarray, *,
-    to_address: IntArray | None = None, inst: int | IntArray = -1, lookalike: int = 0,
+    ctx: Context,
+    rng: np.random.Generator,
+    users: IntArray,
+    ts: IntArray,
+    usd: np.ndarray,
+    *,
+    to_address: IntArray | None = None,
+    inst: int | IntArray = -1,
+    lookalike: int = 0,
 ) -> IntArray:
     """Fiat to an exchange, then Ether from the exchange's hot wallet to the user's address. Returns arrival times."""
     pop, g = ctx.pop, ctx.pop.groups
     owner_row = np.searchsorted(g["crypto_users"], users)
-    assert np.array_equal(g["crypto_users"][np.clip(owner_row, 0, len(g["crypto_users"]) - 1)], users), "not a crypto user"
+    assert np.array_equal(g["crypto_users"][np.clip(owner_row, 0, len(g["crypto_users"]) - 1)], users), (
+        "not a crypto user"
+    )
     exchange = pop.exchange_of[g["exchange_customers"][owner_row]]
-    ctx.ledger.add(ts=ts, src=users, dst=g["exchange_banks"][exchange], units=ctx.usd_to_units(usd, ctx.base, ts),
-                   cur=ctx.base, chan="ach", mcc=pop.mcc[g["exchange_banks"][exchange]], desc="CRYPTO PURCHASE",
-                   inst=inst, lookalike=lookalike)
+    ctx.ledger.add(
+        ts=ts,
+        src=users,
+        dst=g["exchange_banks"][exchange],
+        units=ctx.usd_to_units(usd, ctx.base, ts),
+        cur=ctx.base,
+        chan="ach",
+        mcc=pop.mcc[g["exchange_banks"][exchange]],
+        desc="CRYPTO PURCHASE",
+        inst=inst,
+        lookalike=lookalike,
+    )
     arrive = block_time(ctx, ctx.clip(ts + rng.integers(10 * 60, 6 * HOUR, size=len(users))))
     dst = g["user_addresses"][owner_row] if to_address is None else to_address
-    ctx.ledger.add(ts=arrive, src=g["hot_wallets"][exchange], dst=dst,
-                   units=ctx.usd_to_units(usd * 0.99, ctx.eth, arrive), cur=ctx.eth, chan="crypto", inst=inst,
-                   lookalike=lookalike)
+    ctx.ledger.add(
+        ts=arrive,
+        src=g["hot_wallets"][exchange],
+        dst=dst,
+        units=ctx.usd_to_units(usd * 0.99, ctx.eth, arrive),
+        cur=ctx.eth,
+        chan="crypto",
+        inst=inst,
+        lookalike=lookalike,
+    )
     return arrive
 
 
 def crypto_sell(
-    ctx: Context, rng: np.random.Generator, users: IntArray, ts: IntArray, usd: np.ndarray, *,
-    from_address: IntArray | None = None, inst: int | IntArray = -1, lookalike: int = 0,
+    ctx: Context,
+    rng: np.random.Generator,
+    users: IntArray,
+    ts: IntArray,
+    usd: np.ndarray,
+    *,
+    from_address: IntArray | None = None,
+    inst: int | IntArray = -1,
+    lookalike: int = 0,
 ) -> None:
     """Ether to the user's exchange deposit address, then fiat from the exchange to the user's bank account."""
     pop, g = ctx.pop, ctx.pop.groups
@@ -308,13 +442,28 @@ def crypto_sell(
     exchange = pop.exchange_of[g["exchange_customers"][owner_row]]
     ts = block_time(ctx, ts)
     src = g["user_addresses"][owner_row] if from_address is None else from_address
-    ctx.ledger.add(ts=ts, src=src, dst=g["deposit_addresses"][owner_row],
-                   units=ctx.usd_to_units(usd, ctx.eth, ts), cur=ctx.eth, chan="crypto", inst=inst,
-                   lookalike=lookalike)
+    ctx.ledger.add(
+        ts=ts,
+        src=src,
+        dst=g["deposit_addresses"][owner_row],
+        units=ctx.usd_to_units(usd, ctx.eth, ts),
+        cur=ctx.eth,
+        chan="crypto",
+        inst=inst,
+        lookalike=lookalike,
+    )
     paid = ctx.clip(ts + rng.integers(HOUR, 2 * DAY, size=len(users)))
-    ctx.ledger.add(ts=paid, src=g["exchange_banks"][exchange], dst=users,
-                   units=ctx.usd_to_units(usd * 0.985, ctx.base, paid), cur=ctx.base, chan="ach",
-                   desc="CRYPTO SALE PROCEEDS", inst=inst, lookalike=lookalike)
+    ctx.ledger.add(
+        ts=paid,
+        src=g["exchange_banks"][exchange],
+        dst=users,
+        units=ctx.usd_to_units(usd * 0.985, ctx.base, paid),
+        cur=ctx.base,
+        chan="ach",
+        desc="CRYPTO SALE PROCEEDS",
+        inst=inst,
+        lookalike=lookalike,
+    )
 
 
 def _crypto(ctx: Context, rng: np.random.Generator, act: np.ndarray) -> None:
@@ -341,5 +490,11 @@ def _crypto(ctx: Context, rng: np.random.Generator, act: np.ndarray) -> None:
     keep = src != dst
     ts = block_time(ctx, ctx.times(rng, int(keep.sum()), "flat"))
     usd = lognormal_usd(rng, 150, 1.0, len(ts))
-    ctx.ledger.add(ts=ts, src=src[keep], dst=dst[keep], units=ctx.usd_to_units(usd, ctx.eth, ts), cur=ctx.eth,
-                   chan="crypto")
+    ctx.ledger.add(
+        ts=ts,
+        src=src[keep],
+        dst=dst[keep],
+        units=ctx.usd_to_units(usd, ctx.eth, ts),
+        cur=ctx.eth,
+        chan="crypto",
+    )

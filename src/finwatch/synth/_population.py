@@ -8,14 +8,15 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
-from finwatch.synth import _vocab as V
+from finwatch.synth import _vocab as vocab
 from finwatch.synth.config import WorldConfig
 
-IntArray = npt.NDArray[np.int64]
+IntArray = npt.NDArray[Any]  # integer arrays (numpy typing of dtypes is too coarse to help here)
 
 # account kinds / holder types as small integer codes (decoded by the exporters)
 KIND_BANK, KIND_CRYPTO, KIND_EXCHANGE_ACCOUNT = 0, 1, 2
@@ -80,7 +81,7 @@ class Population:
     currency: npt.NDArray[np.int8]
     mcc: npt.NDArray[np.int16]  # index into mcc_codes, -1 for none
     mcc_codes: list[str]
-    merchant_category: npt.NDArray[np.int16]  # index into V.MERCHANT_CATEGORIES, -1 for none
+    merchant_category: npt.NDArray[np.int16]  # index into vocab.MERCHANT_CATEGORIES, -1 for none
     opened_day: npt.NDArray[np.int32]  # days relative to config.start (negative: before the period)
     has_payroll: npt.NDArray[np.bool_]
     activity: npt.NDArray[np.float64]  # per-account multiplier on normal behaviour rates
@@ -119,10 +120,10 @@ def _hex_ids(seed: int, salt: str, count: int, width: int) -> list[str]:
 
 
 def build_population(config: WorldConfig, rng: np.random.Generator) -> Population:
-    home_country = V.CURRENCIES[config.base_currency][1]
-    cities: list[tuple[str, str]] = [(c, country) for country, names in V.CITIES.items() for c in names]
+    home_country = vocab.CURRENCIES[config.base_currency][1]
+    cities: list[tuple[str, str]] = [(c, country) for country, names in vocab.CITIES.items() for c in names]
     city_index = {pair: i for i, pair in enumerate(cities)}
-    domestic_cities = [city_index[(c, home_country)] for c in V.CITIES[home_country]]
+    domestic_cities = [city_index[(c, home_country)] for c in vocab.CITIES[home_country]]
 
     banks: list[Bank] = []
     branches: list[tuple[int, int, str]] = []
@@ -133,12 +134,12 @@ def build_population(config: WorldConfig, rng: np.random.Generator) -> Populatio
     for name, bic, code, country in FOREIGN_BANKS:
         if country == home_country:
             continue
-        here = [city_index[(c, country)] for c in V.CITIES[country]]
+        here = [city_index[(c, country)] for c in vocab.CITIES[country]]
         banks.append(Bank(name, bic, code, country, "", "", tuple(here[:2])))
-    for b, bank in enumerate(banks):
-        for c in bank.cities:
+    for b, holder_bank in enumerate(banks):
+        for c in holder_bank.cities:
             for j in range(1 + int(rng.integers(0, 3))):
-                branches.append((b, c, f"{bank.bic[:6]}-{c:03d}-{j + 1:02d}"))
+                branches.append((b, c, f"{holder_bank.bic[:6]}-{c:03d}-{j + 1:02d}"))
     domestic_bank_ids = np.array([i for i, b in enumerate(banks) if b.export], dtype=np.int16)
     foreign_bank_ids = np.array([i for i, b in enumerate(banks) if not b.export], dtype=np.int16)
 
@@ -147,9 +148,9 @@ def build_population(config: WorldConfig, rng: np.random.Generator) -> Populatio
     crypto_share = config.typology_mix.get("crypto_layering", 0.0) / sum(config.typology_mix.values())
     n_fresh = 60 + round(config.prevalence * n * crypto_share * 3)
     n_foreign = max(20, round(0.03 * n))
-    n_merchant = max(len(V.MERCHANT_CATEGORIES) * 3, round(0.025 * n))
+    n_merchant = max(len(vocab.MERCHANT_CATEGORIES) * 3, round(0.025 * n))
     n_business = max(60, round(0.06 * n))
-    n_exchange = len(V.CRYPTO_EXCHANGES)
+    n_exchange = len(vocab.CRYPTO_EXCHANGES)
     rest = n - n_fresh - n_foreign - n_merchant - n_business - 2 * n_exchange
     n_crypto_users = round(rest * 0.05 / 1.15)
     n_person = rest - 3 * n_crypto_users
@@ -176,10 +177,10 @@ def build_population(config: WorldConfig, rng: np.random.Generator) -> Populatio
     hot_wallets = take(n_exchange, "hot_wallets", KIND_CRYPTO, HOLDER_EXCHANGE, ROLE_EXCHANGE_HOT_WALLET)
     user_addresses = take(n_crypto_users, "user_addresses", KIND_CRYPTO, HOLDER_PERSON, ROLE_CRYPTO_USER_ADDRESS)
     deposit_addresses = take(n_crypto_users, "deposit_addresses", KIND_CRYPTO, HOLDER_EXCHANGE, ROLE_DEPOSIT_ADDRESS)
-    customers = take(n_crypto_users, "exchange_customers", KIND_EXCHANGE_ACCOUNT, HOLDER_PERSON,
-                     ROLE_EXCHANGE_CUSTOMER)
+    customers = take(n_crypto_users, "exchange_customers", KIND_EXCHANGE_ACCOUNT, HOLDER_PERSON, ROLE_EXCHANGE_CUSTOMER)
     fresh = take(n - cursor, "fresh_addresses", KIND_CRYPTO, HOLDER_PERSON, ROLE_FRESH_ADDRESS)
-    assert cursor == n and len(fresh) == n_fresh
+    assert cursor == n
+    assert len(fresh) == n_fresh
 
     # foreign counterparties: two thirds persons (remittance receivers), one third businesses (suppliers)
     foreign_business = foreign[rng.random(len(foreign)) < 0.35]
@@ -211,15 +212,15 @@ def build_population(config: WorldConfig, rng: np.random.Generator) -> Populatio
     bank[bank_accounts] = rng.choice(domestic_bank_ids, size=len(bank_accounts))
     bank[foreign] = rng.choice(foreign_bank_ids, size=len(foreign))
     city = np.full(n, -1, np.int16)
-    for b_id, b in enumerate(banks):
+    for b_id, member_bank in enumerate(banks):
         members = bank_accounts[bank[bank_accounts] == b_id]
-        city[members] = rng.choice(np.array(b.cities, np.int16), size=len(members))
-    currencies = [*V.CURRENCIES, "ETH"]
+        city[members] = rng.choice(np.array(member_bank.cities, np.int16), size=len(members))
+    currencies = [*vocab.CURRENCIES, "ETH"]
     cur_index = {c: i for i, c in enumerate(currencies)}
     currency = np.full(n, cur_index[config.base_currency], np.int8)
     for f in foreign:
         country = banks[bank[f]].country
-        currency[f] = cur_index[next(c for c, v in V.CURRENCIES.items() if v[1] == country)]
+        currency[f] = cur_index[next(c for c, v in vocab.CURRENCIES.items() if v[1] == country)]
     crypto = np.flatnonzero(kind == KIND_CRYPTO)
     currency[crypto] = cur_index["ETH"]
 
@@ -238,28 +239,37 @@ def build_population(config: WorldConfig, rng: np.random.Generator) -> Populatio
 
     # merchant categories and industry codes
     mcc_codes = sorted(
-        {c.mcc for c in V.MERCHANT_CATEGORIES} | {k[1] for k in V.CASH_FRONT_KINDS} | {V.CRYPTO_EXCHANGE_MCC}
+        {c.mcc for c in vocab.MERCHANT_CATEGORIES}
+        | {k[1] for k in vocab.CASH_FRONT_KINDS}
+        | {vocab.CRYPTO_EXCHANGE_MCC}
         | {"7361", "1520", "8742", "5045", "4214", "6799"}
     )
     mcc_idx = {m: i for i, m in enumerate(mcc_codes)}
     mcc = np.full(n, -1, np.int16)
     merchant_category = np.full(n, -1, np.int16)
     # every category gets merchants in every domestic city where possible; the rest spread by share
-    per_cat = np.array([max(c.share, 0.006) for c in V.MERCHANT_CATEGORIES])
-    cats = np.concatenate([
-        np.repeat(np.arange(len(V.MERCHANT_CATEGORIES)), 3),
-        rng.choice(len(V.MERCHANT_CATEGORIES), size=n_merchant - 3 * len(V.MERCHANT_CATEGORIES),
-                   p=per_cat / per_cat.sum()),
-    ])
+    per_cat = np.array([max(c.share, 0.006) for c in vocab.MERCHANT_CATEGORIES])
+    cats = np.concatenate(
+        [
+            np.repeat(np.arange(len(vocab.MERCHANT_CATEGORIES)), 3),
+            rng.choice(
+                len(vocab.MERCHANT_CATEGORIES),
+                size=n_merchant - 3 * len(vocab.MERCHANT_CATEGORIES),
+                p=per_cat / per_cat.sum(),
+            ),
+        ]
+    )
     merchant_category[merchants] = cats
-    mcc[merchants] = [mcc_idx[V.MERCHANT_CATEGORIES[c].mcc] for c in cats]
-    front_kind = rng.integers(0, len(V.CASH_FRONT_KINDS), size=len(groups["cash_fronts"]))
-    mcc[groups["cash_fronts"]] = [mcc_idx[V.CASH_FRONT_KINDS[k][1]] for k in front_kind]
+    mcc[merchants] = [mcc_idx[vocab.MERCHANT_CATEGORIES[c].mcc] for c in cats]
+    front_kind = rng.integers(0, len(vocab.CASH_FRONT_KINDS), size=len(groups["cash_fronts"]))
+    mcc[groups["cash_fronts"]] = [mcc_idx[vocab.CASH_FRONT_KINDS[k][1]] for k in front_kind]
     general = ["7361", "1520", "8742", "5045", "4214"]
-    mcc[groups["regular_businesses"]] = [mcc_idx[general[k]] for k in rng.integers(0, 5, len(groups["regular_businesses"]))]
+    mcc[groups["regular_businesses"]] = [
+        mcc_idx[general[k]] for k in rng.integers(0, 5, len(groups["regular_businesses"]))
+    ]
     mcc[groups["shells"]] = mcc_idx["6799"]
     mcc[groups["payroll_processors"]] = mcc_idx["8742"]
-    mcc[exchange_banks] = mcc_idx[V.CRYPTO_EXCHANGE_MCC]
+    mcc[exchange_banks] = mcc_idx[vocab.CRYPTO_EXCHANGE_MCC]
 
     # opening dates: most accounts are years old; mules are new; fresh addresses do not exist yet
     opened_day = (-rng.gamma(2.0, 700.0, size=n)).astype(np.int32) - 1
@@ -283,10 +293,28 @@ def build_population(config: WorldConfig, rng: np.random.Generator) -> Populatio
         name_a[arr], name_b[arr] = name_a[owner[arr]], name_b[owner[arr]]
 
     pop = Population(
-        config=config, cities=cities, banks=banks, branches=branches, currencies=currencies, kind=kind,
-        holder=holder, role=role, bank=bank, city=city, currency=currency, mcc=mcc, mcc_codes=mcc_codes,
-        merchant_category=merchant_category, opened_day=opened_day, has_payroll=has_payroll, activity=activity,
-        name_a=name_a, name_b=name_b, exchange_of=exchange_of, owner=owner, groups=groups,
+        config=config,
+        cities=cities,
+        banks=banks,
+        branches=branches,
+        currencies=currencies,
+        kind=kind,
+        holder=holder,
+        role=role,
+        bank=bank,
+        city=city,
+        currency=currency,
+        mcc=mcc,
+        mcc_codes=mcc_codes,
+        merchant_category=merchant_category,
+        opened_day=opened_day,
+        has_payroll=has_payroll,
+        activity=activity,
+        name_a=name_a,
+        name_b=name_b,
+        exchange_of=exchange_of,
+        owner=owner,
+        groups=groups,
     )
     pop.groups["domestic_cities"] = np.array(domestic_cities, np.int64)
     pop.ids = _account_ids(pop, config.seed)
@@ -310,23 +338,23 @@ def _account_ids(pop: Population, seed: int) -> list[str]:
 def holder_names(pop: Population) -> list[str]:
     """Display names: persons get first and last names, companies a trade name; deterministic."""
     names: list[str] = []
-    fn, ln = V.FIRST_NAMES, V.LAST_NAMES
-    words, trades = V.BUSINESS_WORDS, V.BUSINESS_TRADES
-    front_suffix = {k[1]: k[2] for k in V.CASH_FRONT_KINDS}
+    fn, ln = vocab.FIRST_NAMES, vocab.LAST_NAMES
+    words, trades = vocab.BUSINESS_WORDS, vocab.BUSINESS_TRADES
+    front_suffix = {k[1]: k[2] for k in vocab.CASH_FRONT_KINDS}
     for i in range(pop.n):
         a, b, r = int(pop.name_a[i]), int(pop.name_b[i]), int(pop.role[i])
         if r == ROLE_MERCHANT:
-            cat = V.MERCHANT_CATEGORIES[pop.merchant_category[i]]
+            cat = vocab.MERCHANT_CATEGORIES[pop.merchant_category[i]]
             names.append(f"{cat.names[a % len(cat.names)]} #{b % 900 + 100}")
         elif r == ROLE_SHELL:
-            names.append(f"{words[a % len(words)]} {V.SHELL_SUFFIXES[b % len(V.SHELL_SUFFIXES)]}")
+            names.append(f"{words[a % len(words)]} {vocab.SHELL_SUFFIXES[b % len(vocab.SHELL_SUFFIXES)]}")
         elif r == ROLE_CASH_FRONT:
             names.append(f"{words[a % len(words)]} {front_suffix[pop.mcc_codes[pop.mcc[i]]]}")
         elif r in (ROLE_BUSINESS, ROLE_FOREIGN_BUSINESS, ROLE_PAYROLL_PROCESSOR):
             suffix = "Payroll Services" if r == ROLE_PAYROLL_PROCESSOR else trades[b % len(trades)]
             names.append(f"{words[a % len(words)]} {suffix}")
         elif r in (ROLE_EXCHANGE_BANK, ROLE_EXCHANGE_HOT_WALLET, ROLE_DEPOSIT_ADDRESS):
-            names.append(V.CRYPTO_EXCHANGES[pop.exchange_of[i]])
+            names.append(vocab.CRYPTO_EXCHANGES[pop.exchange_of[i]])
         elif r == ROLE_FRESH_ADDRESS:
             names.append("")
         else:

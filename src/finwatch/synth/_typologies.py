@@ -7,6 +7,7 @@ normal behaviour: camouflage) or from new mule accounts, in a proportion set by 
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -14,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from finwatch.synth import _vocab as V
+from finwatch.synth import _vocab as vocab
 from finwatch.synth._context import DAY, HOUR, Context, IntArray
 from finwatch.synth._ledger import CHANNEL
 from finwatch.synth._normal import CATEGORY_INDEX, block_time, card_payments, crypto_buy, crypto_sell
@@ -100,8 +101,17 @@ class Injector:
     def _units(self, amount_base: np.ndarray | float) -> np.ndarray:
         return np.maximum(np.round(np.asarray(amount_base, np.float64) * 100), 1).astype(np.int64)
 
-    def _send(self, inst: Instance, ts: Any, src: Any, dst: Any, amount_base: Any, chan: Any = "ach",
-              desc: str = "TRANSFER", **extra: Any) -> None:
+    def _send(
+        self,
+        inst: Instance,
+        ts: Any,
+        src: Any,
+        dst: Any,
+        amount_base: Any,
+        chan: Any = "ach",
+        desc: str = "TRANSFER",
+        **extra: Any,
+    ) -> None:
         ctx = self.ctx
         ts = np.atleast_1d(np.asarray(ts, np.int64))  # patterns are sized to fit: no clipping (checked later)
         src_arr = np.broadcast_to(np.asarray(src, np.int64), ts.shape)
@@ -109,8 +119,17 @@ class Injector:
         cur = np.where(src_arr >= 0, ctx.pop.currency[np.maximum(src_arr, 0)], ctx.base)
         base_units = np.broadcast_to(self._units(amount_base), ts.shape)
         converted = ctx.usd_to_units(ctx.base_to_usd(base_units / 100, ts), cur, ts)
-        ctx.ledger.add(ts=ts, src=src, dst=dst, units=np.where(cur == ctx.base, base_units, converted), cur=cur,
-                       chan=chan, desc=desc, inst=inst.id, **extra)
+        ctx.ledger.add(
+            ts=ts,
+            src=src,
+            dst=dst,
+            units=np.where(cur == ctx.base, base_units, converted),
+            cur=cur,
+            chan=chan,
+            desc=desc,
+            inst=inst.id,
+            **extra,
+        )
 
     def _transfer_channel(self, n: int) -> np.ndarray:
         codes = np.array([CHANNEL["wire"], CHANNEL["ach"], CHANNEL["ach"], CHANNEL["p2p"]])
@@ -158,8 +177,14 @@ class Injector:
         amount = self._amounts(k, 2_000, 9_000)
         back_ts = out_ts + self.rng.integers(HOUR, 48 * HOUR, size=k)
         self._send(inst, out_ts, a, mids, amount, self._transfer_channel(k))
-        self._send(inst, back_ts, mids, c, np.round(amount * self.rng.uniform(0.9, 0.99, k), 2),
-                   self._transfer_channel(k))
+        self._send(
+            inst,
+            back_ts,
+            mids,
+            c,
+            np.round(amount * self.rng.uniform(0.9, 0.99, k), 2),
+            self._transfer_channel(k),
+        )
         self._mark(inst, a, "origin")
         self._mark(inst, mids, "intermediate")
         self._mark(inst, c, "beneficiary")
@@ -167,7 +192,11 @@ class Injector:
 
     def gather_scatter(self, inst: Instance) -> None:
         k_in, k_out = int(self.rng.integers(3, 7)), int(self.rng.integers(3, 7))
-        sources, hub, sinks = self.recruit.parties(k_in), self.recruit.parties(1)[0], self.recruit.parties(k_out)
+        sources, hub, sinks = (
+            self.recruit.parties(k_in),
+            self.recruit.parties(1)[0],
+            self.recruit.parties(k_out),
+        )
         t0 = self._start(7)
         in_ts = np.sort(t0 + self.rng.integers(0, 3 * DAY, size=k_in))
         amount_in = self._amounts(k_in)
@@ -180,15 +209,31 @@ class Injector:
         self._mark(inst, sinks, "receiver")
         inst.params = {"in_degree": k_in, "out_degree": k_out}
 
-    def _path(self, inst: Instance, accounts: np.ndarray, t0: int, max_gap: int, amount: float,
-              decay: tuple[float, float], chan: Any = None, desc: str = "TRANSFER") -> np.ndarray:
+    def _path(
+        self,
+        inst: Instance,
+        accounts: np.ndarray,
+        t0: int,
+        max_gap: int,
+        amount: float,
+        decay: tuple[float, float],
+        chan: Any = None,
+        desc: str = "TRANSFER",
+    ) -> np.ndarray:
         """Hops accounts[i] -> accounts[i+1] at strictly increasing times with small amount decay."""
         hops = len(accounts) - 1
         gaps = self.rng.integers(10 * MINUTE, max(11 * MINUTE, max_gap), size=hops)
         ts = t0 + np.cumsum(gaps) - gaps[0]
         amounts = np.round(amount * np.cumprod(self.rng.uniform(1 - decay[1], 1 - decay[0], size=hops)), 2)
-        self._send(inst, ts, accounts[:-1], accounts[1:], amounts,
-                   self._transfer_channel(hops) if chan is None else chan, desc)
+        self._send(
+            inst,
+            ts,
+            accounts[:-1],
+            accounts[1:],
+            amounts,
+            self._transfer_channel(hops) if chan is None else chan,
+            desc,
+        )
         return ts
 
     def cycle(self, inst: Instance) -> None:
@@ -196,8 +241,14 @@ class Injector:
         members = self.recruit.parties(length)
         max_gap = min(int((6 + 30 * self.hard) * HOUR), self.room * DAY // (length + 1))
         t0 = self._start(length * max_gap / DAY + 1)
-        ts = self._path(inst, np.append(members, members[0]), t0, max_gap, float(self._amounts(1, 3_000, 40_000)[0]),
-                        (0.0, 0.02 + 0.03 * self.hard))
+        ts = self._path(
+            inst,
+            np.append(members, members[0]),
+            t0,
+            max_gap,
+            float(self._amounts(1, 3_000, 40_000)[0]),
+            (0.0, 0.02 + 0.03 * self.hard),
+        )
         self._mark(inst, members, "cycle_member")
         inst.params = {"length": length, "window_seconds": int(ts[-1] - ts[0])}
 
@@ -217,7 +268,7 @@ class Injector:
     def stack(self, inst: Instance) -> None:
         layers = [self.recruit.parties(int(self.rng.integers(2, 5))) for _ in range(3)]
         t = self._start(8)
-        for depth, (upper, lower) in enumerate(zip(layers[:-1], layers[1:], strict=True)):
+        for depth, (upper, lower) in enumerate(itertools.pairwise(layers)):
             src, dst = np.repeat(upper, len(lower)), np.tile(lower, len(upper))
             ts = np.sort(t + self.rng.integers(0, 2 * DAY, size=len(src)))
             self._send(inst, ts, src, dst, self._amounts(len(src)), self._transfer_channel(len(src)))
@@ -231,18 +282,41 @@ class Injector:
         members = self.recruit.parties(hops)
         walk = np.append(members, members[self.rng.integers(0, hops - 1)])  # ends at an earlier member
         max_gap = int(1.5 * DAY)
-        self._path(inst, walk, self._start(hops * 1.5 + 1), max_gap, float(self._amounts(1, 2_000, 20_000)[0]),
-                   (0.0, 0.05))
+        self._path(
+            inst,
+            walk,
+            self._start(hops * 1.5 + 1),
+            max_gap,
+            float(self._amounts(1, 2_000, 20_000)[0]),
+            (0.0, 0.05),
+        )
         self._mark(inst, members, "walk_member")
         inst.params = {"hops": hops}
 
     # --- cash ----------------------------------------------------------------------------------------------
-    def _deposit(self, inst: Instance, ts: np.ndarray, account: Any, amounts: np.ndarray, cities: np.ndarray,
-                 **extra: Any) -> None:
+    def _deposit(
+        self,
+        inst: Instance,
+        ts: np.ndarray,
+        account: Any,
+        amounts: np.ndarray,
+        cities: np.ndarray,
+        **extra: Any,
+    ) -> None:
         accounts = np.broadcast_to(np.asarray(account, np.int64), ts.shape)
         br = self.ctx.branch(self.rng, accounts, cities.astype(np.int64))
-        self._send(inst, ts, -1, accounts, amounts, "cash", "CASH DEPOSIT", city=self.ctx.branch_city(br),
-                   branch=br, **extra)
+        self._send(
+            inst,
+            ts,
+            -1,
+            accounts,
+            amounts,
+            "cash",
+            "CASH DEPOSIT",
+            city=self.ctx.branch_city(br),
+            branch=br,
+            **extra,
+        )
 
     def _below_threshold(self, n: int, low_share: float) -> np.ndarray:
         """Amounts in [low_share × threshold, threshold − 0.01], always strictly below the threshold."""
@@ -270,26 +344,44 @@ class Injector:
         self._mark(inst, account, "depositor_account")
         if self.rng.random() < 0.6:  # the cash leaves by wire soon after
             dst = self.recruit.take("foreign", 1)[0]
-            self._send(inst, ts.max() + self.rng.integers(HOUR, 2 * DAY), account, dst,
-                       np.round(amounts.sum() * 0.9, 2), "wire", "WIRE TRANSFER")
+            self._send(
+                inst,
+                ts.max() + self.rng.integers(HOUR, 2 * DAY),
+                account,
+                dst,
+                np.round(amounts.sum() * 0.9, 2),
+                "wire",
+                "WIRE TRANSFER",
+            )
         inst.params = {"deposits": n}
 
     def smurfing(self, inst: Instance) -> None:
         collector = self.recruit.parties(1)[0]
         # distinct third parties (names) who bring the cash, each to a different counter
-        names = len(V.FIRST_NAMES) * len(V.LAST_NAMES)
+        names = len(vocab.FIRST_NAMES) * len(vocab.LAST_NAMES)
         depositors = self.rng.choice(names, size=int(self.rng.integers(4, 10)), replace=False)
         n = len(depositors) * int(self.rng.integers(1, 3))
-        ts = self.ctx.times(self.rng, n, "office", days=self.ctx.day_of(np.full(n, self._start(6)))
-                            + self.rng.integers(0, 3, size=n))
+        ts = self.ctx.times(
+            self.rng,
+            n,
+            "office",
+            days=self.ctx.day_of(np.full(n, self._start(6))) + self.rng.integers(0, 3, size=n),
+        )
         party = depositors[np.arange(n) % len(depositors)]
         amounts = self._below_threshold(n, 0.3 + 0.4 * (1 - self.hard))
         cities = self._spread(self._bank_cities(collector), n)
         self._deposit(inst, ts, collector, amounts, cities, party=party)
         self._mark(inst, collector, "collector_account")
         dst = self.recruit.take("foreign", 1)[0]
-        self._send(inst, ts.max() + self.rng.integers(2 * HOUR, 2 * DAY), collector, dst,
-                   np.round(amounts.sum() * 0.92, 2), "wire", "WIRE TRANSFER")
+        self._send(
+            inst,
+            ts.max() + self.rng.integers(2 * HOUR, 2 * DAY),
+            collector,
+            dst,
+            np.round(amounts.sum() * 0.92, 2),
+            "wire",
+            "WIRE TRANSFER",
+        )
         inst.params = {"depositors": len(depositors), "deposits": n}
 
     def funnel_account(self, inst: Instance) -> None:
@@ -299,15 +391,25 @@ class Injector:
         in_cities = bank_cities[bank_cities != out_city]
         n = int(self.rng.integers(4, 11))
         t0 = self._start(10)
-        ts = np.sort(self.ctx.times(self.rng, n, "day", days=self.ctx.day_of(np.full(n, t0))
-                                    + self.rng.integers(0, 7, size=n)))
+        ts = np.sort(
+            self.ctx.times(self.rng, n, "day", days=self.ctx.day_of(np.full(n, t0)) + self.rng.integers(0, 7, size=n))
+        )
         amounts = np.round(self.rng.uniform(800, 4_500, size=n), 2)
         self._deposit(inst, ts, account, amounts, self._spread(in_cities, n))
         total, k = amounts.sum() * self.rng.uniform(0.85, 0.97), int(self.rng.integers(2, 5))
         out_ts = np.sort(ts.max() + self.rng.integers(HOUR, 2 * DAY, size=k))
         br = self.ctx.branch(self.rng, np.full(k, account), np.full(k, out_city))
-        self._send(inst, out_ts, account, -1, np.round(self.rng.dirichlet(np.ones(k)) * total, 2), "cash",
-                   "CASH WITHDRAWAL", city=self.ctx.branch_city(br), branch=br)
+        self._send(
+            inst,
+            out_ts,
+            account,
+            -1,
+            np.round(self.rng.dirichlet(np.ones(k)) * total, 2),
+            "cash",
+            "CASH WITHDRAWAL",
+            city=self.ctx.branch_city(br),
+            branch=br,
+        )
         self._mark(inst, account, "funnel_account")
         inst.params = {"deposit_cities": sorted({int(c) for c in in_cities}), "withdrawal_city": out_city}
 
@@ -339,8 +441,16 @@ class Injector:
         shells = self.recruit.take("shell", int(self.rng.integers(2, 7)))
         loop = np.concatenate([[origin], shells, [origin]])
         max_gap = min(int((12 + 48 * self.hard) * HOUR), self.room * DAY // len(loop))
-        ts = self._path(inst, loop, self._start(len(loop) * max_gap / DAY + 1), max_gap,
-                        float(self._amounts(1, 20_000, 250_000)[0]), (0.005, 0.03), chan=CHANNEL["wire"], desc="CONSULTING FEES")
+        ts = self._path(
+            inst,
+            loop,
+            self._start(len(loop) * max_gap / DAY + 1),
+            max_gap,
+            float(self._amounts(1, 20_000, 250_000)[0]),
+            (0.005, 0.03),
+            chan=CHANNEL["wire"],
+            desc="CONSULTING FEES",
+        )
         self._mark(inst, origin, "origin_company")
         self._mark(inst, shells, "shell_company")
         inst.params = {"companies": len(shells), "window_seconds": int(ts[-1] - ts[0])}
@@ -351,21 +461,39 @@ class Injector:
         victim = self.recruit.take("crypto_user", 1)[0]
         span = min(int(rng.integers(8, 16)), self.room)
         day0 = int(ctx.day_of(np.array([self._start(span + 1)]))[0])
-        days = lambda n: day0 + rng.integers(0, span, size=n)  # noqa: E731
+
+        def days(n: int) -> IntArray:
+            return day0 + rng.integers(0, span, size=n)
+
         cat = CATEGORY_INDEX
         # online advertisements, bought late at night
         n_ads = int(rng.integers(3, 9))
-        card_payments(ctx, rng, np.full(n_ads, victim), np.full(n_ads, cat["online_ads"]),
-                      ctx.times(rng, n_ads, "night", days=days(n_ads)),
-                      np.full(n_ads, ctx.pop.city[victim], np.int64), inst=inst.id)
+        card_payments(
+            ctx,
+            rng,
+            np.full(n_ads, victim),
+            np.full(n_ads, cat["online_ads"]),
+            ctx.times(rng, n_ads, "night", days=days(n_ads)),
+            np.full(n_ads, ctx.pop.city[victim], np.int64),
+            inst=inst.id,
+        )
         # short lodging stays in several cities within a week
         cities = rng.choice(ctx.pop.groups["domestic_cities"], size=int(rng.integers(2, 5)), replace=False)
         stay_days = day0 + np.sort(rng.integers(0, min(7, span), size=len(cities) + 1))
         stay_city = np.append(cities, cities[0])
-        card_payments(ctx, rng, np.full(len(stay_days), victim), np.full(len(stay_days), cat["lodging"]),
-                      ctx.times(rng, len(stay_days), "night", days=stay_days), stay_city, inst=inst.id,
-                      usd=ctx.base_to_usd(rng.uniform(70, 180, size=len(stay_days)) * rng.integers(1, 3, size=len(
-                          stay_days)), ctx.epoch + stay_days * DAY))
+        card_payments(
+            ctx,
+            rng,
+            np.full(len(stay_days), victim),
+            np.full(len(stay_days), cat["lodging"]),
+            ctx.times(rng, len(stay_days), "night", days=stay_days),
+            stay_city,
+            inst=inst.id,
+            usd=ctx.base_to_usd(
+                rng.uniform(70, 180, size=len(stay_days)) * rng.integers(1, 3, size=len(stay_days)),
+                ctx.epoch + stay_days * DAY,
+            ),
+        )
         # many small P2P payments from distinct people, evenings and nights
         n_in = int(rng.integers(10, 30))
         buyers = ctx.pick(rng, ctx.pop.groups["ordinary_persons"], n_in)
@@ -374,21 +502,42 @@ class Injector:
         self._send(inst, in_ts, buyers, victim, in_amount, "p2p", "P2P TRANSFER")
         # prepaid cards and late-night cash
         n_pre = int(rng.integers(1, 4))
-        card_payments(ctx, rng, np.full(n_pre, victim), np.full(n_pre, cat["prepaid_cards"]),
-                      ctx.times(rng, n_pre, "evening", days=days(n_pre)),
-                      np.full(n_pre, ctx.pop.city[victim], np.int64), inst=inst.id)
+        card_payments(
+            ctx,
+            rng,
+            np.full(n_pre, victim),
+            np.full(n_pre, cat["prepaid_cards"]),
+            ctx.times(rng, n_pre, "evening", days=days(n_pre)),
+            np.full(n_pre, ctx.pop.city[victim], np.int64),
+            inst=inst.id,
+        )
         n_atm = int(rng.integers(2, 6))
         atm_ts = ctx.times(rng, n_atm, "night", days=days(n_atm))
         atm_city = rng.choice(stay_city, size=n_atm)
         br = ctx.branch(rng, np.full(n_atm, victim), atm_city)
-        self._send(inst, atm_ts, victim, -1, rng.choice([100, 200, 300, 400], size=n_atm).astype(float), "cash",
-                   "ATM WITHDRAWAL", city=ctx.branch_city(br), branch=br)
+        self._send(
+            inst,
+            atm_ts,
+            victim,
+            -1,
+            rng.choice([100, 200, 300, 400], size=n_atm).astype(float),
+            "cash",
+            "ATM WITHDRAWAL",
+            city=ctx.branch_city(br),
+            branch=br,
+        )
         # rapid cash-out to a crypto exchange, hours after the inflows
         cash_out_ts = ctx.clip(np.array([in_ts.max() + int(rng.integers(HOUR, 8 * HOUR))]))
-        crypto_buy(ctx, rng, np.array([victim]), cash_out_ts,
-                   ctx.base_to_usd(in_amount.sum() * rng.uniform(0.6, 0.9), cash_out_ts), inst=inst.id)
+        crypto_buy(
+            ctx,
+            rng,
+            np.array([victim]),
+            cash_out_ts,
+            ctx.base_to_usd(in_amount.sum() * rng.uniform(0.6, 0.9), cash_out_ts),
+            inst=inst.id,
+        )
         self._mark(inst, victim, "victim_account")
-        inst.params = {"p2p_senders": int(len(np.unique(buyers))), "lodging_cities": len(cities)}
+        inst.params = {"p2p_senders": len(np.unique(buyers)), "lodging_cities": len(cities)}
 
     def labor_trafficking(self, inst: Instance) -> None:
         ctx, rng = self.ctx, self.rng
@@ -399,25 +548,52 @@ class Injector:
         cities = rng.choice(ctx.pop.groups["domestic_cities"], size=int(rng.integers(1, 4)), replace=False)
         n_lodging = workers + int(rng.integers(0, workers))
         lodging_days = day0 + rng.integers(0, span, size=n_lodging)
-        card_payments(ctx, rng, np.full(n_lodging, business), np.full(n_lodging, CATEGORY_INDEX["lodging"]),
-                      ctx.times(rng, n_lodging, "day", days=lodging_days), rng.choice(cities, size=n_lodging),
-                      inst=inst.id, usd=ctx.base_to_usd(rng.uniform(250, 900, size=n_lodging),
-                                                        ctx.epoch + lodging_days * DAY))
+        card_payments(
+            ctx,
+            rng,
+            np.full(n_lodging, business),
+            np.full(n_lodging, CATEGORY_INDEX["lodging"]),
+            ctx.times(rng, n_lodging, "day", days=lodging_days),
+            rng.choice(cities, size=n_lodging),
+            inst=inst.id,
+            usd=ctx.base_to_usd(rng.uniform(250, 900, size=n_lodging), ctx.epoch + lodging_days * DAY),
+        )
         n_travel = workers
         travel_cat = np.where(rng.random(n_travel) < 0.7, CATEGORY_INDEX["bus"], CATEGORY_INDEX["airline"])
-        card_payments(ctx, rng, np.full(n_travel, business), travel_cat,
-                      ctx.times(rng, n_travel, "day", days=day0 + rng.integers(0, span, size=n_travel)),
-                      np.full(n_travel, ctx.pop.city[business], np.int64), inst=inst.id)
+        card_payments(
+            ctx,
+            rng,
+            np.full(n_travel, business),
+            travel_cat,
+            ctx.times(rng, n_travel, "day", days=day0 + rng.integers(0, span, size=n_travel)),
+            np.full(n_travel, ctx.pop.city[business], np.int64),
+            inst=inst.id,
+        )
         clients = self.recruit.take("business", int(rng.integers(1, 4)))
         n_in = int(rng.integers(2, 6))
-        self._send(inst, ctx.times(rng, n_in, "office", days=day0 + rng.integers(0, span, size=n_in)),
-                   rng.choice(clients, size=n_in), business, self._amounts(n_in, 4_000, 30_000), "ach",
-                   "INVOICE PAYMENT")
+        self._send(
+            inst,
+            ctx.times(rng, n_in, "office", days=day0 + rng.integers(0, span, size=n_in)),
+            rng.choice(clients, size=n_in),
+            business,
+            self._amounts(n_in, 4_000, 30_000),
+            "ach",
+            "INVOICE PAYMENT",
+        )
         n_cash = int(rng.integers(2, 6))
         cash_ts = ctx.times(rng, n_cash, "day", days=day0 + rng.integers(0, span, size=n_cash))
         br = ctx.branch(rng, np.full(n_cash, business), np.full(n_cash, ctx.pop.city[business], np.int64))
-        self._send(inst, cash_ts, business, -1, np.round(rng.uniform(1_000, 6_000, n_cash), -2), "cash",
-                   "CASH WITHDRAWAL", city=ctx.branch_city(br), branch=br)
+        self._send(
+            inst,
+            cash_ts,
+            business,
+            -1,
+            np.round(rng.uniform(1_000, 6_000, n_cash), -2),
+            "cash",
+            "CASH WITHDRAWAL",
+            city=ctx.branch_city(br),
+            branch=br,
+        )
         self._mark(inst, business, "exploiting_business")
         inst.params = {"workers": workers, "lodging_payments": n_lodging}
 
@@ -430,8 +606,9 @@ class Injector:
         peels = self.recruit.take("fresh_address", hops)
         t0 = self._start(hops * 0.5 + 4)
         usd = float(rng.uniform(5_000, 45_000))
-        arrive = crypto_buy(ctx, rng, np.array([origin]), np.array([t0]), np.array([usd]),
-                            to_address=chain[:1], inst=inst.id)
+        arrive = crypto_buy(
+            ctx, rng, np.array([origin]), np.array([t0]), np.array([usd]), to_address=chain[:1], inst=inst.id
+        )
         t = int(arrive[0])
         balance = usd * 0.99
         for i in range(hops):
@@ -439,12 +616,25 @@ class Injector:
             peel = balance * rng.uniform(0.02, 0.1)
             balance -= peel
             ts = ctx.clip(np.array([t, t]))
-            ctx.ledger.add(ts=ts, src=chain[i], dst=np.array([chain[i + 1], peels[i]]),
-                           units=ctx.usd_to_units(np.array([balance, peel]), ctx.eth, ts), cur=ctx.eth,
-                           chan="crypto", inst=inst.id)
+            ctx.ledger.add(
+                ts=ts,
+                src=chain[i],
+                dst=np.array([chain[i + 1], peels[i]]),
+                units=ctx.usd_to_units(np.array([balance, peel]), ctx.eth, ts),
+                cur=ctx.eth,
+                chan="crypto",
+                inst=inst.id,
+            )
         t_out = ctx.clip(np.array([t + int(rng.integers(10 * MINUTE, 4 * HOUR))]))
-        crypto_sell(ctx, rng, np.array([cash_out]), t_out, np.array([balance * 0.98]), from_address=chain[-1:],
-                    inst=inst.id)
+        crypto_sell(
+            ctx,
+            rng,
+            np.array([cash_out]),
+            t_out,
+            np.array([balance * 0.98]),
+            from_address=chain[-1:],
+            inst=inst.id,
+        )
         g = ctx.pop.groups
         deposit = g["deposit_addresses"][np.searchsorted(g["crypto_users"], cash_out)]
         self._mark(inst, origin, "origin_account")
@@ -489,9 +679,18 @@ def inject_lookalikes(ctx: Context, rng: np.random.Generator) -> dict[str, IntAr
     ts = ctx.times(rng, len(who), "office", days=day.astype(np.int64))
     amount = np.round(threshold * rng.uniform(0.75, 1.08, size=len(who)), 2)
     br = ctx.branch(rng, who, pop.city[who].astype(np.int64))
-    ctx.ledger.add(ts=ts, src=-1, dst=who, units=np.round(amount * 100).astype(np.int64), cur=ctx.base,
-                   chan="cash", city=ctx.branch_city(br), branch=br, desc="CASH DEPOSIT - TAKINGS",
-                   lookalike=code["lookalike_cash_business"])
+    ctx.ledger.add(
+        ts=ts,
+        src=-1,
+        dst=who,
+        units=np.round(amount * 100).astype(np.int64),
+        cur=ctx.base,
+        chan="cash",
+        city=ctx.branch_city(br),
+        branch=br,
+        desc="CASH DEPOSIT - TAKINGS",
+        lookalike=code["lookalike_cash_business"],
+    )
     out["lookalike_cash_business"] = np.sort(shops)
 
     # frequent business travellers: flights, hotels in several cities, rides, late dinners
@@ -502,12 +701,23 @@ def inject_lookalikes(ctx: Context, rng: np.random.Generator) -> dict[str, IntAr
         for d in starts.tolist():
             nights = int(rng.integers(1, 4))
             city = int(rng.choice(g["domestic_cities"]))
-            cats = np.array([CATEGORY_INDEX["airline"]] + [CATEGORY_INDEX["lodging"]] * nights
-                            + [CATEGORY_INDEX["rideshare"]] * 2 + [CATEGORY_INDEX["restaurant"]] * nights)
-            days_ = np.array([d] + list(range(d, d + nights)) + [d, d + nights] + list(range(d, d + nights)))
+            cats = np.array(
+                [CATEGORY_INDEX["airline"]]
+                + [CATEGORY_INDEX["lodging"]] * nights
+                + [CATEGORY_INDEX["rideshare"]] * 2
+                + [CATEGORY_INDEX["restaurant"]] * nights
+            )
+            days_ = np.array([d, *list(range(d, d + nights)), d, d + nights, *list(range(d, d + nights))])
             profile_ts = ctx.times(rng, len(cats), "evening", days=np.clip(days_, 0, ctx.days - 1))
-            card_payments(ctx, rng, np.full(len(cats), person), cats, profile_ts, np.full(len(cats), city),
-                          lookalike=code["lookalike_business_traveller"])
+            card_payments(
+                ctx,
+                rng,
+                np.full(len(cats), person),
+                cats,
+                profile_ts,
+                np.full(len(cats), city),
+                lookalike=code["lookalike_business_traveller"],
+            )
     out["lookalike_business_traveller"] = np.sort(travellers)
 
     # active crypto traders: frequent buys and sells through their exchange

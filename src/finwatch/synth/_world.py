@@ -9,10 +9,17 @@ from dataclasses import dataclass
 
 import numpy as np
 import polars as pl
+import pyarrow as pa
 
 from finwatch.exceptions import SchemaError
-from finwatch.schema import ACCOUNT_SCHEMA, AMOUNT_SCALE, LABEL_SCHEMA, TRANSACTION_SCHEMA, conform, polars_schema
-from finwatch.synth import _vocab as V
+from finwatch.schema import (
+    ACCOUNT_SCHEMA,
+    AMOUNT_SCALE,
+    LABEL_SCHEMA,
+    TRANSACTION_SCHEMA,
+    polars_schema,
+)
+from finwatch.synth import _vocab as vocab
 from finwatch.synth._context import ETH_SCALE, FIAT_SCALE, Context
 from finwatch.synth._ledger import CHANNELS, Ledger
 from finwatch.synth._normal import generate_normal
@@ -32,8 +39,12 @@ from finwatch.synth._typologies import Injector, Instance, inject_lookalikes
 from finwatch.synth.config import LOOKALIKES, WorldConfig
 
 _KIND = {KIND_BANK: "bank_account", KIND_CRYPTO: "crypto_address", KIND_EXCHANGE_ACCOUNT: "exchange_account"}
-_HOLDER = {HOLDER_PERSON: "person", HOLDER_BUSINESS: "business", HOLDER_MERCHANT: "merchant",
-           HOLDER_EXCHANGE: "exchange"}
+_HOLDER = {
+    HOLDER_PERSON: "person",
+    HOLDER_BUSINESS: "business",
+    HOLDER_MERCHANT: "merchant",
+    HOLDER_EXCHANGE: "exchange",
+}
 
 
 @dataclass
@@ -76,8 +87,19 @@ def generate_world(config: WorldConfig) -> World:
     transactions = _canonical_transactions(raw, config)
     accounts = _accounts(pop, names, config)
     account_labels, transaction_labels, instance_table = _labels(pop, raw, instances, lookalikes, config)
-    return World(config, pop, ctx, raw, transactions, accounts, account_labels, transaction_labels, instance_table,
-                 fx, names)
+    return World(
+        config,
+        pop,
+        ctx,
+        raw,
+        transactions,
+        accounts,
+        account_labels,
+        transaction_labels,
+        instance_table,
+        fx,
+        names,
+    )
 
 
 def _fx_table(ctx: Context) -> pl.DataFrame:
@@ -115,15 +137,13 @@ def _raw_frame(ctx: Context, ledger: Ledger, fx: pl.DataFrame, names: list[str])
     inst_bic = pl.Series([bank_bic[b] if b >= 0 else None for b in pop.bank.tolist()], dtype=pl.String)
     city_name = pl.Series([c for c, _ in pop.cities], dtype=pl.String)
     city_country = pl.Series([k for _, k in pop.cities], dtype=pl.String)
-    bank_country = pl.Series(
-        [pop.banks[b].country if b >= 0 else None for b in pop.bank.tolist()], dtype=pl.String
-    )
+    bank_country = pl.Series([pop.banks[b].country if b >= 0 else None for b in pop.bank.tolist()], dtype=pl.String)
     is_eth = frame["cur"] == ctx.eth
     scale = pl.when(pl.col("cur") == ctx.eth).then(ETH_SCALE).otherwise(FIAT_SCALE)
 
     def gather(series: pl.Series, idx: str) -> pl.Series:
         col = frame[idx].cast(pl.Int64)
-        return series.gather(col.set(col < 0, None))  # type: ignore[arg-type]
+        return series.gather(col.set(col < 0, None))
 
     day = ((frame["ts"] - ctx.epoch) // 86_400).cast(pl.Int32)
     dates = pl.Series([pop.config.start + dt.timedelta(days=int(d)) for d in range(ctx.days)], dtype=pl.Date)
@@ -148,8 +168,8 @@ def _raw_frame(ctx: Context, ledger: Ledger, fx: pl.DataFrame, names: list[str])
         description=gather(pl.Series(ledger.descriptions, dtype=pl.String), "desc"),
         party_name=pl.format(
             "{} {}",
-            pl.Series(V.FIRST_NAMES).gather(frame["party"] % len(V.FIRST_NAMES)),
-            pl.Series(V.LAST_NAMES).gather((frame["party"] // len(V.FIRST_NAMES)) % len(V.LAST_NAMES)),
+            pl.Series(vocab.FIRST_NAMES).gather(frame["party"] % len(vocab.FIRST_NAMES)),
+            pl.Series(vocab.LAST_NAMES).gather((frame["party"] // len(vocab.FIRST_NAMES)) % len(vocab.LAST_NAMES)),
         ),
         chain=pl.when(is_eth).then(pl.lit("ethereum")),
         amount=_units_to_decimal(pl.col("units"), scale),
@@ -200,11 +220,18 @@ def _canonical_transactions(raw: pl.DataFrame, config: WorldConfig) -> pl.DataFr
         source_file_sha256=pl.lit(digest),
         source_row=pl.col("row").cast(pl.Int64),
     )
-    # cast in Polars (no Arrow round trip: that would copy every string column of a large world)
-    expected = polars_schema(TRANSACTION_SCHEMA)
-    frame = frame.cast(dict(expected))  # type: ignore[arg-type]
+    return _checked(frame, TRANSACTION_SCHEMA, "synthetic transactions")
+
+
+def _checked(frame: pl.DataFrame, schema: pa.Schema, what: str) -> pl.DataFrame:
+    """Cast to the canonical types in Polars (an Arrow round trip would copy every string column) and check."""
+    expected = polars_schema(schema)
+    frame = frame.select(expected.names()).cast(expected)
     if frame.schema != expected:
-        raise SchemaError(f"synthetic transactions: schema {frame.schema} != {expected}")
+        raise SchemaError(f"{what}: schema {frame.schema} != {expected}")
+    for field in schema:
+        if not field.nullable and frame[field.name].null_count():
+            raise SchemaError(f"{what}: column {field.name!r} has nulls")
     return frame
 
 
@@ -212,16 +239,19 @@ def _accounts(pop: Population, names: list[str], config: WorldConfig) -> pl.Data
     g = pop.groups
     links: list[list[str] | None] = [None] * pop.n
     for row, customer in enumerate(g["exchange_customers"].tolist()):
-        links[customer] = [pop.ids[g["crypto_users"][row]], pop.ids[g["deposit_addresses"][row]],
-                           pop.ids[g["user_addresses"][row]]]
+        links[customer] = [
+            pop.ids[g["crypto_users"][row]],
+            pop.ids[g["deposit_addresses"][row]],
+            pop.ids[g["user_addresses"][row]],
+        ]
     for e, bank_account in enumerate(g["exchange_banks"].tolist()):
         links[bank_account] = [pop.ids[g["hot_wallets"][e]]]
     institution = []
     for i in range(pop.n):
         if pop.bank[i] >= 0:
             institution.append(pop.banks[pop.bank[i]].bic)
-        elif pop.exchange_of[i] >= 0 and pop.kind[i] != KIND_CRYPTO or pop.role[i] == 51:
-            institution.append(V.CRYPTO_EXCHANGES[pop.exchange_of[i]])
+        elif (pop.exchange_of[i] >= 0 and pop.kind[i] != KIND_CRYPTO) or pop.role[i] == 51:
+            institution.append(vocab.CRYPTO_EXCHANGES[pop.exchange_of[i]])
         else:
             institution.append(None)
     frame = pl.DataFrame(
@@ -241,20 +271,29 @@ def _accounts(pop: Population, names: list[str], config: WorldConfig) -> pl.Data
             "source_file_sha256": config_digest(config),
             "source_row": np.arange(pop.n, dtype=np.int64),
         },
-        schema_overrides={"links": pl.List(pl.String), "institution": pl.String, "mcc": pl.String,
-                          "holder_name": pl.String, "country": pl.String, "city": pl.String},
+        schema_overrides={
+            "links": pl.List(pl.String),
+            "institution": pl.String,
+            "mcc": pl.String,
+            "holder_name": pl.String,
+            "country": pl.String,
+            "city": pl.String,
+        },
     )
-    return pl.from_arrow(conform(frame, ACCOUNT_SCHEMA, what="synthetic accounts"))  # type: ignore[return-value]
+    return _checked(frame, ACCOUNT_SCHEMA, "synthetic accounts")
 
 
 def _labels(
-    pop: Population, raw: pl.DataFrame, instances: list[Instance], lookalikes: dict[str, np.ndarray],
+    pop: Population,
+    raw: pl.DataFrame,
+    instances: list[Instance],
+    lookalikes: dict[str, np.ndarray],
     config: WorldConfig,
 ) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
     source = f"finwatch-synth seed={config.seed}"
     inst_names = pl.Series([i.name for i in instances], dtype=pl.String)
     inst_typ = pl.Series([i.typology for i in instances], dtype=pl.String)
-    acc_rows = [
+    acc_rows: list[tuple[object, ...]] = [
         ("account", pop.ids[a], True, i.typology, i.name, role, source)
         for i in instances
         for a, role in sorted(i.roles.items())
@@ -274,15 +313,22 @@ def _labels(
     txn_labels = pl.concat(
         [
             pos.select(
-                subject_kind=pl.lit("transaction"), subject_id="txn_id", label=pl.lit(True),
+                subject_kind=pl.lit("transaction"),
+                subject_id="txn_id",
+                label=pl.lit(True),
                 typology=inst_typ.gather(pos["inst"].cast(pl.Int64)),
-                instance_id=inst_names.gather(pos["inst"].cast(pl.Int64)), role=pl.lit(None, pl.String),
+                instance_id=inst_names.gather(pos["inst"].cast(pl.Int64)),
+                role=pl.lit(None, pl.String),
                 source=pl.lit(source),
             ),
             neg.select(
-                subject_kind=pl.lit("transaction"), subject_id="txn_id", label=pl.lit(False),
+                subject_kind=pl.lit("transaction"),
+                subject_id="txn_id",
+                label=pl.lit(False),
                 typology=lookalike_names.gather(neg["lookalike"].cast(pl.Int64)),
-                instance_id=pl.lit(None, pl.String), role=pl.lit(None, pl.String), source=pl.lit(source),
+                instance_id=pl.lit(None, pl.String),
+                role=pl.lit(None, pl.String),
+                source=pl.lit(source),
             ),
         ]
     ).sort("subject_id")
@@ -304,7 +350,7 @@ def _labels(
         .sort("instance_id")
     )
     return (
-        pl.from_arrow(conform(account_labels, LABEL_SCHEMA, what="account labels")),  # type: ignore[return-value]
-        pl.from_arrow(conform(txn_labels, LABEL_SCHEMA, what="transaction labels")),  # type: ignore[return-value]
+        _checked(account_labels, LABEL_SCHEMA, "account labels"),
+        _checked(txn_labels, LABEL_SCHEMA, "transaction labels"),
         inst_table,
     )

@@ -62,7 +62,10 @@ class WorldConfig(BaseModel):
         description="relative weight of each typology among injected instances (0 switches one off)",
     )
     difficulty: float = Field(
-        0.5, ge=0.0, le=1.0, description="camouflage: share of patterns hidden in existing accounts, noise, spread"
+        0.5,
+        ge=0.0,
+        le=1.0,
+        description="camouflage: share of patterns hidden in existing accounts, noise, spread",
     )
     base_currency: str = Field("USD", description="currency of domestic accounts and of amount_base")
     reporting_threshold: Decimal = Field(
