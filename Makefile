@@ -8,7 +8,7 @@ BIN    := $(VENV)/bin
 UV_VERSION := 0.13.9
 STAMP  := $(VENV)/.finwatch-installed
 
-# Prefect's local ephemeral mode, made reliable and quiet (see docs/operations.md)
+# Prefect's local ephemeral mode, made reliable and quiet (see docs/architecture.md)
 export PREFECT_HOME ?= $(CURDIR)/.prefect
 export PREFECT_SERVER_EPHEMERAL_ENABLED ?= true
 export PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS ?= 90
