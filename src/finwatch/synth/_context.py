@@ -134,6 +134,39 @@ class Context:
             out[missing] = padded[mb, rng.integers(0, 1 << 30, size=len(missing)) % counts[mb]]
         return out
 
+    def cash(
+        self,
+        rng: np.random.Generator,
+        *,
+        ts: IntArray,
+        account: IntArray | int,
+        units: IntArray,
+        deposit: bool,
+        desc: str,
+        cities: IntArray | None = None,
+        **extra: Any,
+    ) -> None:
+        """Cash paid into (``deposit``) or taken out of accounts at a branch or ATM of their bank.
+
+        The branch is in ``cities`` (default: each account's home city) when the bank has one there; the
+        transaction's city is the branch's. Amounts are minor units of the base currency.
+        """
+        accounts = np.broadcast_to(np.asarray(account, np.int64), np.shape(ts))
+        where = self.pop.city[accounts].astype(np.int64) if cities is None else np.asarray(cities, np.int64)
+        br = self.branch(rng, accounts, where)
+        self.ledger.add(
+            ts=ts,
+            src=-1 if deposit else accounts,
+            dst=accounts if deposit else -1,
+            units=units,
+            cur=self.base,
+            chan="cash",
+            city=self.branch_city(br),
+            branch=br,
+            desc=desc,
+            **extra,
+        )
+
     def branch_city(self, branches: npt.NDArray[np.int32]) -> npt.NDArray[np.int16]:
         return np.array([self.pop.branches[b][1] for b in branches], np.int16)
 

@@ -271,42 +271,19 @@ def _rent_and_bills(ctx: Context, rng: np.random.Generator, persons: IntArray, b
 
 
 def _cash(ctx: Context, rng: np.random.Generator, persons: IntArray, act: np.ndarray) -> None:
-    pop, g = ctx.pop, ctx.pop.groups
+    g = ctx.pop.groups
     # ATM withdrawals: round amounts, mostly in the home city
     n = poisson_counts(rng, act[persons] * 0.07, ctx.days)
     who = np.repeat(persons, n)
     ts = ctx.times(rng, len(who), "evening")
     amount_base = rng.choice([20, 40, 60, 80, 100, 100, 200, 200, 300, 400, 500], size=len(who)).astype(float)
-    city = pop.city[who].astype(np.int64)
-    br = ctx.branch(rng, who, city)
-    ctx.ledger.add(
-        ts=ts,
-        src=who,
-        dst=-1,
-        units=(amount_base * 100).astype(np.int64),
-        cur=ctx.base,
-        chan="cash",
-        city=ctx.branch_city(br),
-        branch=br,
-        desc="ATM WITHDRAWAL",
-    )
+    ctx.cash(rng, ts=ts, account=who, units=(amount_base * 100).astype(np.int64), deposit=False, desc="ATM WITHDRAWAL")
     # occasional cash deposits, heavy-tailed (a car sale, a tip jar); rarely above the reporting threshold
     n = poisson_counts(rng, act[persons] * 0.012, ctx.days)
     who = np.repeat(persons, n)
     ts = ctx.times(rng, len(who), "office", ctx.day_weights(weekdays_only=True))
     usd = lognormal_usd(rng, 350, 1.1, len(who))
-    br = ctx.branch(rng, who, pop.city[who].astype(np.int64))
-    ctx.ledger.add(
-        ts=ts,
-        src=-1,
-        dst=who,
-        units=ctx.usd_to_units(usd, ctx.base, ts),
-        cur=ctx.base,
-        chan="cash",
-        city=ctx.branch_city(br),
-        branch=br,
-        desc="CASH DEPOSIT",
-    )
+    ctx.cash(rng, ts=ts, account=who, units=ctx.usd_to_units(usd, ctx.base, ts), deposit=True, desc="CASH DEPOSIT")
     # cash-intensive businesses bank their takings most weekdays
     fronts = g["cash_fronts"]
     day_mask = rng.random((len(fronts), ctx.days)) < 0.55
@@ -314,17 +291,8 @@ def _cash(ctx: Context, rng: np.random.Generator, persons: IntArray, act: np.nda
     who = fronts[f_idx]
     ts = ctx.times(rng, len(who), "office", days=day.astype(np.int64))
     usd = lognormal_usd(rng, 1_300, 0.55, len(who)) * act[who]
-    br = ctx.branch(rng, who, pop.city[who].astype(np.int64))
-    ctx.ledger.add(
-        ts=ts,
-        src=-1,
-        dst=who,
-        units=ctx.usd_to_units(usd, ctx.base, ts),
-        cur=ctx.base,
-        chan="cash",
-        city=ctx.branch_city(br),
-        branch=br,
-        desc="CASH DEPOSIT - TAKINGS",
+    ctx.cash(
+        rng, ts=ts, account=who, units=ctx.usd_to_units(usd, ctx.base, ts), deposit=True, desc="CASH DEPOSIT - TAKINGS"
     )
 
 

@@ -294,27 +294,29 @@ class Injector:
         inst.params = {"hops": hops}
 
     # --- cash ----------------------------------------------------------------------------------------------
-    def _deposit(
+    def _cash(
         self,
         inst: Instance,
-        ts: np.ndarray,
+        ts: Any,
         account: Any,
-        amounts: np.ndarray,
-        cities: np.ndarray,
+        amounts: Any,
+        *,
+        deposit: bool,
+        desc: str,
+        cities: Any = None,
         **extra: Any,
     ) -> None:
-        accounts = np.broadcast_to(np.asarray(account, np.int64), ts.shape)
-        br = self.ctx.branch(self.rng, accounts, cities.astype(np.int64))
-        self._send(
-            inst,
-            ts,
-            -1,
-            accounts,
-            amounts,
-            "cash",
-            "CASH DEPOSIT",
-            city=self.ctx.branch_city(br),
-            branch=br,
+        """Cash in or out at branches of the account's bank (amounts in the base currency)."""
+        ts = np.atleast_1d(np.asarray(ts, np.int64))
+        self.ctx.cash(
+            self.rng,
+            ts=ts,
+            account=account,
+            units=np.broadcast_to(self._units(amounts), ts.shape),
+            deposit=deposit,
+            desc=desc,
+            cities=cities,
+            inst=inst.id,
             **extra,
         )
 
@@ -340,7 +342,7 @@ class Injector:
         ts = self.ctx.times(self.rng, n, "office", days=self.ctx.day_of(ts))  # banking hours on those days
         amounts = self._below_threshold(n, 0.9 - 0.3 * self.hard)
         cities = self._spread(self._bank_cities(account), n)
-        self._deposit(inst, np.sort(ts), account, amounts, cities)
+        self._cash(inst, np.sort(ts), account, amounts, deposit=True, desc="CASH DEPOSIT", cities=cities)
         self._mark(inst, account, "depositor_account")
         if self.rng.random() < 0.6:  # the cash leaves by wire soon after
             dst = self.recruit.take("foreign", 1)[0]
@@ -370,7 +372,7 @@ class Injector:
         party = depositors[np.arange(n) % len(depositors)]
         amounts = self._below_threshold(n, 0.3 + 0.4 * (1 - self.hard))
         cities = self._spread(self._bank_cities(collector), n)
-        self._deposit(inst, ts, collector, amounts, cities, party=party)
+        self._cash(inst, ts, collector, amounts, deposit=True, desc="CASH DEPOSIT", cities=cities, party=party)
         self._mark(inst, collector, "collector_account")
         dst = self.recruit.take("foreign", 1)[0]
         self._send(
@@ -395,20 +397,17 @@ class Injector:
             self.ctx.times(self.rng, n, "day", days=self.ctx.day_of(np.full(n, t0)) + self.rng.integers(0, 7, size=n))
         )
         amounts = np.round(self.rng.uniform(800, 4_500, size=n), 2)
-        self._deposit(inst, ts, account, amounts, self._spread(in_cities, n))
+        self._cash(inst, ts, account, amounts, deposit=True, desc="CASH DEPOSIT", cities=self._spread(in_cities, n))
         total, k = amounts.sum() * self.rng.uniform(0.85, 0.97), int(self.rng.integers(2, 5))
         out_ts = np.sort(ts.max() + self.rng.integers(HOUR, 2 * DAY, size=k))
-        br = self.ctx.branch(self.rng, np.full(k, account), np.full(k, out_city))
-        self._send(
+        self._cash(
             inst,
             out_ts,
             account,
-            -1,
             np.round(self.rng.dirichlet(np.ones(k)) * total, 2),
-            "cash",
-            "CASH WITHDRAWAL",
-            city=self.ctx.branch_city(br),
-            branch=br,
+            deposit=False,
+            desc="CASH WITHDRAWAL",
+            cities=np.full(k, out_city),
         )
         self._mark(inst, account, "funnel_account")
         inst.params = {"deposit_cities": sorted({int(c) for c in in_cities}), "withdrawal_city": out_city}
@@ -514,17 +513,14 @@ class Injector:
         n_atm = int(rng.integers(2, 6))
         atm_ts = ctx.times(rng, n_atm, "night", days=days(n_atm))
         atm_city = rng.choice(stay_city, size=n_atm)
-        br = ctx.branch(rng, np.full(n_atm, victim), atm_city)
-        self._send(
+        self._cash(
             inst,
             atm_ts,
             victim,
-            -1,
             rng.choice([100, 200, 300, 400], size=n_atm).astype(float),
-            "cash",
-            "ATM WITHDRAWAL",
-            city=ctx.branch_city(br),
-            branch=br,
+            deposit=False,
+            desc="ATM WITHDRAWAL",
+            cities=atm_city,
         )
         # rapid cash-out to a crypto exchange, hours after the inflows
         cash_out_ts = ctx.clip(np.array([in_ts.max() + int(rng.integers(HOUR, 8 * HOUR))]))
@@ -582,17 +578,13 @@ class Injector:
         )
         n_cash = int(rng.integers(2, 6))
         cash_ts = ctx.times(rng, n_cash, "day", days=day0 + rng.integers(0, span, size=n_cash))
-        br = ctx.branch(rng, np.full(n_cash, business), np.full(n_cash, ctx.pop.city[business], np.int64))
-        self._send(
+        self._cash(
             inst,
             cash_ts,
             business,
-            -1,
             np.round(rng.uniform(1_000, 6_000, n_cash), -2),
-            "cash",
-            "CASH WITHDRAWAL",
-            city=ctx.branch_city(br),
-            branch=br,
+            deposit=False,
+            desc="CASH WITHDRAWAL",
         )
         self._mark(inst, business, "exploiting_business")
         inst.params = {"workers": workers, "lodging_payments": n_lodging}
@@ -678,16 +670,12 @@ def inject_lookalikes(ctx: Context, rng: np.random.Generator) -> dict[str, IntAr
     who = shops[s_idx]
     ts = ctx.times(rng, len(who), "office", days=day.astype(np.int64))
     amount = np.round(threshold * rng.uniform(0.75, 1.08, size=len(who)), 2)
-    br = ctx.branch(rng, who, pop.city[who].astype(np.int64))
-    ctx.ledger.add(
+    ctx.cash(
+        rng,
         ts=ts,
-        src=-1,
-        dst=who,
+        account=who,
         units=np.round(amount * 100).astype(np.int64),
-        cur=ctx.base,
-        chan="cash",
-        city=ctx.branch_city(br),
-        branch=br,
+        deposit=True,
         desc="CASH DEPOSIT - TAKINGS",
         lookalike=code["lookalike_cash_business"],
     )
