@@ -1,0 +1,156 @@
+"""The adapter interface: one small class per export format, and the frame every adapter returns."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar
+
+import duckdb
+import polars as pl
+
+from finwatch.schema import AMOUNT_SCALE, LABEL_SCHEMA, polars_schema
+
+__all__ = ["PARSED_SCHEMA", "Adapter", "ParseOptions", "Parsed", "Sample", "Source", "conform_parsed"]
+
+AMOUNT = pl.Decimal(38, AMOUNT_SCALE)
+TIMESTAMP = pl.Datetime("us", "UTC")
+
+#: What an adapter returns: one row per record read, good or bad. Canonical transaction columns, except those
+#: the pipeline adds (amount_base, lineage of the file), plus ``_reason`` (why a row cannot be accepted, null when
+#: it can) and ``_raw`` (the record's text, needed at least for rejected rows). ``txn_id`` may be null: the
+#: pipeline then derives a content hash.
+PARSED_SCHEMA = pl.Schema(
+    {
+        "txn_id": pl.String,
+        "ts": TIMESTAMP,
+        "src_account": pl.String,
+        "dst_account": pl.String,
+        "src_institution": pl.String,
+        "dst_institution": pl.String,
+        "amount": AMOUNT,
+        "currency": pl.String,
+        "channel": pl.String,
+        "mcc": pl.String,
+        "counterparty_name": pl.String,
+        "description": pl.String,
+        "country": pl.String,
+        "city": pl.String,
+        "branch": pl.String,
+        "chain": pl.String,
+        "source_row": pl.Int64,
+        "_reason": pl.String,
+        "_raw": pl.String,
+    }
+)
+#: Accounts an adapter may return: canonical account columns without file lineage, plus ``source_row``.
+PARSED_ACCOUNT_COLUMNS = (
+    "account_id", "kind", "holder_type", "holder_name", "institution", "country", "city", "currency", "mcc",
+    "opened_date", "links", "source_row",
+)  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Sample:
+    """What detection may look at: the start of a file (or a folder's file names)."""
+
+    path: Path
+    head: bytes
+    is_dir: bool
+    names: tuple[str, ...] = ()  # file names in a folder
+
+    @property
+    def text(self) -> str:
+        return self.head.decode("utf-8", errors="replace").lstrip("\ufeff")
+
+    @property
+    def first_line(self) -> str:
+        return self.text.lstrip().split("\n", 1)[0].strip("\r")
+
+
+@dataclass(frozen=True)
+class Source:
+    """One input as given by the user: a file (or, for AMLSim, a folder)."""
+
+    path: Path
+    sha256: str
+    display: str  # how messages name it
+
+    def read_bytes(self) -> bytes:
+        return self.path.read_bytes()
+
+
+@dataclass(frozen=True)
+class ParseOptions:
+    mapping: Path | None = None  # bank-csv: mapping file (TOML) or name of a shipped mapping
+    blocks: Path | None = None  # ethereum-etl token transfers: blocks file for timestamps
+    currency: str | None = None  # formats without a currency column (AMLSim): the amount's currency
+    start: dt.date | None = None  # formats with relative time steps (AMLSim): the date of step 0
+    account: str | None = None  # formats that do not name their own account (exchange ledger): its id
+
+
+@dataclass
+class Parsed:
+    rows: pl.DataFrame  # PARSED_SCHEMA
+    detected: str  # e.g. "camt.053.001.02 (6 statements)"
+    accounts: pl.DataFrame | None = None
+    labels: pl.DataFrame | None = None  # LABEL_SCHEMA; account ids are still raw (pseudonymised later)
+    #: positive labels for this file's own records: ``source_row, typology, instance_id`` (AMLworld's flag)
+    row_labels: pl.DataFrame | None = None
+    #: records that label transactions by their content (AMLworld patterns): PARSED_SCHEMA columns plus
+    #: ``typology`` and ``instance_id``; they are matched by content id and are not stored as transactions
+    label_rows: pl.DataFrame | None = None
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def rows_read(self) -> int:
+        return self.rows.height
+
+
+class Adapter(ABC):
+    """Reads one export format into canonical rows. Subclasses are registered in ``_registry``."""
+
+    name: ClassVar[str]
+    summary: ClassVar[str]
+    reads_directories: ClassVar[bool] = False
+
+    @classmethod
+    @abstractmethod
+    def sniff(cls, sample: Sample) -> str | None:
+        """A description of what was recognised (e.g. ``"AMLworld CSV, Kaggle header"``), or None."""
+
+    @abstractmethod
+    def parse(self, source: Source, options: ParseOptions) -> Parsed:
+        """Every record read appears once in ``Parsed.rows``; unreadable files raise ``InputError``."""
+
+
+def conform_parsed(frame: pl.DataFrame) -> pl.DataFrame:
+    """Add missing optional columns as nulls and cast to ``PARSED_SCHEMA`` (column order included)."""
+    missing = [pl.lit(None, dtype).alias(name) for name, dtype in PARSED_SCHEMA.items() if name not in frame.columns]
+    frame = frame.with_columns(missing) if missing else frame
+    return frame.select([pl.col(name).cast(dtype) for name, dtype in PARSED_SCHEMA.items()])
+
+
+def empty_labels() -> pl.DataFrame:
+    return pl.DataFrame(schema=polars_schema(LABEL_SCHEMA))
+
+
+def duckdb_connection() -> duckdb.DuckDBPyConnection:
+    """A private in-memory DuckDB connection with settings that keep results deterministic."""
+    con = duckdb.connect(":memory:", config={"preserve_insertion_order": True})
+    con.execute("set timezone = 'UTC'")
+    return con
+
+
+def json_raw(record: dict[str, Any]) -> str:
+    return json.dumps(record, sort_keys=True, default=str)
+
+
+def fetch(con: duckdb.DuckDBPyConnection, sql: str, params: dict[str, Any] | None = None) -> pl.DataFrame:
+    """Run a query with bound parameters and return a Polars frame."""
+    frame = pl.from_arrow(con.sql(sql, params=params or {}).to_arrow_table())
+    assert isinstance(frame, pl.DataFrame)
+    return frame

@@ -1,0 +1,464 @@
+"""Ingest: plan (hash and detect) → stage each file (parse, validate, convert) → commit one batch to the store.
+
+Every record read ends up either accepted (new to the store, or the same transaction already there) or in
+quarantine with its reason: per file, ``rows_read == accepted + quarantined`` always holds.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+import pyarrow.parquet as pq
+
+from finwatch import __version__
+from finwatch._io import sha256_file
+from finwatch.exceptions import FinwatchError, InputError, UnknownFormatError
+from finwatch.ingest._base import PARSED_SCHEMA, Parsed, ParseOptions, Source, conform_parsed, duckdb_connection
+from finwatch.ingest._registry import ADAPTERS, detect, get_adapter
+from finwatch.ingest.fx import FxTable
+from finwatch.ingest.pseudonym import Pseudonymizer
+from finwatch.schema import ACCOUNT_SCHEMA, LABEL_SCHEMA, TRANSACTION_SCHEMA, Channel, conform, polars_schema
+from finwatch.store import QUARANTINE_SCHEMA, Store, StoreSettings
+
+__all__ = ["FileReport", "IngestOptions", "IngestReport", "Plan", "commit", "ingest", "plan", "stage"]
+
+TS_MIN = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+TS_MAX = dt.datetime(2100, 1, 1, tzinfo=dt.UTC)
+CHANNELS = [c.value for c in Channel]
+PARQUET = {"compression": "zstd", "compression_level": 3}
+CONTENT_COLUMNS = ("ts", "src_account", "dst_account", "src_institution", "dst_institution", "amount", "currency",
+                   "channel", "description", "chain")  # fmt: skip
+
+
+@dataclass(frozen=True)
+class IngestOptions:
+    format: str = "auto"
+    parse: ParseOptions = field(default_factory=ParseOptions)
+    base_currency: str = "USD"
+    fx: Path | None = None
+    pseudonym_key: bytes | None = field(default=None, repr=False)
+    max_amount_base: float = 1e12  # above this (in the base currency) an amount is absurd
+    skip_rejected: bool = False  # commit the good files when some are rejected
+
+
+@dataclass
+class FileReport:
+    file: str
+    sha256: str
+    format: str = ""
+    detected: str = ""
+    rows_read: int = 0
+    accepted: int = 0  # new + merged
+    new: int = 0
+    merged: int = 0  # the same transaction was already in the store or in an earlier file of the batch
+    quarantined: int = 0
+    status: str = "pending"  # ingested | already ingested | rejected
+    error: str = ""
+    notes: list[str] = field(default_factory=list)
+
+    def check(self) -> None:
+        if self.status == "ingested" and self.rows_read != self.accepted + self.quarantined:
+            raise AssertionError(f"{self.file}: {self.rows_read} read != {self.accepted} + {self.quarantined}")
+
+
+@dataclass
+class IngestReport:
+    store: str
+    batch: str | None
+    files: list[FileReport]
+    committed: bool
+
+    @property
+    def rejected(self) -> list[FileReport]:
+        return [f for f in self.files if f.status == "rejected"]
+
+    def to_json(self) -> dict[str, Any]:
+        return {"store": self.store, "batch": self.batch, "committed": self.committed,
+                "files": [asdict(f) for f in self.files]}  # fmt: skip
+
+
+@dataclass
+class Planned:
+    source: Source
+    adapter: str
+    detected: str
+    report: FileReport
+    labels_only: bool = False  # the file's records label transactions (AMLworld patterns)
+
+
+@dataclass
+class Plan:
+    store: Path
+    batch: str
+    options: IngestOptions
+    items: list[Planned]  # files to stage, in the order given
+    skipped: list[FileReport]  # already ingested, or rejected at detection
+
+    @property
+    def staging(self) -> Path:
+        return self.store / ".staging" / self.batch
+
+
+def _source(path: Path) -> Source:
+    if not path.exists():
+        raise InputError(str(path), "no such file or folder")
+    if path.is_dir():
+        digest = hashlib.sha256()
+        for child in sorted(p for p in path.rglob("*") if p.is_file()):
+            digest.update(child.relative_to(path).as_posix().encode() + b"\0" + sha256_file(child).encode())
+        return Source(path, digest.hexdigest(), str(path))
+    return Source(path, sha256_file(path), str(path))
+
+
+def plan(paths: list[Path], store_dir: Path, options: IngestOptions) -> Plan:
+    """Hash and recognise every input; skip those the store already holds. Raises nothing for bad files."""
+    store = Store(store_dir)
+    known = store.ingested_inputs() if store.exists else {}
+    items: list[Planned] = []
+    skipped: list[FileReport] = []
+    seen: set[str] = set()
+    for path in paths:
+        try:
+            source = _source(Path(path))
+        except InputError as exc:
+            skipped.append(FileReport(str(path), "", status="rejected", error=str(exc)))
+            continue
+        report = FileReport(source.display, source.sha256)
+        if source.sha256 in known or source.sha256 in seen:
+            report.status = "already ingested"
+            report.notes.append(f"same content as batch {known.get(source.sha256, 'of this run')}: nothing added")
+            skipped.append(report)
+            continue
+        seen.add(source.sha256)
+        try:
+            if options.format == "auto":
+                name, detected = detect(source.path)
+            else:
+                adapter = get_adapter(options.format)
+                name, detected = adapter.name, f"{adapter.name} (as requested)"
+        except (UnknownFormatError, InputError) as exc:
+            report.status, report.error = "rejected", str(exc)
+            skipped.append(report)
+            continue
+        report.format, report.detected = name, detected
+        items.append(Planned(source, name, detected, report))
+    settings = json.dumps(
+        {"fx": FxTable.load(options.fx).sha256, "base": options.base_currency, "format": options.format,
+         "parse": {k: str(v) for k, v in asdict(options.parse).items()}, "max": options.max_amount_base,
+         "key": Pseudonymizer(options.pseudonym_key).key_id if options.pseudonym_key else None,
+         "version": __version__},
+        sort_keys=True,
+    )  # fmt: skip
+    digest = hashlib.sha256(settings.encode())
+    for item in items:
+        digest.update(item.source.sha256.encode())
+    return Plan(Path(store_dir), digest.hexdigest()[:16], options, items, skipped)
+
+
+# --- staging one file ----------------------------------------------------------------------------------------
+def stage(item: Planned, plan_: Plan) -> FileReport:
+    """Parse, validate and convert one file into the batch's staging folder. Bad input → report, not raise."""
+    report = item.report
+    try:
+        adapter = ADAPTERS[item.adapter]()
+        parsed = adapter.parse(item.source, plan_.options.parse)
+    except InputError as exc:
+        report.status, report.error = "rejected", str(exc)
+        return report
+    except (OSError, UnicodeError, ValueError, pl.exceptions.PolarsError) as exc:
+        message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        report.status, report.error = "rejected", f"{item.source.display}: cannot be read as {item.adapter} ({message})"
+        return report
+    report.detected = parsed.detected or report.detected
+    report.notes.extend(parsed.notes)
+    _stage_parsed(item, parsed, plan_)
+    report.status = "staged"
+    return report
+
+
+def _stage_parsed(item: Planned, parsed: Parsed, plan_: Plan) -> None:
+    options = plan_.options
+    fx = FxTable.load(options.fx)
+    pseudo = Pseudonymizer(options.pseudonym_key) if options.pseudonym_key else None
+    by_content = parsed.label_rows is not None
+    rows = conform_parsed(parsed.label_rows if by_content else parsed.rows)  # type: ignore[arg-type]
+    rows = _validate(rows, options)
+    if pseudo is not None:
+        rows = pseudo.columns(rows, ["src_account", "dst_account"])
+    rows = _ids(rows)
+    rows = _convert(rows, fx, options)
+    source = item.source
+    lineage = {"source_format": item.adapter, "source_file_sha256": source.sha256}
+    good = rows.filter(pl.col("_reason").is_null())
+    bad = rows.filter(pl.col("_reason").is_not_null())
+    out = plan_.staging / f"{_index(plan_, item):04d}"
+    out.mkdir(parents=True, exist_ok=True)
+    labels = _labels(parsed, pseudo)
+    if parsed.row_labels is not None and parsed.row_labels.height:
+        flagged = good.join(parsed.row_labels, on="source_row", how="inner")
+        labels = pl.concat([labels, flagged.select(
+            subject_kind=pl.lit("transaction"), subject_id="txn_id", label=pl.lit(True), typology="typology",
+            instance_id="instance_id", role=pl.lit(None, pl.String),
+            source=pl.lit(f"{item.adapter} {Path(source.display).name}"),
+        )])  # fmt: skip
+    if by_content:  # records that label transactions by their content (AMLworld patterns), not new transactions
+        assert parsed.label_rows is not None
+        labels = pl.concat([labels, _content_labels(good, parsed.label_rows, source.display)])
+        good = good.clear()
+        item.report.notes.append(f"{labels.height} label rows from {rows.height} pattern records")
+    accepted = good.with_columns(**{k: pl.lit(v) for k, v in lineage.items()}).select(list(TRANSACTION_SCHEMA.names))
+    pq.write_table(conform(accepted, TRANSACTION_SCHEMA, what=source.display), out / "transactions.parquet", **PARQUET)
+    quarantine = bad.select(
+        file=pl.lit(source.display), file_sha256=pl.lit(source.sha256), source_format=pl.lit(item.adapter),
+        row=pl.col("source_row"), raw=pl.col("_raw"), reason=pl.col("_reason"),
+    )  # fmt: skip
+    quarantine.cast(dict(QUARANTINE_SCHEMA)).write_parquet(out / "quarantine.parquet")  # type: ignore[arg-type]
+    if parsed.accounts is not None and parsed.accounts.height:
+        accounts = parsed.accounts
+        if pseudo is not None:
+            accounts = pseudo.columns(accounts, ["account_id"]).with_columns(
+                links=pl.col("links").list.eval(pl.element().map_elements(pseudo.one, return_dtype=pl.String))
+            )
+        accounts = accounts.with_columns(**{k: pl.lit(v) for k, v in lineage.items()})
+        pq.write_table(conform(accounts.select(list(ACCOUNT_SCHEMA.names)), ACCOUNT_SCHEMA, what=source.display),
+                       out / "accounts.parquet", **PARQUET)  # fmt: skip
+    if labels.height:
+        pq.write_table(conform(labels, LABEL_SCHEMA, what=source.display), out / "labels.parquet", **PARQUET)
+    item.report.rows_read = rows.height
+    item.report.quarantined = bad.height
+    item.report.accepted = rows.height - bad.height if by_content else 0
+    item.labels_only = by_content
+
+
+def _content_labels(good: pl.DataFrame, label_rows: pl.DataFrame, file: str) -> pl.DataFrame:
+    """Transaction and account labels for pattern records, identified by the same content ids as transactions."""
+    meta = label_rows.select("source_row", "typology", "instance_id")
+    rows = good.join(meta, on="source_row", how="left")
+    source = f"patterns file {Path(file).name}"
+    txn = rows.select(
+        subject_kind=pl.lit("transaction"), subject_id="txn_id", label=pl.lit(True), typology="typology",
+        instance_id="instance_id", role=pl.lit(None, pl.String), source=pl.lit(source),
+    )  # fmt: skip
+    accounts = pl.concat(
+        [rows.select(subject_id=pl.col(side), typology="typology", instance_id="instance_id")
+         for side in ("src_account", "dst_account")]
+    ).drop_nulls("subject_id").unique(maintain_order=True)  # fmt: skip
+    acc = accounts.select(
+        subject_kind=pl.lit("account"), subject_id="subject_id", label=pl.lit(True), typology="typology",
+        instance_id="instance_id", role=pl.lit(None, pl.String), source=pl.lit(source),
+    )  # fmt: skip
+    return pl.concat([txn, acc]).select(list(LABEL_SCHEMA.names))
+
+
+def _index(plan_: Plan, item: Planned) -> int:
+    return next(i for i, it in enumerate(plan_.items) if it is item)
+
+
+def _validate(rows: pl.DataFrame, options: IngestOptions) -> pl.DataFrame:
+    """Reasons for records no adapter flagged but which cannot be stored."""
+    checks = [
+        (pl.col("ts").is_null(), "missing or unparsable timestamp"),
+        ((pl.col("ts") < TS_MIN) | (pl.col("ts") >= TS_MAX), "timestamp outside 1970–2099"),
+        (pl.col("amount").is_null(), "missing or unparsable amount"),
+        (pl.col("amount") < 0, "negative amount"),
+        (pl.col("amount") == 0, "zero amount"),
+        (pl.col("currency").is_null() | (pl.col("currency") == ""), "missing currency"),
+        (~pl.col("channel").is_in(CHANNELS) | pl.col("channel").is_null(), "unknown channel"),
+        (pl.col("src_account").is_null() & pl.col("dst_account").is_null(), "no account on either side"),
+    ]
+    reason = pl.col("_reason")
+    for condition, text in checks:
+        reason = pl.when(reason.is_null() & condition.fill_null(False)).then(pl.lit(text)).otherwise(reason)
+    return rows.with_columns(_reason=reason)
+
+
+def _ids(rows: pl.DataFrame) -> pl.DataFrame:
+    """Content-hash ids where the source has none; a repeated source id within the file is a duplicate row."""
+    con = duckdb_connection()
+    frame = rows.with_row_index("_i")
+    content = " || chr(31) || ".join(f"coalesce(cast({c} as varchar), '')" for c in CONTENT_COLUMNS)
+    hashed = pl.from_arrow(
+        con.sql(
+            f"""
+            with base as (
+                select _i, md5({content}) as h, source_row from frame where txn_id is null
+            ), numbered as (
+                select _i, h, row_number() over (partition by h order by source_row) - 1 as k from base
+            )
+            select _i, 'h' || case when k = 0 then left(h, 24) else left(md5(h || '#' || k), 24) end as hid
+            from numbered
+            """  # noqa: S608 - column names are code constants, no user input
+        ).to_arrow_table()
+    )
+    assert isinstance(hashed, pl.DataFrame)
+    frame = frame.join(hashed, on="_i", how="left").with_columns(txn_id=pl.coalesce("txn_id", "hid")).drop("hid")
+    # duplicates of a source id (only among rows not already rejected)
+    ok = pl.col("_reason").is_null()
+    first = frame.filter(ok).group_by("txn_id").agg(first_row=pl.col("source_row").min(), first_i=pl.col("_i").min())
+    frame = frame.join(first, on="txn_id", how="left").with_columns(
+        _reason=pl.when(ok & (pl.col("_i") != pl.col("first_i")))
+        .then(pl.format("duplicate of row {} (same id {})", pl.col("first_row"), pl.col("txn_id")))
+        .otherwise(pl.col("_reason"))
+    )
+    return frame.sort("_i").drop("_i", "first_row", "first_i")
+
+
+def _convert(rows: pl.DataFrame, fx: FxTable, options: IngestOptions) -> pl.DataFrame:
+    base = options.base_currency
+    ok = pl.col("_reason").is_null()
+    pairs = rows.filter(ok).select(date=pl.col("ts").dt.date(), currency="currency").unique()
+    rates = fx.rate_to(pairs, base) if pairs.height else pairs.with_columns(rate=pl.lit(None, pl.Float64))
+    rows = rows.with_columns(date=pl.col("ts").dt.date()).join(rates, on=["date", "currency"], how="left")
+    rows = rows.with_columns(
+        amount_base=pl.when(pl.col("currency") == base)
+        .then(pl.col("amount").cast(pl.Float64))
+        .otherwise(pl.col("amount").cast(pl.Float64) * pl.col("rate"))
+    )
+    reason = (
+        pl.when(ok & pl.col("amount_base").is_null())
+        .then(pl.format("no FX rate for {} (supply one with --fx)", pl.col("currency")))
+        .when(ok & (pl.col("amount_base") > options.max_amount_base))
+        .then(pl.format("absurd amount: {} {} exceeds the limit of {} {}", pl.col("amount"), pl.col("currency"),
+                        pl.lit(f"{options.max_amount_base:,.0f}"), pl.lit(base)))
+        .otherwise(pl.col("_reason"))
+    )  # fmt: skip
+    return rows.with_columns(_reason=reason).drop("date", "rate")
+
+
+def _labels(parsed: Parsed, pseudo: Pseudonymizer | None) -> pl.DataFrame:
+    labels = parsed.labels if parsed.labels is not None else pl.DataFrame(schema=polars_schema(LABEL_SCHEMA))
+    if pseudo is not None and labels.height:
+        is_account = pl.col("subject_kind") == "account"
+        mapped = pseudo.series(labels["subject_id"])
+        labels = labels.with_columns(subject_id=pl.when(is_account).then(mapped).otherwise(pl.col("subject_id")))
+    return labels.select(list(LABEL_SCHEMA.names))
+
+
+# --- committing the batch ------------------------------------------------------------------------------------
+def commit(plan_: Plan, reports: list[FileReport]) -> IngestReport:
+    store = Store(plan_.store)
+    staged = [(i, it) for i, it in enumerate(plan_.items) if it.report.status == "staged"]
+    all_reports = [it.report for it in plan_.items] + plan_.skipped
+    rejected = [r for r in all_reports if r.status == "rejected"]
+    if rejected and not plan_.options.skip_rejected or not staged:
+        for _i, it in staged:
+            it.report.status = "not committed" if rejected else it.report.status
+        _cleanup(plan_)
+        return IngestReport(str(plan_.store), None, all_reports, committed=False)
+
+    # transactions: first occurrence of an id wins; a later one with other content is a conflict
+    existing = store.scan("transactions").select("txn_id", "ts", "amount", "currency").collect()
+    existing = existing.with_columns(_file=pl.lit(-1), _row=pl.lit(None, pl.Int64))
+    frames = []
+    for i, it in staged:
+        frame = pl.read_parquet(plan_.staging / f"{i:04d}" / "transactions.parquet")
+        frames.append(frame.with_columns(_file=pl.lit(i), _order=pl.int_range(pl.len())))
+    batch = pl.concat(frames)
+    seen = pl.concat(
+        [existing.select("txn_id", "ts", "amount", "currency", "_file"),
+         batch.select("txn_id", "ts", "amount", "currency", "_file")]
+    ).with_columns(_seq=pl.int_range(pl.len()))  # fmt: skip
+    first = seen.group_by("txn_id").agg(pl.all().sort_by("_seq").first()).rename(
+        {"ts": "f_ts", "amount": "f_amount", "currency": "f_currency", "_file": "f_file", "_seq": "f_seq"}
+    )
+    batch = batch.with_columns(_seq=pl.int_range(pl.len()) + existing.height).join(first, on="txn_id", how="left")
+    is_first = pl.col("_seq") == pl.col("f_seq")
+    same = (pl.col("ts") == pl.col("f_ts")) & (pl.col("amount") == pl.col("f_amount")) & (
+        pl.col("currency") == pl.col("f_currency")
+    )
+    batch = batch.with_columns(
+        _state=pl.when(is_first).then(pl.lit("new")).when(same).then(pl.lit("merged")).otherwise(pl.lit("conflict"))
+    )
+    new = batch.filter(pl.col("_state") == "new")
+    conflicts = batch.filter(pl.col("_state") == "conflict")
+
+    out = plan_.staging / "final"
+    out.mkdir(parents=True, exist_ok=True)
+    files: dict[str, list[tuple[Path, str]]] = {"transactions": [], "quarantine": [], "accounts": [], "labels": []}
+    new_sorted = new.sort(["ts", "txn_id"]).with_columns(_date=pl.col("ts").dt.date())
+    for (day,), part in new_sorted.group_by("_date", maintain_order=True):
+        assert isinstance(day, dt.date)
+        rel = f"transactions/date={day:%Y-%m-%d}/{plan_.batch}.parquet"
+        target = out / rel.replace("/", "__")
+        table = conform(part.select(list(TRANSACTION_SCHEMA.names)), TRANSACTION_SCHEMA, what="transactions")
+        pq.write_table(table, target, **PARQUET)
+        files["transactions"].append((target, rel))
+
+    quarantine_frames = []
+    for i, it in staged:
+        q = pl.read_parquet(plan_.staging / f"{i:04d}" / "quarantine.parquet")
+        c = conflicts.filter(pl.col("_file") == i)
+        if c.height:
+            q = pl.concat([q, c.select(
+                file=pl.lit(it.source.display), file_sha256=pl.lit(it.source.sha256),
+                source_format=pl.lit(it.adapter), row=pl.col("source_row"),
+                raw=pl.struct(pl.exclude("^_.*$", "^f_.*$")).struct.json_encode(),
+                reason=pl.format("conflicts with an earlier record of id {} (other time, amount or currency)",
+                                 pl.col("txn_id")),
+            ).cast(dict(QUARANTINE_SCHEMA))])  # type: ignore[arg-type]  # fmt: skip
+        quarantine_frames.append(q)
+        rep = it.report
+        if not it.labels_only:
+            states = batch.filter(pl.col("_file") == i)["_state"].value_counts() if batch.height else None
+            counts = {} if states is None else dict(zip(states["_state"].to_list(), states["count"].to_list(),
+                                                        strict=True))  # fmt: skip
+            rep.new, rep.merged = counts.get("new", 0), counts.get("merged", 0)
+            rep.accepted = rep.new + rep.merged
+        rep.quarantined = q.height
+        rep.status = "ingested"
+        rep.check()
+    quarantine = pl.concat(quarantine_frames) if quarantine_frames else pl.DataFrame(schema=QUARANTINE_SCHEMA)
+    if quarantine.height:
+        target = out / "quarantine.parquet"
+        quarantine.write_parquet(target)
+        files["quarantine"].append((target, f"quarantine/{plan_.batch}.parquet"))
+
+    for table, schema in (("accounts", ACCOUNT_SCHEMA), ("labels", LABEL_SCHEMA)):
+        parts = [plan_.staging / f"{i:04d}" / f"{table}.parquet" for i, _ in staged]
+        present = [pl.read_parquet(p) for p in parts if p.is_file()]
+        if not present:
+            continue
+        frame = pl.concat(present, how="vertical_relaxed").unique(maintain_order=True)
+        target = out / f"{table}.parquet"
+        pq.write_table(conform(frame, schema, what=table), target, **PARQUET)
+        files[table].append((target, f"{table}/{plan_.batch}.parquet"))
+
+    fx = FxTable.load(plan_.options.fx)
+    manifest = {
+        "finwatch": __version__,
+        "base_currency": plan_.options.base_currency,
+        "fx_table": {"name": fx.name, "sha256": fx.sha256},
+        "pseudonymised": plan_.options.pseudonym_key is not None,
+        "inputs": [
+            {"file": it.source.display, "sha256": it.source.sha256, "format": it.adapter, "detected": it.report.detected,
+             "rows_read": it.report.rows_read, "accepted": it.report.accepted, "new": it.report.new,
+             "merged": it.report.merged, "quarantined": it.report.quarantined}
+            for _i, it in staged
+        ],
+    }  # fmt: skip
+    store.commit(plan_.batch, {k: v for k, v in files.items() if v}, manifest)
+    return IngestReport(str(plan_.store), plan_.batch, all_reports, committed=True)
+
+
+def _cleanup(plan_: Plan) -> None:
+    import shutil
+
+    shutil.rmtree(plan_.staging, ignore_errors=True)
+
+
+def ingest(paths: list[Path], store_dir: Path, options: IngestOptions) -> IngestReport:
+    """Ingest ``paths`` into the store at ``store_dir`` as one batch (the library entry point of the CLI)."""
+    store = Store(store_dir)
+    key_id = Pseudonymizer(options.pseudonym_key).key_id if options.pseudonym_key else None
+    store.ensure(StoreSettings(options.base_currency, key_id))
+    with store.lock():
+        store.remove_orphans()
+        plan_ = plan(paths, store_dir, options)
+        reports = [stage(item, plan_) for item in plan_.items]
+        return commit(plan_, reports)
