@@ -42,6 +42,10 @@ def _user_errors(fn: F) -> F:
         except FinwatchError as exc:
             err.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
             raise typer.Exit(2) from None
+        except OSError as exc:  # the environment, not the input: say which file and why, in one line
+            where = exc.filename or "a file"
+            err.print(f"[bold red]error:[/] {where}: {exc.strerror or exc}", highlight=False, soft_wrap=True)
+            raise typer.Exit(2) from None
         except ValidationError as exc:
             problems = "; ".join(
                 f"{'.'.join(str(p) for p in e['loc']) or 'settings'}: {e['msg']}" for e in exc.errors()
@@ -184,6 +188,78 @@ def demo(
     with console.status(f"writing {world.transactions.height:,} transactions…"):
         manifest = save_world(world, target)
     _print_world_summary(manifest, target, time.perf_counter() - began)
+
+
+@app.command()
+@_user_errors
+def ingest(
+    paths: Annotated[list[Path], typer.Argument(help="Export files (or an AMLSim folder) to ingest.")],
+    store: Annotated[Path, typer.Option("--store", help="Store folder (created on first use).")],
+    format: Annotated[str, typer.Option("--format", help="auto (detect by content) or one format name.")] = "auto",
+    mapping: Annotated[
+        str | None, typer.Option(help="bank-csv: mapping file (TOML) or the name of a shipped mapping.")
+    ] = None,
+    blocks: Annotated[Path | None, typer.Option(help="ethereum-etl token transfers: blocks file for timestamps.")] = None,
+    currency: Annotated[str | None, typer.Option(help="Currency of formats that have none (AMLSim).")] = None,
+    start: Annotated[str | None, typer.Option(help="Date of step 0 for formats with relative time (AMLSim).")] = None,
+    account: Annotated[str | None, typer.Option(help="Own account id of formats that omit it (exchange ledger).")] = None,
+    fx: Annotated[Path | None, typer.Option(help="FX table CSV (date,currency,base,rate); default: shipped table.")] = None,
+    base_currency: Annotated[str, typer.Option(help="Base currency of the store (amount_base).")] = "USD",
+    pseudonym_key_file: Annotated[
+        Path | None, typer.Option(help="Key for keyed-HMAC account pseudonyms (or $FINWATCH_PSEUDONYM_KEY).")
+    ] = None,
+    skip_rejected: Annotated[
+        bool, typer.Option("--skip-rejected", help="Commit the readable files even if some are rejected.")
+    ] = False,
+    report: Annotated[Path | None, typer.Option("--report", help="Also write the report as JSON here.")] = None,
+) -> None:
+    """Ingest bank and crypto exports into the store: validated, converted, quarantined, atomic."""
+    import json
+
+    from finwatch.ingest import FORMATS, IngestOptions, ParseOptions
+    from finwatch.ingest import ingest as run_ingest
+    from finwatch.ingest.pseudonym import load_key
+
+    if format != "auto" and format not in FORMATS:
+        raise ConfigError(f"--format {format!r}: choose auto or one of {', '.join(FORMATS)}")
+    try:
+        start_date = dt.date.fromisoformat(start) if start else None
+    except ValueError:
+        raise ConfigError(f"--start: {start!r} is not a date (YYYY-MM-DD)") from None
+    options = IngestOptions(
+        format=format,
+        parse=ParseOptions(mapping=Path(mapping) if mapping else None, blocks=blocks, currency=currency,
+                           start=start_date, account=account),
+        base_currency=base_currency.upper(),
+        fx=fx,
+        pseudonym_key=load_key(pseudonym_key_file),
+        skip_rejected=skip_rejected,
+    )  # fmt: skip
+    began = time.perf_counter()
+    with console.status(f"ingesting {len(paths)} input(s)…"):
+        result = run_ingest(list(paths), store, options)
+    table = Table(title=f"ingest into {store} ({time.perf_counter() - began:.1f} s)")
+    for column in ("file", "detected", "read", "accepted", "new", "quarantined", "status"):
+        table.add_column(column, justify="right" if column in ("read", "accepted", "new", "quarantined") else "left")
+    for f in result.files:
+        table.add_row(Path(f.file).name, f.detected or f.format, f"{f.rows_read:,}", f"{f.accepted:,}",
+                      f"{f.new:,}", f"{f.quarantined:,}", f.status)  # fmt: skip
+    console.print(table)
+    for f in result.files:
+        for note in f.notes:
+            console.print(f"[dim]{Path(f.file).name}: {note}[/]", highlight=False)
+    if report is not None:
+        report.write_text(json.dumps(result.to_json(), indent=2) + "\n", encoding="utf-8")
+    for f in result.rejected:
+        err.print(f"[bold red]rejected:[/] {f.error}", highlight=False, soft_wrap=True)
+    if result.committed:
+        console.print(f"batch {result.batch} committed: manifest {store / 'manifests' / (str(result.batch) + '.json')}")
+    elif result.rejected:
+        err.print("nothing was written to the store (use --skip-rejected to commit the other files)")
+    else:
+        console.print("nothing new to ingest")
+    if result.rejected and not (skip_rejected and result.committed):
+        raise typer.Exit(2)
 
 
 def run() -> None:  # pragma: no cover - console entry point wrapper

@@ -1,7 +1,17 @@
 """Ingest bank and crypto exports into the store: one adapter per format, validated, converted, atomic."""
 
 from finwatch.ingest._base import Adapter, Parsed, ParseOptions, Sample, Source
-from finwatch.ingest._pipeline import FileReport, IngestOptions, IngestReport, Plan, commit, ingest, plan, stage
+from finwatch.ingest._pipeline import (
+    FileReport,
+    IngestOptions,
+    IngestReport,
+    Plan,
+    commit,
+    ingest,
+    plan,
+    stage,
+    writing,
+)
 from finwatch.ingest._registry import ADAPTERS, FORMATS, detect, get_adapter
 
 __all__ = [
@@ -22,4 +32,5 @@ __all__ = [
     "ingest",
     "plan",
     "stage",
+    "writing",
 ]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from decimal import Decimal
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -154,3 +155,16 @@ def fetch(con: duckdb.DuckDBPyConnection, sql: str, params: dict[str, Any] | Non
     frame = pl.from_arrow(con.sql(sql, params=params or {}).to_arrow_table())
     assert isinstance(frame, pl.DataFrame)
     return frame
+
+
+AMOUNT_LIMIT = 10 ** (38 - AMOUNT_SCALE)
+
+
+def range_problem(value: Decimal) -> str | None:
+    """Why an exact amount cannot be stored as decimal(38, 18), or None when it can."""
+    if abs(value) >= AMOUNT_LIMIT:
+        return f"amount {value} exceeds the representable range (below 10^{38 - AMOUNT_SCALE})"
+    exponent = value.as_tuple().exponent
+    if isinstance(exponent, int) and exponent < -AMOUNT_SCALE and value != value.quantize(Decimal(1).scaleb(-AMOUNT_SCALE)):
+        return f"amount {value} has more than {AMOUNT_SCALE} decimal places"
+    return None

@@ -9,6 +9,8 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -18,20 +20,21 @@ import pyarrow.parquet as pq
 
 from finwatch import __version__
 from finwatch._io import sha256_file
-from finwatch.exceptions import FinwatchError, InputError, UnknownFormatError
-from finwatch.ingest._base import PARSED_SCHEMA, Parsed, ParseOptions, Source, conform_parsed, duckdb_connection
+from finwatch.exceptions import InputError, SchemaError, UnknownFormatError
+from finwatch.ingest._base import Parsed, ParseOptions, Source, conform_parsed, duckdb_connection, fetch
 from finwatch.ingest._registry import ADAPTERS, detect, get_adapter
 from finwatch.ingest.fx import FxTable
 from finwatch.ingest.pseudonym import Pseudonymizer
 from finwatch.schema import ACCOUNT_SCHEMA, LABEL_SCHEMA, TRANSACTION_SCHEMA, Channel, conform, polars_schema
 from finwatch.store import QUARANTINE_SCHEMA, Store, StoreSettings
 
-__all__ = ["FileReport", "IngestOptions", "IngestReport", "Plan", "commit", "ingest", "plan", "stage"]
+__all__ = ["FileReport", "IngestOptions", "IngestReport", "Plan", "commit", "ingest", "plan", "stage", "writing"]
 
 TS_MIN = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 TS_MAX = dt.datetime(2100, 1, 1, tzinfo=dt.UTC)
 CHANNELS = [c.value for c in Channel]
 PARQUET = {"compression": "zstd", "compression_level": 3}
+PARQUET_POLARS: dict[str, Any] = {"compression": "zstd", "compression_level": 1, "statistics": True}
 CONTENT_COLUMNS = ("ts", "src_account", "dst_account", "src_institution", "dst_institution", "amount", "currency",
                    "channel", "description", "chain")  # fmt: skip
 
@@ -56,7 +59,8 @@ class FileReport:
     rows_read: int = 0
     accepted: int = 0  # new + merged
     new: int = 0
-    merged: int = 0  # the same transaction was already in the store or in an earlier file of the batch
+    merged: int = 0  # the same transaction was already in the store, in an earlier file, or earlier in this file
+    merged_in_file: int = 0  # of which: the other side of a transaction earlier in the same file
     quarantined: int = 0
     status: str = "pending"  # ingested | already ingested | rejected
     error: str = ""
@@ -171,7 +175,7 @@ def stage(item: Planned, plan_: Plan) -> FileReport:
     except InputError as exc:
         report.status, report.error = "rejected", str(exc)
         return report
-    except (OSError, UnicodeError, ValueError, pl.exceptions.PolarsError) as exc:
+    except (UnicodeError, ValueError, pl.exceptions.PolarsError) as exc:  # OSError propagates: I/O is retried
         message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         report.status, report.error = "rejected", f"{item.source.display}: cannot be read as {item.adapter} ({message})"
         return report
@@ -195,8 +199,10 @@ def _stage_parsed(item: Planned, parsed: Parsed, plan_: Plan) -> None:
     rows = _convert(rows, fx, options)
     source = item.source
     lineage = {"source_format": item.adapter, "source_file_sha256": source.sha256}
-    good = rows.filter(pl.col("_reason").is_null())
+    merged = rows.filter(pl.col("_merged") & pl.col("_reason").is_null())
+    good = rows.filter(pl.col("_reason").is_null() & ~pl.col("_merged"))
     bad = rows.filter(pl.col("_reason").is_not_null())
+    item.report.merged_in_file = merged.height
     out = plan_.staging / f"{_index(plan_, item):04d}"
     out.mkdir(parents=True, exist_ok=True)
     labels = _labels(parsed, pseudo)
@@ -212,8 +218,9 @@ def _stage_parsed(item: Planned, parsed: Parsed, plan_: Plan) -> None:
         labels = pl.concat([labels, _content_labels(good, parsed.label_rows, source.display)])
         good = good.clear()
         item.report.notes.append(f"{labels.height} label rows from {rows.height} pattern records")
-    accepted = good.with_columns(**{k: pl.lit(v) for k, v in lineage.items()}).select(list(TRANSACTION_SCHEMA.names))
-    pq.write_table(conform(accepted, TRANSACTION_SCHEMA, what=source.display), out / "transactions.parquet", **PARQUET)
+        merged = merged.clear()
+    accepted = good.with_columns(**{k: pl.lit(v) for k, v in lineage.items()})
+    write_partitions(accepted, out / "transactions", source.display)
     quarantine = bad.select(
         file=pl.lit(source.display), file_sha256=pl.lit(source.sha256), source_format=pl.lit(item.adapter),
         row=pl.col("source_row"), raw=pl.col("_raw"), reason=pl.col("_reason"),
@@ -256,6 +263,22 @@ def _content_labels(good: pl.DataFrame, label_rows: pl.DataFrame, file: str) -> 
     return pl.concat([txn, acc]).select(list(LABEL_SCHEMA.names))
 
 
+def write_partitions(frame: pl.DataFrame, folder: Path, what: str) -> None:
+    """Canonical transactions, sorted by time and id, one Parquet file per day: ``date=YYYY-MM-DD.parquet``."""
+    expected = polars_schema(TRANSACTION_SCHEMA)
+    frame = frame.select(expected.names()).cast(expected).sort(["ts", "txn_id"])  # type: ignore[arg-type]
+    for column in (f.name for f in TRANSACTION_SCHEMA if not f.nullable):
+        if frame[column].null_count():
+            raise SchemaError(f"{what}: column {column!r} has nulls")
+    folder.mkdir(parents=True, exist_ok=True)
+    days = frame["ts"].dt.date()
+    bounds = days.rle().struct.unnest()
+    offset = 0
+    for day, length in zip(bounds["value"].to_list(), bounds["len"].to_list(), strict=True):
+        frame.slice(offset, length).write_parquet(folder / f"date={day:%Y-%m-%d}.parquet", **PARQUET_POLARS)
+        offset += length
+
+
 def _index(plan_: Plan, item: Planned) -> int:
     return next(i for i, it in enumerate(plan_.items) if it is item)
 
@@ -280,33 +303,57 @@ def _validate(rows: pl.DataFrame, options: IngestOptions) -> pl.DataFrame:
 
 def _ids(rows: pl.DataFrame) -> pl.DataFrame:
     """Content-hash ids where the source has none; a repeated source id within the file is a duplicate row."""
-    con = duckdb_connection()
-    frame = rows.with_row_index("_i")
-    content = " || chr(31) || ".join(f"coalesce(cast({c} as varchar), '')" for c in CONTENT_COLUMNS)
-    hashed = pl.from_arrow(
-        con.sql(
+    had_ids = rows["txn_id"].null_count() < rows.height
+    if rows["txn_id"].null_count():
+        con = duckdb_connection()
+        content = " || chr(31) || ".join(f"coalesce(cast({c} as varchar), '')" for c in CONTENT_COLUMNS)
+        con.register("frame", rows)
+        frame = fetch(
+            con,
             f"""
-            with base as (
-                select _i, md5({content}) as h, source_row from frame where txn_id is null
-            ), numbered as (
-                select _i, h, row_number() over (partition by h order by source_row) - 1 as k from base
+            select * exclude (_h, _k) replace (
+                case when txn_id is not null then txn_id
+                     when _k = 0 then 'h' || left(_h, 24)
+                     else 'h' || left(md5(_h || '#' || _k), 24) end as txn_id
             )
-            select _i, 'h' || case when k = 0 then left(h, 24) else left(md5(h || '#' || k), 24) end as hid
-            from numbered
-            """  # noqa: S608 - column names are code constants, no user input
-        ).to_arrow_table()
-    )
-    assert isinstance(hashed, pl.DataFrame)
-    frame = frame.join(hashed, on="_i", how="left").with_columns(txn_id=pl.coalesce("txn_id", "hid")).drop("hid")
-    # duplicates of a source id (only among rows not already rejected)
+            from (
+                select *, row_number() over (partition by _h order by source_row) - 1 as _k
+                from (select *, case when txn_id is null then md5({content}) end as _h from frame)
+            )
+            order by source_row
+            """,  # noqa: S608 - column names are code constants, no user input
+        )
+    else:
+        frame = rows
+    frame = frame.with_row_index("_i")
+    if not had_ids:  # content ids are unique by construction
+        return frame.drop("_i").with_columns(_merged=pl.lit(False))
+    # a source id seen again in the same file: the other side of the same transaction (same time, amount and
+    # currency, a different record) is merged; the same record again is a duplicate row; anything else conflicts
     ok = pl.col("_reason").is_null()
-    first = frame.filter(ok).group_by("txn_id").agg(first_row=pl.col("source_row").min(), first_i=pl.col("_i").min())
-    frame = frame.join(first, on="txn_id", how="left").with_columns(
-        _reason=pl.when(ok & (pl.col("_i") != pl.col("first_i")))
-        .then(pl.format("duplicate of row {} (same id {})", pl.col("first_row"), pl.col("txn_id")))
-        .otherwise(pl.col("_reason"))
+    first = (
+        frame.filter(ok)
+        .sort("_i")
+        .group_by("txn_id", maintain_order=True)
+        .agg(f_i=pl.col("_i").first(), f_row=pl.col("source_row").first(), f_ts=pl.col("ts").first(),
+             f_amount=pl.col("amount").first(), f_currency=pl.col("currency").first(), f_raw=pl.col("_raw").first())
+    )  # fmt: skip
+    frame = frame.join(first, on="txn_id", how="left")
+    repeat = ok & (pl.col("_i") != pl.col("f_i"))
+    same = (pl.col("ts") == pl.col("f_ts")) & (pl.col("amount") == pl.col("f_amount")) & (
+        pl.col("currency") == pl.col("f_currency")
     )
-    return frame.sort("_i").drop("_i", "first_row", "first_i")
+    identical = pl.col("_raw").is_not_null() & (pl.col("_raw") == pl.col("f_raw"))
+    frame = frame.with_columns(
+        _reason=pl.when(repeat & identical)
+        .then(pl.format("duplicate of row {} (same record, id {})", pl.col("f_row"), pl.col("txn_id")))
+        .when(repeat & ~same)
+        .then(pl.format("conflicts with row {} (same id {}, other time, amount or currency)", pl.col("f_row"),
+                        pl.col("txn_id")))
+        .otherwise(pl.col("_reason")),
+        _merged=(repeat & same & ~identical).fill_null(False),
+    )  # fmt: skip
+    return frame.sort("_i").drop("_i", "f_i", "f_row", "f_ts", "f_amount", "f_currency", "f_raw")
 
 
 def _convert(rows: pl.DataFrame, fx: FxTable, options: IngestOptions) -> pl.DataFrame:
@@ -352,53 +399,59 @@ def commit(plan_: Plan, reports: list[FileReport]) -> IngestReport:
         _cleanup(plan_)
         return IngestReport(str(plan_.store), None, all_reports, committed=False)
 
-    # transactions: first occurrence of an id wins; a later one with other content is a conflict
-    existing = store.scan("transactions").select("txn_id", "ts", "amount", "currency").collect()
-    existing = existing.with_columns(_file=pl.lit(-1), _row=pl.lit(None, pl.Int64))
-    frames = []
-    for i, it in staged:
-        frame = pl.read_parquet(plan_.staging / f"{i:04d}" / "transactions.parquet")
-        frames.append(frame.with_columns(_file=pl.lit(i), _order=pl.int_range(pl.len())))
-    batch = pl.concat(frames)
-    seen = pl.concat(
-        [existing.select("txn_id", "ts", "amount", "currency", "_file"),
-         batch.select("txn_id", "ts", "amount", "currency", "_file")]
-    ).with_columns(_seq=pl.int_range(pl.len()))  # fmt: skip
+    # transactions: the first occurrence of an id wins; a later one with the same time, amount and currency is the
+    # same transaction (merged), otherwise a conflict. Only the key columns are read to decide.
+    keys = ["txn_id", "ts", "amount", "currency"]
+    existing = store.scan("transactions").select(keys).collect().with_columns(_file=pl.lit(-1, pl.Int32))
+    staged_parts = {i: sorted((plan_.staging / f"{i:04d}" / "transactions").glob("date=*.parquet")) for i, _ in staged}
+    batch_keys = [
+        pl.scan_parquet(parts).select(keys).collect().with_columns(_file=pl.lit(i, pl.Int32))
+        for i, parts in staged_parts.items() if parts
+    ]  # fmt: skip
+    batch = pl.concat(batch_keys) if batch_keys else existing.clear()
+    seen = pl.concat([existing, batch]).with_columns(_seq=pl.int_range(pl.len()))
     first = seen.group_by("txn_id").agg(pl.all().sort_by("_seq").first()).rename(
         {"ts": "f_ts", "amount": "f_amount", "currency": "f_currency", "_file": "f_file", "_seq": "f_seq"}
     )
     batch = batch.with_columns(_seq=pl.int_range(pl.len()) + existing.height).join(first, on="txn_id", how="left")
-    is_first = pl.col("_seq") == pl.col("f_seq")
     same = (pl.col("ts") == pl.col("f_ts")) & (pl.col("amount") == pl.col("f_amount")) & (
         pl.col("currency") == pl.col("f_currency")
     )
     batch = batch.with_columns(
-        _state=pl.when(is_first).then(pl.lit("new")).when(same).then(pl.lit("merged")).otherwise(pl.lit("conflict"))
+        _state=pl.when(pl.col("_seq") == pl.col("f_seq"))
+        .then(pl.lit("new"))
+        .when(same)
+        .then(pl.lit("merged"))
+        .otherwise(pl.lit("conflict"))
     )
-    new = batch.filter(pl.col("_state") == "new")
-    conflicts = batch.filter(pl.col("_state") == "conflict")
-
     out = plan_.staging / "final"
     out.mkdir(parents=True, exist_ok=True)
     files: dict[str, list[tuple[Path, str]]] = {"transactions": [], "quarantine": [], "accounts": [], "labels": []}
-    new_sorted = new.sort(["ts", "txn_id"]).with_columns(_date=pl.col("ts").dt.date())
-    for (day,), part in new_sorted.group_by("_date", maintain_order=True):
-        assert isinstance(day, dt.date)
-        rel = f"transactions/date={day:%Y-%m-%d}/{plan_.batch}.parquet"
-        target = out / rel.replace("/", "__")
-        table = conform(part.select(list(TRANSACTION_SCHEMA.names)), TRANSACTION_SCHEMA, what="transactions")
-        pq.write_table(table, target, **PARQUET)
-        files["transactions"].append((target, rel))
+    for i, parts in staged_parts.items():
+        dropped = batch.filter((pl.col("_file") == i) & (pl.col("_state") != "new"))["txn_id"]
+        for part in parts:
+            rel = f"transactions/{part.stem}/{plan_.batch}-{i:04d}.parquet"
+            if dropped.len():  # rewrite only when some of this file's records are not new
+                kept = pl.read_parquet(part).filter(~pl.col("txn_id").is_in(dropped.to_list()))
+                if kept.is_empty():
+                    continue
+                kept.write_parquet(part, **PARQUET_POLARS)
+            files["transactions"].append((part, rel))
+    conflict_ids = batch.filter(pl.col("_state") == "conflict").select("txn_id", "_file")
 
     quarantine_frames = []
     for i, it in staged:
         q = pl.read_parquet(plan_.staging / f"{i:04d}" / "quarantine.parquet")
-        c = conflicts.filter(pl.col("_file") == i)
+        ids = conflict_ids.filter(pl.col("_file") == i)["txn_id"]
+        c = (
+            pl.scan_parquet(staged_parts[i]).filter(pl.col("txn_id").is_in(ids.to_list())).collect()
+            if ids.len() else pl.DataFrame()
+        )  # fmt: skip
         if c.height:
             q = pl.concat([q, c.select(
                 file=pl.lit(it.source.display), file_sha256=pl.lit(it.source.sha256),
                 source_format=pl.lit(it.adapter), row=pl.col("source_row"),
-                raw=pl.struct(pl.exclude("^_.*$", "^f_.*$")).struct.json_encode(),
+                raw=pl.struct(pl.all()).struct.json_encode(),
                 reason=pl.format("conflicts with an earlier record of id {} (other time, amount or currency)",
                                  pl.col("txn_id")),
             ).cast(dict(QUARANTINE_SCHEMA))])  # type: ignore[arg-type]  # fmt: skip
@@ -408,7 +461,7 @@ def commit(plan_: Plan, reports: list[FileReport]) -> IngestReport:
             states = batch.filter(pl.col("_file") == i)["_state"].value_counts() if batch.height else None
             counts = {} if states is None else dict(zip(states["_state"].to_list(), states["count"].to_list(),
                                                         strict=True))  # fmt: skip
-            rep.new, rep.merged = counts.get("new", 0), counts.get("merged", 0)
+            rep.new, rep.merged = counts.get("new", 0), counts.get("merged", 0) + rep.merged_in_file
             rep.accepted = rep.new + rep.merged
         rep.quarantined = q.height
         rep.status = "ingested"
@@ -452,13 +505,20 @@ def _cleanup(plan_: Plan) -> None:
     shutil.rmtree(plan_.staging, ignore_errors=True)
 
 
-def ingest(paths: list[Path], store_dir: Path, options: IngestOptions) -> IngestReport:
-    """Ingest ``paths`` into the store at ``store_dir`` as one batch (the library entry point of the CLI)."""
+@contextmanager
+def writing(store_dir: Path, options: IngestOptions) -> Iterator[Store]:
+    """Create or check the store, hold its write lock, and clear a killed run's leftovers."""
     store = Store(store_dir)
     key_id = Pseudonymizer(options.pseudonym_key).key_id if options.pseudonym_key else None
     store.ensure(StoreSettings(options.base_currency, key_id))
     with store.lock():
         store.remove_orphans()
+        yield store
+
+
+def ingest(paths: list[Path], store_dir: Path, options: IngestOptions) -> IngestReport:
+    """Ingest ``paths`` into the store at ``store_dir`` as one batch (the library entry point of the CLI)."""
+    with writing(store_dir, options):
         plan_ = plan(paths, store_dir, options)
         reports = [stage(item, plan_) for item in plan_.items]
         return commit(plan_, reports)

@@ -1,17 +1,297 @@
-"""Temporary: replaced by the real adapter."""
+"""Bank CSV exports, described by a small mapping file (TOML): columns, date format, decimals, sign convention.
+
+Each row is a booking on one account (the statement's ``account``); its direction comes from the sign convention:
+
+- ``negative-debit``: a negative amount left the account (most banks);
+- ``negative-credit``: a negative amount came in (some card statements);
+- ``indicator``: a column (``direction``) holds a debit or credit marker (``debit_values``, ``credit_values``);
+- ``split``: separate ``debit_amount`` and ``credit_amount`` columns.
+
+A debit becomes ``account → counterparty``, a credit ``counterparty → account``. When the export shows the
+instructed amount in another currency, that is the canonical amount (what the payer sent). References become
+``txn_id`` as they are (``reference_scope = "global"``: end-to-end ids) or prefixed with the institution
+(``"institution"``); the two bookings of one transfer between two accounts of the file's banks then merge into one
+transaction. Shipped mappings live in ``finwatch/data/mappings`` and are found by name or by matching the header.
+"""
 
 from __future__ import annotations
 
-from finwatch.ingest._base import Adapter, Parsed, ParseOptions, Sample, Source
+import csv
+import io
+import tomllib
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+from finwatch.exceptions import ConfigError, InputError
+from finwatch.ingest._base import Adapter, Parsed, ParseOptions, Sample, Source, duckdb_connection, fetch
+from finwatch.ingest._text import decode_utf8, read_csv
+from finwatch.schema import Channel
+
+SIGNS = ("negative-debit", "negative-credit", "indicator", "split")
+ROLES = ("timestamp", "account", "institution", "amount", "currency", "instructed_amount", "instructed_currency",
+         "counterparty_account", "counterparty_institution", "counterparty_name", "channel", "mcc", "city",
+         "country", "branch", "reference", "description", "direction", "debit_amount", "credit_amount")  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Mapping:
+    name: str
+    source: str
+    delimiter: str
+    quote: str
+    decimal: str
+    thousands: str
+    encoding: str
+    timestamp_format: str
+    timezone: str
+    sign: str
+    reference_scope: str
+    default_channel: str | None
+    currency: str | None
+    columns: dict[str, str]
+    channels: dict[str, str]
+    debit_values: tuple[str, ...]
+    credit_values: tuple[str, ...]
+
+    @classmethod
+    def load(cls, text: str, source: str) -> Mapping:
+        try:
+            data = tomllib.loads(text)
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"mapping {source}: not valid TOML ({exc})") from None
+        fmt: dict[str, Any] = data.get("format", {})
+        columns: dict[str, str] = data.get("columns", {})
+        unknown = sorted(set(columns) - set(ROLES))
+        if unknown:
+            raise ConfigError(f"mapping {source}: unknown column roles {unknown}; roles: {', '.join(ROLES)}")
+        sign = fmt.get("sign", "negative-debit")
+        if sign not in SIGNS:
+            raise ConfigError(f"mapping {source}: sign {sign!r} is not one of {', '.join(SIGNS)}")
+        needed = {"timestamp", "account"} | ({"debit_amount", "credit_amount"} if sign == "split" else {"amount"})
+        if sign == "indicator":
+            needed.add("direction")
+        if "currency" not in columns and not fmt.get("currency"):
+            raise ConfigError(f"mapping {source}: map a currency column or set format.currency")
+        missing = sorted(needed - set(columns))
+        if missing:
+            raise ConfigError(f"mapping {source}: [columns] must map {missing} for sign {sign!r}")
+        channels = {str(k).upper(): str(v) for k, v in data.get("channels", {}).items()}
+        bad = sorted({v for v in channels.values() if v not in {c.value for c in Channel}})
+        default = fmt.get("default_channel")
+        if default is not None and default not in {c.value for c in Channel}:
+            bad.append(default)
+        if bad:
+            raise ConfigError(f"mapping {source}: {bad} are not channels ({', '.join(c.value for c in Channel)})")
+        scope = fmt.get("reference_scope", "institution")
+        if scope not in ("global", "institution"):
+            raise ConfigError(f"mapping {source}: reference_scope must be 'global' or 'institution'")
+        return cls(
+            name=str(fmt.get("name", Path(source).stem)), source=source, delimiter=str(fmt.get("delimiter", ",")),
+            quote=str(fmt.get("quote", '"')), decimal=str(fmt.get("decimal", ".")),
+            thousands=str(fmt.get("thousands", "")), encoding=str(fmt.get("encoding", "utf-8")),
+            timestamp_format=str(fmt.get("timestamp_format", "%Y-%m-%d %H:%M:%S")),
+            timezone=str(fmt.get("timezone", "UTC")), sign=sign, reference_scope=scope, default_channel=default,
+            currency=fmt.get("currency"), columns={k: str(v) for k, v in columns.items()}, channels=channels,
+            debit_values=tuple(str(v).upper() for v in fmt.get("debit_values", ["D", "DBIT", "DEBIT"])),
+            credit_values=tuple(str(v).upper() for v in fmt.get("credit_values", ["C", "CRDT", "CREDIT"])),
+        )  # fmt: skip
+
+
+def shipped_mappings() -> dict[str, Mapping]:
+    folder = resources.files("finwatch.data").joinpath("mappings")
+    out = {}
+    for entry in sorted(folder.iterdir(), key=lambda e: e.name):
+        if entry.name.endswith(".toml"):
+            mapping = Mapping.load(entry.read_text(encoding="utf-8"), f"shipped:{entry.name}")
+            out[mapping.name] = mapping
+    return out
+
+
+def resolve_mapping(option: Path | None) -> Mapping | None:
+    if option is None:
+        return None
+    shipped = shipped_mappings()
+    if str(option) in shipped:
+        return shipped[str(option)]
+    try:
+        text = Path(option).read_text(encoding="utf-8")
+    except OSError as exc:
+        names = ", ".join(shipped)
+        raise ConfigError(f"--mapping {option}: cannot read ({exc.strerror}); shipped mappings: {names}") from None
+    return Mapping.load(text, str(option))
+
+
+def _header(line: str, mapping: Mapping) -> list[str]:
+    return next(csv.reader(io.StringIO(line), delimiter=mapping.delimiter, quotechar=mapping.quote or '"'))
+
+
+SQL = """
+with src as (select * from rows_in),
+parsed as (
+    select
+        source_row,
+        try_strptime(trim(f_timestamp), $ts_format) as ts_local,
+        try_cast(replace(replace(trim(f_amount), $thousands, ''), $decimal, '.') as decimal(38, 18)) as booked,
+        try_cast(replace(replace(trim(f_debit_amount), $thousands, ''), $decimal, '.') as decimal(38, 18)) as debit,
+        try_cast(replace(replace(trim(f_credit_amount), $thousands, ''), $decimal, '.') as decimal(38, 18)) as credit,
+        try_cast(replace(replace(trim(f_instructed_amount), $thousands, ''), $decimal, '.') as decimal(38, 18))
+            as instructed,
+        upper(trim(f_direction)) as marker,
+        *
+    from src
+),
+directed as (
+    select *,
+        case $sign
+            when 'negative-debit' then case when booked < 0 then 'D' when booked > 0 then 'C' end
+            when 'negative-credit' then case when booked < 0 then 'C' when booked > 0 then 'D' end
+            when 'indicator' then case when list_contains($debit_values, marker) then 'D'
+                                       when list_contains($credit_values, marker) then 'C' end
+            when 'split' then case when coalesce(debit, 0) <> 0 and coalesce(credit, 0) = 0 then 'D'
+                                   when coalesce(credit, 0) <> 0 and coalesce(debit, 0) = 0 then 'C' end
+        end as side,
+        case $sign when 'split' then abs(coalesce(nullif(debit, 0), credit)) else abs(booked) end as magnitude
+    from parsed
+)
+select
+    case when nullif(trim(f_reference), '') is null then null
+         when $scope = 'global' then trim(f_reference)
+         else coalesce(nullif(trim(f_institution), ''), '?') || ':' || trim(f_reference) end as txn_id,
+    timezone($tz, ts_local) as ts,
+    case side when 'D' then nullif(trim(f_account), '') else nullif(trim(f_counterparty_account), '') end
+        as src_account,
+    case side when 'D' then nullif(trim(f_counterparty_account), '') else nullif(trim(f_account), '') end
+        as dst_account,
+    case side when 'D' then nullif(trim(f_institution), '') else nullif(trim(f_counterparty_institution), '') end
+        as src_institution,
+    case side when 'D' then nullif(trim(f_counterparty_institution), '') else nullif(trim(f_institution), '') end
+        as dst_institution,
+    coalesce(instructed, magnitude) as amount,
+    case when instructed is not null then coalesce(nullif(trim(f_instructed_currency), ''), $currency)
+         else coalesce(nullif(trim(f_currency), ''), $currency) end as currency,
+    trim(f_channel) as channel_raw,
+    nullif(trim(f_mcc), '') as mcc,
+    nullif(trim(f_counterparty_name), '') as counterparty_name,
+    nullif(trim(f_description), '') as description,
+    nullif(trim(f_country), '') as country,
+    nullif(trim(f_city), '') as city,
+    nullif(trim(f_branch), '') as branch,
+    cast(null as varchar) as chain,
+    source_row,
+    case
+        when ts_local is null then 'unparsable timestamp ''' || coalesce(f_timestamp, '') || ''' (expected '
+            || $ts_format || ')'
+        when $sign <> 'split' and booked is null then 'unparsable amount ''' || coalesce(f_amount, '') || ''''
+        when $sign = 'split' and magnitude is null then 'unparsable debit/credit amounts'
+        when f_instructed_amount is not null and trim(f_instructed_amount) <> '' and instructed is null
+            then 'unparsable instructed amount ''' || f_instructed_amount || ''''
+        when nullif(trim(f_account), '') is null then 'missing account'
+        when side is null and $sign = 'indicator'
+            then 'unknown debit/credit marker ''' || coalesce(f_direction, '') || ''''
+        when side is null then 'zero amount'
+    end as _reason,
+    _raw
+from directed
+order by source_row
+"""
 
 
 class BankCsvAdapter(Adapter):
     name = "bank-csv"
-    summary = "bank-csv"
+    summary = "a bank's CSV export, read through a mapping file (--mapping FILE or the name of a shipped one)"
 
     @classmethod
     def sniff(cls, sample: Sample) -> str | None:
+        if sample.is_dir:
+            return None
+        line = sample.first_line
+        for mapping in shipped_mappings().values():
+            try:
+                header = _header(line, mapping)
+            except (csv.Error, StopIteration):
+                continue
+            if set(mapping.columns.values()) <= set(header):
+                return f"bank CSV matching shipped mapping {mapping.name!r}"
         return None
 
     def parse(self, source: Source, options: ParseOptions) -> Parsed:
-        raise NotImplementedError
+        data = source.read_bytes()
+        mapping = resolve_mapping(options.mapping)
+        text_head = data[:65536].decode("utf-8", errors="replace").lstrip("\ufeff")
+        first = text_head.split("\n", 1)[0].strip("\r")
+        if mapping is None:  # find a shipped mapping whose columns the header has
+            for candidate in shipped_mappings().values():
+                if set(candidate.columns.values()) <= set(_header(first, candidate)):
+                    mapping = candidate
+                    break
+            else:
+                raise InputError(source.display, "no mapping matches this CSV's header; pass --mapping FILE", row=1)
+        text = decode_utf8(source, data, mapping.encoding)
+        path = source.path
+        if mapping.encoding.lower().replace("_", "-") not in ("utf-8", "utf8"):
+            data = text.encode("utf-8")  # DuckDB reads UTF-8: hand it a transcoded copy
+            path = _transcoded(source, data)
+        header = _header(text.split("\n", 1)[0].strip("\r"), mapping)
+        missing = sorted({c for c in mapping.columns.values() if c not in header})
+        if missing:
+            raise InputError(source.display, f"missing required columns {missing} (mapping {mapping.name})", row=1)
+        if len(set(header)) != len(header):
+            repeated = sorted({h for h in header if header.count(h) > 1})
+            raise InputError(source.display, f"header names {repeated} appear more than once", row=1)
+        con = duckdb_connection()
+        try:
+            read = read_csv(con, source, data, header, delimiter=mapping.delimiter, quote=mapping.quote, path=path)
+        finally:
+            if path != source.path:
+                path.unlink(missing_ok=True)
+        frame = read.frame
+        fields = {f"f_{role}": pl.col(name) if name in frame.columns else pl.lit(None, pl.String)
+                  for role, name in mapping.columns.items()}  # fmt: skip
+        for role in ROLES:
+            fields.setdefault(f"f_{role}", pl.lit(None, pl.String))
+        rows_in = frame.select(
+            "source_row",
+            _raw=pl.concat_str([pl.col(c).fill_null("") for c in dict.fromkeys(header)], separator=mapping.delimiter),
+            **fields,
+        )
+        con.register("rows_in", rows_in)
+        params = {
+            "ts_format": mapping.timestamp_format, "thousands": mapping.thousands, "decimal": mapping.decimal,
+            "sign": mapping.sign, "debit_values": list(mapping.debit_values),
+            "credit_values": list(mapping.credit_values), "scope": mapping.reference_scope, "tz": mapping.timezone,
+            "currency": mapping.currency,
+        }  # fmt: skip
+        rows = _channels(fetch(con, SQL, params), mapping)
+        rows = pl.concat([rows, read.rejected], how="diagonal").sort("source_row")
+        return Parsed(rows, f"bank CSV, mapping {mapping.name!r} ({mapping.source})")
+
+
+def _channels(rows: pl.DataFrame, mapping: Mapping) -> pl.DataFrame:
+    """The mapping's channel table, else a canonical name as written, else the default; otherwise a reason."""
+    canonical = sorted(c.value for c in Channel)
+    raw = pl.col("channel_raw")
+    lowered = raw.str.to_lowercase()
+    channel = (
+        raw.str.to_uppercase().replace_strict(mapping.channels, default=None, return_dtype=pl.String)
+        .fill_null(pl.when(lowered.is_in(canonical)).then(lowered))
+        .fill_null(pl.lit(mapping.default_channel, pl.String))
+    )  # fmt: skip
+    rows = rows.with_columns(channel=channel)
+    return rows.with_columns(
+        _reason=pl.when(pl.col("_reason").is_null() & pl.col("channel").is_null())
+        .then(pl.format("unknown channel '{}'", raw.fill_null("")))
+        .otherwise(pl.col("_reason"))
+    ).drop("channel_raw")
+
+
+def _transcoded(source: Source, data: bytes) -> Path:
+    import tempfile
+
+    handle = tempfile.NamedTemporaryFile(prefix="finwatch-", suffix=".csv", delete=False)  # noqa: SIM115
+    with handle:
+        handle.write(data)
+    return Path(handle.name)
