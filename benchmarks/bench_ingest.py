@@ -40,8 +40,24 @@ def world(accounts: int) -> Path:
     folder = OUT / f"amlworld-{accounts}"
     csv = folder / "amlworld" / "transactions.csv"
     if not (folder / "world.json").is_file():
-        subprocess.run([sys.executable, "-m", "finwatch", "synth", "--out", str(folder), "--accounts", str(accounts),
-                        "--seed", "3", "--exports", "amlworld"], check=True, stdout=subprocess.DEVNULL)
+        subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "finwatch",
+                "synth",
+                "--out",
+                str(folder),
+                "--accounts",
+                str(accounts),
+                "--seed",
+                "3",
+                "--exports",
+                "amlworld",
+            ],
+            check=True,
+            stdout=subprocess.DEVNULL,
+        )
     return csv
 
 
@@ -56,9 +72,7 @@ def main() -> None:
         sys.exit(f"{csv} has {rows:,} rows; raise --accounts to reach {MIN_ROWS:,}")
     print(f"input: {csv} ({rows:,} rows, {csv.stat().st_size / 1e6:.0f} MB)")
     work = Path(tempfile.mkdtemp(prefix="bench-ingest-"))
-    polars_code = (
-        "import sys, polars as pl; pl.scan_csv(sys.argv[1]).sink_parquet(sys.argv[2])"
-    )
+    polars_code = "import sys, polars as pl; pl.scan_csv(sys.argv[1]).sink_parquet(sys.argv[2])"
     best: dict[str, tuple[float, float]] = {}
     try:
         for i in range(args.repeat):

@@ -42,7 +42,7 @@ def _io_failure(task: Any, task_run: Any, state: Any) -> bool:
         state.result()
     except OSError:
         return True
-    except Exception:  # noqa: BLE001 - any other failure is final
+    except Exception:  # any other failure is final
         return False
     return False
 

@@ -199,11 +199,17 @@ def ingest(
     mapping: Annotated[
         str | None, typer.Option(help="bank-csv: mapping file (TOML) or the name of a shipped mapping.")
     ] = None,
-    blocks: Annotated[Path | None, typer.Option(help="ethereum-etl token transfers: blocks file for timestamps.")] = None,
+    blocks: Annotated[
+        Path | None, typer.Option(help="ethereum-etl token transfers: blocks file for timestamps.")
+    ] = None,
     currency: Annotated[str | None, typer.Option(help="Currency of formats that have none (AMLSim).")] = None,
     start: Annotated[str | None, typer.Option(help="Date of step 0 for formats with relative time (AMLSim).")] = None,
-    account: Annotated[str | None, typer.Option(help="Own account id of formats that omit it (exchange ledger).")] = None,
-    fx: Annotated[Path | None, typer.Option(help="FX table CSV (date,currency,base,rate); default: shipped table.")] = None,
+    account: Annotated[
+        str | None, typer.Option(help="Own account id of formats that omit it (exchange ledger).")
+    ] = None,
+    fx: Annotated[
+        Path | None, typer.Option(help="FX table CSV (date,currency,base,rate); default: shipped table.")
+    ] = None,
     base_currency: Annotated[str, typer.Option(help="Base currency of the store (amount_base).")] = "USD",
     pseudonym_key_file: Annotated[
         Path | None, typer.Option(help="Key for keyed-HMAC account pseudonyms (or $FINWATCH_PSEUDONYM_KEY).")

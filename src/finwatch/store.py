@@ -195,7 +195,7 @@ class Store:
 
         ``staged`` maps a table to ``(staged file, path relative to the store)`` pairs.
         """
-        entries = []
+        entries: list[dict[str, Any]] = []
         for table, items in sorted(staged.items()):
             for source, relative in items:
                 target = self.root / relative
@@ -205,7 +205,7 @@ class Store:
                 )
                 _fsync(source)
                 os.replace(source, target)
-        _fsync_dir_tree(self.root, [e["path"] for e in entries])
+        _fsync_dir_tree(self.root, [str(e["path"]) for e in entries])
         manifest = {**manifest, "batch": batch, "files": sorted(entries, key=lambda e: (e["table"], e["path"]))}
         path = self.root / "manifests" / f"{batch}.json"
         path.parent.mkdir(parents=True, exist_ok=True)

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from decimal import Decimal
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
+from decimal import Decimal
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -17,8 +17,8 @@ from finwatch.schema import AMOUNT_SCALE, LABEL_SCHEMA, polars_schema
 
 __all__ = ["PARSED_SCHEMA", "Adapter", "ParseOptions", "Parsed", "Sample", "Source", "conform_parsed"]
 
-AMOUNT = pl.Decimal(38, AMOUNT_SCALE)
-TIMESTAMP = pl.Datetime("us", "UTC")
+AMOUNT: pl.DataType = pl.Decimal(38, AMOUNT_SCALE)
+TIMESTAMP: pl.DataType = pl.Datetime("us", "UTC")
 
 #: What an adapter returns: one row per record read, good or bad. Canonical transaction columns, except those
 #: the pipeline adds (amount_base, lineage of the file), plus ``_reason`` (why a row cannot be accepted, null when
@@ -117,6 +117,8 @@ class Adapter(ABC):
     name: ClassVar[str]
     summary: ClassVar[str]
     reads_directories: ClassVar[bool] = False
+    #: True when ``source_row`` is the physical line of a text file (raw text of a rejected record = that line)
+    line_records: ClassVar[bool] = False
 
     @classmethod
     @abstractmethod
@@ -165,6 +167,10 @@ def range_problem(value: Decimal) -> str | None:
     if abs(value) >= AMOUNT_LIMIT:
         return f"amount {value} exceeds the representable range (below 10^{38 - AMOUNT_SCALE})"
     exponent = value.as_tuple().exponent
-    if isinstance(exponent, int) and exponent < -AMOUNT_SCALE and value != value.quantize(Decimal(1).scaleb(-AMOUNT_SCALE)):
+    if (
+        isinstance(exponent, int)
+        and exponent < -AMOUNT_SCALE
+        and value != value.quantize(Decimal(1).scaleb(-AMOUNT_SCALE))
+    ):
         return f"amount {value} has more than {AMOUNT_SCALE} decimal places"
     return None

@@ -15,6 +15,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+import duckdb
 import polars as pl
 import pyarrow.parquet as pq
 
@@ -175,7 +176,7 @@ def stage(item: Planned, plan_: Plan) -> FileReport:
     except InputError as exc:
         report.status, report.error = "rejected", str(exc)
         return report
-    except (UnicodeError, ValueError, pl.exceptions.PolarsError) as exc:  # OSError propagates: I/O is retried
+    except (UnicodeError, ValueError, pl.exceptions.PolarsError, duckdb.Error) as exc:  # OSError is retried
         message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         report.status, report.error = "rejected", f"{item.source.display}: cannot be read as {item.adapter} ({message})"
         return report
@@ -201,7 +202,7 @@ def _stage_parsed(item: Planned, parsed: Parsed, plan_: Plan) -> None:
     lineage = {"source_format": item.adapter, "source_file_sha256": source.sha256}
     merged = rows.filter(pl.col("_merged") & pl.col("_reason").is_null())
     good = rows.filter(pl.col("_reason").is_null() & ~pl.col("_merged"))
-    bad = rows.filter(pl.col("_reason").is_not_null())
+    bad = _with_raw(rows.filter(pl.col("_reason").is_not_null()), item)
     item.report.merged_in_file = merged.height
     out = plan_.staging / f"{_index(plan_, item):04d}"
     out.mkdir(parents=True, exist_ok=True)
@@ -243,6 +244,28 @@ def _stage_parsed(item: Planned, parsed: Parsed, plan_: Plan) -> None:
     item.labels_only = by_content
 
 
+def _with_raw(bad: pl.DataFrame, item: Planned) -> pl.DataFrame:
+    """Fill the raw text of rejected records the adapter did not keep: the file's line, or the record as read."""
+    missing = bad.filter(pl.col("_raw").is_null())
+    if missing.is_empty():
+        return bad
+    adapter = ADAPTERS[item.adapter]
+    if adapter.line_records and item.source.path.is_file():
+        wanted = set(missing["source_row"].to_list())
+        lines: dict[int, str] = {}
+        with item.source.path.open("rb") as handle:
+            for number, line in enumerate(handle, start=1):
+                if number in wanted:
+                    lines[number] = line.decode("utf-8", errors="replace").rstrip("\r\n")
+                    if len(lines) == len(wanted):
+                        break
+        raw = pl.col("source_row").replace_strict(lines, default=None, return_dtype=pl.String)
+    else:
+        fields = [c for c in bad.columns if not c.startswith("_")]
+        raw = pl.struct(fields).struct.json_encode()
+    return bad.with_columns(_raw=pl.coalesce(pl.col("_raw"), raw))
+
+
 def _content_labels(good: pl.DataFrame, label_rows: pl.DataFrame, file: str) -> pl.DataFrame:
     """Transaction and account labels for pattern records, identified by the same content ids as transactions."""
     meta = label_rows.select("source_row", "typology", "instance_id")
@@ -266,7 +289,7 @@ def _content_labels(good: pl.DataFrame, label_rows: pl.DataFrame, file: str) -> 
 def write_partitions(frame: pl.DataFrame, folder: Path, what: str) -> None:
     """Canonical transactions, sorted by time and id, one Parquet file per day: ``date=YYYY-MM-DD.parquet``."""
     expected = polars_schema(TRANSACTION_SCHEMA)
-    frame = frame.select(expected.names()).cast(expected).sort(["ts", "txn_id"])  # type: ignore[arg-type]
+    frame = frame.select(expected.names()).cast(expected).sort(["ts", "txn_id"])
     for column in (f.name for f in TRANSACTION_SCHEMA if not f.nullable):
         if frame[column].null_count():
             raise SchemaError(f"{what}: column {column!r} has nulls")
@@ -305,24 +328,29 @@ def _ids(rows: pl.DataFrame) -> pl.DataFrame:
     """Content-hash ids where the source has none; a repeated source id within the file is a duplicate row."""
     had_ids = rows["txn_id"].null_count() < rows.height
     if rows["txn_id"].null_count():
+        # only the content columns travel to DuckDB; ids come back in row order
         con = duckdb_connection()
         content = " || chr(31) || ".join(f"coalesce(cast({c} as varchar), '')" for c in CONTENT_COLUMNS)
-        con.register("frame", rows)
-        frame = fetch(
+        con.register("frame", rows.select(*CONTENT_COLUMNS, "txn_id").with_row_index("_i"))
+        ids = fetch(
             con,
             f"""
-            select * exclude (_h, _k) replace (
-                case when txn_id is not null then txn_id
-                     when _k = 0 then 'h' || left(_h, 24)
-                     else 'h' || left(md5(_h || '#' || _k), 24) end as txn_id
+            with hashed as (
+                select _i, md5({content}) as h from frame where txn_id is null
+            ), repeated as (
+                select h from hashed group by h having count(*) > 1
+            ), numbered as (
+                select _i, h, row_number() over (partition by h order by _i) - 1 as k
+                from hashed where h in (select h from repeated)
             )
-            from (
-                select *, row_number() over (partition by _h order by source_row) - 1 as _k
-                from (select *, case when txn_id is null then md5({content}) end as _h from frame)
-            )
-            order by source_row
+            select hashed._i,
+                   'h' || case when coalesce(k, 0) = 0 then left(hashed.h, 24)
+                               else left(md5(hashed.h || '#' || k), 24) end as hid
+            from hashed left join numbered using (_i)
             """,  # noqa: S608 - column names are code constants, no user input
         )
+        hid = pl.Series("hid", [None] * rows.height, dtype=pl.String).scatter(ids["_i"], ids["hid"])
+        frame = rows.with_columns(txn_id=pl.coalesce(pl.col("txn_id"), hid))
     else:
         frame = rows
     frame = frame.with_row_index("_i")
@@ -340,8 +368,10 @@ def _ids(rows: pl.DataFrame) -> pl.DataFrame:
     )  # fmt: skip
     frame = frame.join(first, on="txn_id", how="left")
     repeat = ok & (pl.col("_i") != pl.col("f_i"))
-    same = (pl.col("ts") == pl.col("f_ts")) & (pl.col("amount") == pl.col("f_amount")) & (
-        pl.col("currency") == pl.col("f_currency")
+    same = (
+        (pl.col("ts") == pl.col("f_ts"))
+        & (pl.col("amount") == pl.col("f_amount"))
+        & (pl.col("currency") == pl.col("f_currency"))
     )
     identical = pl.col("_raw").is_not_null() & (pl.col("_raw") == pl.col("f_raw"))
     frame = frame.with_columns(
@@ -393,7 +423,7 @@ def commit(plan_: Plan, reports: list[FileReport]) -> IngestReport:
     staged = [(i, it) for i, it in enumerate(plan_.items) if it.report.status == "staged"]
     all_reports = [it.report for it in plan_.items] + plan_.skipped
     rejected = [r for r in all_reports if r.status == "rejected"]
-    if rejected and not plan_.options.skip_rejected or not staged:
+    if (rejected and not plan_.options.skip_rejected) or not staged:
         for _i, it in staged:
             it.report.status = "not committed" if rejected else it.report.status
         _cleanup(plan_)
@@ -409,21 +439,11 @@ def commit(plan_: Plan, reports: list[FileReport]) -> IngestReport:
         for i, parts in staged_parts.items() if parts
     ]  # fmt: skip
     batch = pl.concat(batch_keys) if batch_keys else existing.clear()
-    seen = pl.concat([existing, batch]).with_columns(_seq=pl.int_range(pl.len()))
-    first = seen.group_by("txn_id").agg(pl.all().sort_by("_seq").first()).rename(
-        {"ts": "f_ts", "amount": "f_amount", "currency": "f_currency", "_file": "f_file", "_seq": "f_seq"}
-    )
-    batch = batch.with_columns(_seq=pl.int_range(pl.len()) + existing.height).join(first, on="txn_id", how="left")
-    same = (pl.col("ts") == pl.col("f_ts")) & (pl.col("amount") == pl.col("f_amount")) & (
-        pl.col("currency") == pl.col("f_currency")
-    )
-    batch = batch.with_columns(
-        _state=pl.when(pl.col("_seq") == pl.col("f_seq"))
-        .then(pl.lit("new"))
-        .when(same)
-        .then(pl.lit("merged"))
-        .otherwise(pl.lit("conflict"))
-    )
+    if existing.is_empty() and len(batch_keys) <= 1:
+        # a new store and one file: ids are already unique within a file, so every record is new
+        batch = batch.with_columns(_state=pl.lit("new"))
+    else:
+        batch = _states(existing, batch)
     out = plan_.staging / "final"
     out.mkdir(parents=True, exist_ok=True)
     files: dict[str, list[tuple[Path, str]]] = {"transactions": [], "quarantine": [], "accounts": [], "labels": []}
@@ -482,6 +502,13 @@ def commit(plan_: Plan, reports: list[FileReport]) -> IngestReport:
         pq.write_table(conform(frame, schema, what=table), target, **PARQUET)
         files[table].append((target, f"{table}/{plan_.batch}.parquet"))
 
+    known = pl.concat([existing["txn_id"], batch["txn_id"]])
+    for i, it in staged:
+        labels_file = plan_.staging / f"{i:04d}" / "labels.parquet"
+        if it.labels_only and labels_file.is_file():
+            ids = pl.read_parquet(labels_file).filter(pl.col("subject_kind") == "transaction")["subject_id"]
+            found = ids.is_in(known.to_list()).sum()
+            it.report.notes.append(f"{found} of {ids.len()} pattern transactions match stored transactions")
     fx = FxTable.load(plan_.options.fx)
     manifest = {
         "finwatch": __version__,
@@ -489,7 +516,8 @@ def commit(plan_: Plan, reports: list[FileReport]) -> IngestReport:
         "fx_table": {"name": fx.name, "sha256": fx.sha256},
         "pseudonymised": plan_.options.pseudonym_key is not None,
         "inputs": [
-            {"file": it.source.display, "sha256": it.source.sha256, "format": it.adapter, "detected": it.report.detected,
+            {"file": it.source.display, "sha256": it.source.sha256, "format": it.adapter,
+             "detected": it.report.detected,
              "rows_read": it.report.rows_read, "accepted": it.report.accepted, "new": it.report.new,
              "merged": it.report.merged, "quarantined": it.report.quarantined}
             for _i, it in staged
@@ -497,6 +525,29 @@ def commit(plan_: Plan, reports: list[FileReport]) -> IngestReport:
     }  # fmt: skip
     store.commit(plan_.batch, {k: v for k, v in files.items() if v}, manifest)
     return IngestReport(str(plan_.store), plan_.batch, all_reports, committed=True)
+
+
+def _states(existing: pl.DataFrame, batch: pl.DataFrame) -> pl.DataFrame:
+    """``_state`` of each batch record: new, merged (same id, time, amount, currency seen before) or conflict."""
+    seen = pl.concat([existing, batch]).with_columns(_seq=pl.int_range(pl.len()))
+    first = (
+        seen.group_by("txn_id")
+        .agg(pl.all().sort_by("_seq").first())
+        .rename({"ts": "f_ts", "amount": "f_amount", "currency": "f_currency", "_file": "f_file", "_seq": "f_seq"})
+    )
+    batch = batch.with_columns(_seq=pl.int_range(pl.len()) + existing.height).join(first, on="txn_id", how="left")
+    same = (
+        (pl.col("ts") == pl.col("f_ts"))
+        & (pl.col("amount") == pl.col("f_amount"))
+        & (pl.col("currency") == pl.col("f_currency"))
+    )
+    return batch.with_columns(
+        _state=pl.when(pl.col("_seq") == pl.col("f_seq"))
+        .then(pl.lit("new"))
+        .when(same)
+        .then(pl.lit("merged"))
+        .otherwise(pl.lit("conflict"))
+    )
 
 
 def _cleanup(plan_: Plan) -> None:

@@ -12,7 +12,7 @@ import polars as pl
 from finwatch.exceptions import InputError
 from finwatch.ingest._base import Source, fetch
 
-__all__ = ["CsvRead", "decode_utf8", "line_numbers", "read_csv"]
+__all__ = ["CsvRead", "csv_source", "decode_utf8", "finish_csv", "line_numbers", "read_csv"]
 
 
 def decode_utf8(source: Source, data: bytes, encoding: str = "utf-8") -> str:
@@ -52,13 +52,72 @@ def line_numbers(data: bytes, header_lines: int, skipped: set[int]) -> np.ndarra
     keep = ~blank & (numbers > header_lines)
     if skipped:
         keep &= ~np.isin(numbers, np.fromiter(skipped, dtype=np.int64))
-    return numbers[keep]
+    return np.asarray(numbers[keep], dtype=np.int64)
 
 
 @dataclass
 class CsvRead:
     frame: pl.DataFrame  # the columns read as text, plus source_row (line number)
     rejected: pl.DataFrame  # source_row, _reason, _raw: lines the reader could not split into the columns
+
+
+def csv_source(
+    source: Source,
+    columns: list[str],
+    *,
+    delimiter: str = ",",
+    quote: str = '"',
+    header_lines: int = 1,
+    path: Path | None = None,
+) -> tuple[str, dict[str, object]]:
+    """SQL for a CTE body reading ``columns`` as text with a record number ``_rec``, and its parameters.
+
+    Lines that do not split into the columns go to DuckDB's ``reject_errors`` table (see :func:`finish_csv`).
+    Column names are code constants or names from the file's header passed as parameters, never SQL text.
+    """
+    select = ", ".join(f"c{i} as f{i}" for i in range(len(columns)))
+    sql = (  # only positional column numbers are formatted in; everything from the user is a bound parameter
+        f"select row_number() over () as _rec, {select} from read_csv($path, header = false, skip = $skip, "  # noqa: S608
+        "delim = $delim, quote = $quote, escape = $quote, columns = $columns, auto_detect = false, "
+        "store_rejects = true, strict_mode = true, null_padding = false)"
+    )
+    params: dict[str, object] = {
+        "path": str(path or source.path), "skip": header_lines, "delim": delimiter, "quote": quote,
+        "columns": {f"c{i}": "VARCHAR" for i in range(len(columns))},
+    }  # fmt: skip
+    return sql, params
+
+
+def finish_csv(
+    con: duckdb.DuckDBPyConnection, source: Source, data: bytes, frame: pl.DataFrame, header_lines: int = 1
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Turn ``_rec`` into ``source_row`` (physical line numbers) and collect the rejected lines."""
+    rejects = con.execute(
+        "select line, error_type, csv_line, error_message from reject_errors order by line, column_idx"
+    ).fetchall()
+    by_line: dict[int, tuple[str, str]] = {}
+    for line, error_type, raw, message in rejects:
+        by_line.setdefault(int(line), (f"{str(error_type).lower()}: {message}", str(raw).strip("\r\n")))
+    n_lines = data.count(b"\n") + (0 if data.endswith(b"\n") else 1)
+    simple = not by_line and b"\n\n" not in data and b"\n\r\n" not in data
+    if simple and n_lines - header_lines == frame.height:
+        lines = frame["_rec"].cast(pl.Int64) + header_lines
+    else:
+        found = line_numbers(data, header_lines, set(by_line))
+        if len(found) != frame.height:
+            raise InputError(
+                source.display,
+                f"could not map {frame.height} records to lines ({len(found)} candidate lines): quoted fields "
+                "spanning lines are not supported",
+            )
+        lines = pl.Series(found, dtype=pl.Int64).gather(frame["_rec"].cast(pl.Int64) - 1)
+    frame = frame.with_columns(source_row=lines).drop("_rec")
+    keys = sorted(by_line)
+    rejected = pl.DataFrame(
+        {"source_row": keys, "_reason": [by_line[k][0] for k in keys], "_raw": [by_line[k][1] for k in keys]},
+        schema={"source_row": pl.Int64, "_reason": pl.String, "_raw": pl.String},
+    )
+    return frame, rejected
 
 
 def read_csv(
@@ -74,37 +133,8 @@ def read_csv(
 ) -> CsvRead:
     """Read ``columns`` (all as text) with DuckDB; lines that do not fit are returned as rejected, not lost."""
     con.execute("drop table if exists reject_errors; drop table if exists reject_scans")
-    spec = {f"c{i}": "VARCHAR" for i in range(len(columns))}  # positional: header names may repeat
-    frame = fetch(
-        con,
-        "select * from read_csv($path, header = false, skip = $skip, delim = $delim, quote = $quote, "
-        "escape = $quote, columns = $columns, auto_detect = false, store_rejects = true, strict_mode = true, "
-        "null_padding = false)",
-        {"path": str(path or source.path), "skip": header_lines, "delim": delimiter, "quote": quote,
-         "columns": spec},
-    )
-    frame.columns = columns
-    rejects = con.execute(
-        "select line, error_type, csv_line, error_message from reject_errors order by line, column_idx"
-    ).fetchall()
-    by_line: dict[int, tuple[str, str]] = {}
-    for line, error_type, raw, message in rejects:
-        # DuckDB counts lines after the skipped header from the skip point; make them physical line numbers
-        by_line.setdefault(int(line), (f"{str(error_type).lower()}: {message}", str(raw).strip("\r\n")))
-    lines = line_numbers(data, header_lines, set(by_line))
-    if len(lines) != frame.height:
-        raise InputError(
-            source.display,
-            f"could not map {frame.height} records to lines ({len(lines)} candidate lines): quoted fields "
-            "spanning lines are not supported",
-        )
-    frame = frame.with_columns(source_row=pl.Series(lines, dtype=pl.Int64))
-    rejected = pl.DataFrame(
-        {
-            "source_row": [k for k in sorted(by_line)],
-            "_reason": [by_line[k][0] for k in sorted(by_line)],
-            "_raw": [by_line[k][1] for k in sorted(by_line)],
-        },
-        schema={"source_row": pl.Int64, "_reason": pl.String, "_raw": pl.String},
-    )
+    sql, params = csv_source(source, columns, delimiter=delimiter, quote=quote, header_lines=header_lines, path=path)
+    frame = fetch(con, f"{sql} order by _rec", params)
+    frame.columns = ["_rec", *columns]
+    frame, rejected = finish_csv(con, source, data, frame, header_lines)
     return CsvRead(frame, rejected)

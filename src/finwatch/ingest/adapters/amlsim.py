@@ -47,6 +47,10 @@ Labels (account labels, source ``AMLSim <folder name>``):
 Rows flagged ``is_sar`` in the converted layout are also labelled as transactions (``row_labels``), with the
 typology and instance of their ``alert_id``. ``metadata.txt``'s transaction and node counts are checked against
 what was read (a mismatch is a note). A bare transactions file is read alone: no accounts or account labels.
+
+Lines that do not split into the header's columns (too few or too many fields, an unterminated quote) are
+rejected rows. A carriage return inside a line (not part of a CRLF ending) makes the file unreadable: the CSV
+reader would take it for a line break and the line numbers would no longer be the file's.
 """
 
 from __future__ import annotations
@@ -58,6 +62,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
 
+import duckdb
 import polars as pl
 
 from finwatch.exceptions import InputError
@@ -295,11 +300,24 @@ def _read_table(path: Path, display: str, notes: list[str]) -> Table | None:
     header = _split_header(text.split("\n", 1)[0].strip("\r"))
     if not header or not any(header):
         raise InputError(display, "no header line", row=1)
-    read = read_csv(duckdb_connection(), source, data, [f"c{i}" for i in range(len(header))], path=path)
+    read = _read(source, data, len(header))
     if read.rejected.height:
         notes.append(f"{path.name}: {read.rejected.height} malformed line(s) skipped "
                      f"(first at line {read.rejected['source_row'][0]})")  # fmt: skip
     return Table(path.name, display, header, read)
+
+
+def _read(source: Source, data: bytes, width: int) -> CsvRead:
+    """``read_csv`` of a file of ``width`` columns, with the cases it cannot number lines for as input errors."""
+    stray = re.search(rb"\r(?!\n|$)", data)
+    if stray:
+        raise InputError(source.display, "carriage return inside a line (old Mac line endings or a stray \\r): "
+                         "not supported", row=data.count(b"\n", 0, stray.start()) + 1)  # fmt: skip
+    try:
+        return read_csv(duckdb_connection(), source, data, [f"c{i}" for i in range(width)], path=source.path)
+    except duckdb.Error as exc:
+        message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise InputError(source.display, f"cannot be read as CSV ({message})") from None
 
 
 def _metadata(path: Path, notes: list[str]) -> dict[str, str]:
@@ -379,12 +397,13 @@ class AmlSimAdapter(Adapter):
             accounts, flagged = self._accounts(folder, source.display, start, notes)
             alerts = self._alerts(folder, source.display, notes)
 
-        read = read_csv(duckdb_connection(), tx_source, data, [f"c{i}" for i in range(len(names))], path=path)
+        read = _read(tx_source, data, len(names))
         rows = self._transform(read, names, layout, start, currency)
         rows = self._institutions(rows, accounts)
         lines = pl.Series("line", text.split("\n"), dtype=pl.String)
-        rejected = read.rejected.drop("_raw")
-        rows = pl.concat([rows, rejected], how="diagonal_relaxed").sort("source_row")
+        rows = pl.concat([rows, read.rejected.drop("_raw")], how="diagonal_relaxed").sort("source_row")
+        if rows.filter((pl.col("source_row") < 2) | (pl.col("source_row") > lines.len())).height:
+            raise InputError(display, "records could not be matched to lines")
         rows = rows.with_columns(_raw=lines.gather(rows["source_row"] - 1).str.strip_suffix("\r"))
 
         kinds = _pattern_kinds(meta.get("patterns"))
@@ -393,12 +412,13 @@ class AmlSimAdapter(Adapter):
             notes.append(f"{METADATA} names {len(kinds)} pattern kinds ({', '.join(kinds)}): flagged accounts "
                          "without an alert are labelled 'unspecified'")  # fmt: skip
         row_labels = self._row_labels(rows, alerts, default_typology) if layout.optional else None
-        label_source = f"AMLSim {folder.name}" if folder is not None else f"AMLSim {path.name}"
-        labels = self._labels(alerts, flagged, default_typology, label_source, notes) if folder is not None else None
+        labels = None
+        if folder is not None:
+            labels = self._labels(alerts, flagged, default_typology, f"AMLSim {folder.name}", notes)
         if meta:
             self._check_counts(meta, rows.height, accounts, flagged, notes)
 
-        parts = [f"AMLSim output folder, {layout.name} layout" if folder else
+        parts = [f"AMLSim output folder, {layout.name} layout" if folder is not None else
                  f"AMLSim transactions CSV, {layout.name} layout (bare file: no accounts or alert labels)"]  # fmt: skip
         if accounts is not None:
             parts.append(f"{accounts.height:,} accounts")
@@ -562,7 +582,7 @@ class AmlSimAdapter(Adapter):
     ) -> pl.DataFrame:  # fmt: skip
         frames = []
         schema = polars_schema(LABEL_SCHEMA)
-        positive: pl.DataFrame = pl.DataFrame(schema={"account_id": pl.String, "typology": pl.String})
+        positive = pl.DataFrame(schema={"account_id": pl.String})
         if alerts is not None and alerts.height:
             instance = pl.when(pl.col("alert_id").is_not_null()).then(
                 pl.format("{}-{}", pl.col("typology"), pl.col("alert_id")))  # fmt: skip
@@ -572,11 +592,9 @@ class AmlSimAdapter(Adapter):
                 .otherwise(pl.format("lookalike_{}", pl.col("typology"))),
                 instance_id=instance, role="role", source=pl.lit(source),
             ))  # fmt: skip
-            positive = alerts.filter("label").select("account_id", "typology")
+            positive = alerts.filter("label").select("account_id")
         if flagged is not None and flagged.height:
-            known = positive.unique("account_id", keep="first", maintain_order=True)
-            extra = flagged.join(known, on="account_id", how="anti")
-            extra = extra.with_columns(typology=pl.lit(default_typology))
+            extra = flagged.join(positive, on="account_id", how="anti").with_columns(typology=pl.lit(default_typology))
             frames.append(extra.select(
                 subject_kind=pl.lit("account"), subject_id="account_id", label=pl.lit(True), typology="typology",
                 instance_id=pl.lit(None, pl.String), role=pl.lit(None, pl.String), source=pl.lit(source),

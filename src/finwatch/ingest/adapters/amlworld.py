@@ -3,7 +3,8 @@
 Layout: ``Timestamp,From Bank,Account,To Bank,Account,Amount Received,Receiving Currency,Amount Paid,
 Payment Currency,Payment Format,Is Laundering`` (Kaggle copies name the second account column ``Account.1``).
 Timestamps have minute resolution; the amount is what was paid, in the payment currency; a different received
-amount or currency is kept in ``description``. Cash rows name the same account on both sides (the layout does
+amount or currency is kept in ``description``. Bank ids are numbers (``012`` and ``12`` are one bank: the Kaggle
+copies drop leading zeros that the original files and the patterns keep). Cash rows name the same account on both sides (the layout does
 not say whether cash came in or went out), and are stored as such. AMLworld has no transaction ids: rows get
 content-hash ids, which is also how patterns-file rows are matched to them.
 """
@@ -13,11 +14,12 @@ from __future__ import annotations
 import re
 from typing import ClassVar
 
+import duckdb
 import polars as pl
 
 from finwatch.exceptions import InputError
 from finwatch.ingest._base import Adapter, Parsed, ParseOptions, Sample, Source, duckdb_connection, fetch
-from finwatch.ingest._text import decode_utf8, read_csv
+from finwatch.ingest._text import csv_source, decode_utf8, finish_csv
 
 HEADER = ["Timestamp", "From Bank", "Account", "To Bank", "Account", "Amount Received", "Receiving Currency",
           "Amount Paid", "Payment Currency", "Payment Format", "Is Laundering"]  # fmt: skip
@@ -35,7 +37,7 @@ BEGIN = re.compile(r"^BEGIN LAUNDERING ATTEMPT - (?P<typology>[A-Z-]+)(?::\s*(?P
 END = re.compile(r"^END LAUNDERING ATTEMPT - (?P<typology>[A-Z-]+)$")
 
 TRANSFORM = """
-with src as (select * from rows_in),
+with src as (select _rec, {renames} from ({source})),
 currencies as (select * from (values {currencies}) t(name, code)),
 formats as (select * from (values {formats}) t(name, channel)),
 parsed as (
@@ -58,15 +60,16 @@ final as (
         timezone('UTC', ts_local) as ts,
         from_account as src_account,
         to_account as dst_account,
-        from_bank as src_institution,
-        to_bank as dst_institution,
+        -- bank ids are numbers: the Kaggle copy drops the leading zeros the original files and patterns keep
+        coalesce(nullif(ltrim(from_bank, '0'), ''), from_bank) as src_institution,
+        coalesce(nullif(ltrim(to_bank, '0'), ''), to_bank) as dst_institution,
         paid as amount,
         pay_code as currency,
         fmt_channel as channel,
         case when received is distinct from paid or recv_code is distinct from pay_code
              then 'received ' || amount_received || ' ' || receiving_currency end as description,
         case when payment_format = 'Bitcoin' then 'bitcoin' end as chain,
-        source_row,
+        _rec,
         case
             when ts_local is null then 'unparsable timestamp ''' || coalesce(timestamp, '') || ''''
             when paid is null then 'unparsable amount paid ''' || coalesce(amount_paid, '') || ''''
@@ -81,8 +84,8 @@ final as (
 )
 select final.*, src.is_laundering,
        case when final._reason is not null then concat_ws(',', {raw_fields}) end as _raw
-from final join src using (source_row)
-order by source_row
+from final join src using (_rec)
+order by _rec
 """
 
 
@@ -91,20 +94,23 @@ def _values(mapping: dict[str, str]) -> str:
     return ", ".join(f"('{k}', '{v}')" for k, v in mapping.items())
 
 
-def _transform(rows_in: pl.DataFrame) -> pl.DataFrame:
-    con = duckdb_connection()
-    con.register("rows_in", rows_in)
-    if "is_laundering" not in rows_in.columns:
-        con.register("rows_in", rows_in.with_columns(is_laundering=pl.lit(None, pl.String)))
+def _transform(con: duckdb.DuckDBPyConnection, source_sql: str, params: dict[str, object], n: int) -> pl.DataFrame:
+    """Canonical rows from ``source_sql`` (``_rec`` then the first ``n`` AMLworld fields as f0, f1, ...)."""
+    fields = FIELDS[:n] if n == len(FIELDS) else [*FIELDS[:n], "is_laundering"]
+    renames = ", ".join(f"f{i} as {name}" for i, name in enumerate(FIELDS[:n]))
+    if n < len(FIELDS):
+        renames += ", cast(null as varchar) as is_laundering"
     sql = TRANSFORM.format(
-        currencies=_values(CURRENCIES), formats=_values(FORMATS), raw_fields=", ".join(f"src.{f}" for f in FIELDS)
-    )
-    return fetch(con, sql)
+        source=source_sql, renames=renames, currencies=_values(CURRENCIES), formats=_values(FORMATS),
+        raw_fields=", ".join(f"src.{f}" for f in fields[:n]),
+    )  # fmt: skip
+    return fetch(con, sql, params)
 
 
 class AmlWorldAdapter(Adapter):
     name = "amlworld"
     summary = "IBM AMLworld transactions CSV (either header variant) or its laundering-patterns file"
+    line_records = True
     header_variants: ClassVar[tuple[str, ...]] = (",".join(HEADER), ",".join([*HEADER[:4], "Account.1", *HEADER[5:]]))
 
     @classmethod
@@ -130,14 +136,14 @@ class AmlWorldAdapter(Adapter):
         if len(names) not in (10, 11) or names[:4] != HEADER[:4] or names[5:] != HEADER[5 : len(names)]:
             missing = [h for h in HEADER[:10] if h not in names and not (h == "Account" and "Account.1" in names)]
             raise InputError(source.display, f"missing required AMLworld columns {missing or names}", row=1)
-        columns = FIELDS[: len(names)]
-        read = read_csv(duckdb_connection(), source, data, columns)
-        rows = _transform(read.frame)
+        con = duckdb_connection()
+        source_sql, params = csv_source(source, FIELDS[: len(names)])
+        rows, rejected = finish_csv(con, source, data, _transform(con, source_sql, params, len(names)))
         labels = (
             rows.filter((pl.col("is_laundering") == "1") & pl.col("_reason").is_null())
             .select("source_row", typology=pl.lit("unspecified"), instance_id=pl.lit(None, pl.String))
         )  # fmt: skip
-        rows = pl.concat([rows.drop("is_laundering"), read.rejected], how="diagonal")
+        rows = pl.concat([rows.drop("is_laundering"), rejected], how="diagonal")
         variant = "Kaggle header" if names[4] == "Account.1" else "original header"
         return Parsed(rows.sort("source_row"), f"AMLworld transactions CSV, {variant}", row_labels=labels)
 
@@ -168,7 +174,12 @@ class AmlWorldAdapter(Adapter):
             records.append(record)
         frame = pl.DataFrame(records, schema={**dict.fromkeys(FIELDS, pl.String), "source_row": pl.Int64,
                                               "typology": pl.String, "instance_id": pl.String})  # fmt: skip
-        parsed = _transform(frame.drop("typology", "instance_id"))
+        con = duckdb_connection()
+        con.register("records", frame.drop("typology", "instance_id"))
+        selected = ", ".join(f"{name} as f{i}" for i, name in enumerate(FIELDS))
+        query = f"select source_row as _rec, {selected} from records"  # noqa: S608 - names are module constants
+        parsed = _transform(con, query, {}, len(FIELDS))
+        parsed = parsed.rename({"_rec": "source_row"})
         label_rows = pl.concat([parsed.drop("is_laundering"), pl.DataFrame(problems, schema={
             "source_row": pl.Int64, "_reason": pl.String, "_raw": pl.String})], how="diagonal")  # fmt: skip
         meta = frame.select("source_row", "typology", "instance_id")

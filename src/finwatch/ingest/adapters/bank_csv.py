@@ -203,6 +203,7 @@ order by source_row
 class BankCsvAdapter(Adapter):
     name = "bank-csv"
     summary = "a bank's CSV export, read through a mapping file (--mapping FILE or the name of a shipped one)"
+    line_records = True
 
     @classmethod
     def sniff(cls, sample: Sample) -> str | None:

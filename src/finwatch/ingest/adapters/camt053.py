@@ -25,15 +25,13 @@ import polars as pl
 from lxml import etree
 
 from finwatch.exceptions import InputError
-from finwatch.ingest._base import Adapter, Parsed, ParseOptions, Sample, Source, range_problem
+from finwatch.ingest._base import PARSED_SCHEMA, Adapter, Parsed, ParseOptions, Sample, Source, range_problem
 
 NS_PATTERN = re.compile(rb"urn:iso:std:iso:20022:tech:xsd:camt\.053\.001\.(\d\d)")
 HOSTILE = re.compile(rb"<!(DOCTYPE|ENTITY)", re.IGNORECASE)
 FAMILY_CHANNEL = {"CNTR": "cash", "CCRD": "card", "RCHQ": "cheque", "ICHQ": "cheque", "RDDT": "ach", "IDDT": "ach"}
 SUBFAMILY_CHANNEL = {"XBCT": "wire", "ESCT": "ach", "AUTT": "ach", "DMCT": "wire", "CWDL": "cash", "CDPT": "cash",
                      "POSD": "card", "SALE": "card", "CCHQ": "cheque", "BOOK": "internal"}  # fmt: skip
-PARSER_OPTIONS = {"resolve_entities": False, "no_network": True, "load_dtd": False, "huge_tree": False,
-                  "remove_comments": True}  # fmt: skip
 
 
 def _t(element: Any, path: str) -> str | None:
@@ -127,9 +125,12 @@ class Camt053Adapter(Adapter):
             raise InputError(source.display, "file is empty")
         if HOSTILE.search(data):
             raise InputError(
-                source.display, "XML with DOCTYPE/ENTITY declarations is refused (entity expansion or external entities)"
+                source.display,
+                "XML with DOCTYPE/ENTITY declarations is refused (entity expansion or external entities)",
             )
-        parser = etree.XMLParser(**PARSER_OPTIONS)  # type: ignore[call-overload]
+        parser = etree.XMLParser(
+            resolve_entities=False, no_network=True, load_dtd=False, huge_tree=False, remove_comments=True
+        )
         try:
             root = etree.fromstring(data, parser)
         except etree.XMLSyntaxError as exc:
@@ -144,7 +145,7 @@ class Camt053Adapter(Adapter):
         notes: list[str] = []
         for stmt in statements:
             self._statement(stmt, records, notes)
-        frame = pl.DataFrame(records, schema=_SCHEMA, orient="row") if records else pl.DataFrame(schema=_SCHEMA)
+        frame = pl.DataFrame(records, schema=PARSED_SCHEMA) if records else pl.DataFrame(schema=PARSED_SCHEMA)
         return Parsed(frame, f"ISO 20022 {version} ({len(statements)} statements)", notes=notes)
 
     def _statement(self, stmt: Any, records: list[dict[str, Any]], notes: list[str]) -> None:
@@ -164,10 +165,10 @@ class Camt053Adapter(Adapter):
             family = _t(entry, "BkTxCd/Domn/Fmly/Cd")
             subfamily = _t(entry, "BkTxCd/Domn/Fmly/SubFmlyCd")
             details = entry.findall("{*}NtryDtls/{*}TxDtls")
-            for detail in details or [None]:
+            for position, detail in enumerate(details or [None], start=1):
                 records.append(
                     self._record(
-                        len(records) + 1, account, bank, account_ccy, entry, detail, len(details), indicator,
+                        len(records) + 1, account, bank, account_ccy, entry, detail, (position, len(details)), indicator,
                         (entry_amount, entry_ccy, entry_problem), (ts, ts_problem), family, subfamily,
                     )
                 )  # fmt: skip
@@ -190,7 +191,7 @@ class Camt053Adapter(Adapter):
 
     def _record(
         self, number: int, account: str | None, bank: str | None, account_ccy: str | None, entry: Any,
-        detail: Any, n_details: int, indicator: str | None, entry_amt: tuple[Decimal | None, str | None, str | None],
+        detail: Any, place: tuple[int, int], indicator: str | None, entry_amt: tuple[Decimal | None, str | None, str | None],
         booked: tuple[dt.datetime | None, str | None], family: str | None, subfamily: str | None,
     ) -> dict[str, Any]:  # fmt: skip
         problem: str | None = booked[1]
@@ -202,6 +203,7 @@ class Camt053Adapter(Adapter):
             if value is not None:
                 amount, currency = value, ccy
                 break
+        position, n_details = place
         if amount is None and n_details <= 1:
             amount, currency, bad = entry_amt
             problem = problem or bad
@@ -217,14 +219,19 @@ class Camt053Adapter(Adapter):
         other_account = _account(ctx, "RltdPties/DbtrAcct" if credit else "RltdPties/CdtrAcct")
         other_bank = _agent(ctx, "DbtrAgt" if credit else "CdtrAgt")
         other_name = _name(ctx, "Dbtr" if credit else "Cdtr")
-        channel = extra.get("CHANNEL", "").lower() or FAMILY_CHANNEL.get(family or "") or SUBFAMILY_CHANNEL.get(
-            subfamily or "", "wire")
+        channel = (
+            extra.get("CHANNEL", "").lower()
+            or FAMILY_CHANNEL.get(family or "")
+            or SUBFAMILY_CHANNEL.get(subfamily or "", "wire")
+        )
         end_to_end = _t(ctx, "Refs/EndToEndId")
         if end_to_end and end_to_end.upper() != "NOTPROVIDED":
             txn_id: str | None = end_to_end
         else:
             servicer_ref = _first(ctx, "Refs/AcctSvcrRef", "Refs/TxId") or _t(entry, "AcctSvcrRef")
-            txn_id = f"{bank or account}:{servicer_ref}" if servicer_ref else None
+            # a reference shared by the details of a batch entry is made unique by the detail's position
+            suffix = f":{position}" if n_details > 1 else ""
+            txn_id = f"{bank or account}:{servicer_ref}{suffix}" if servicer_ref else None
         remittance = " ".join(
             str(u.text).strip() for u in ctx.findall("{*}RmtInf/{*}Ustrd") if u.text and u.text.strip()
         ) or _t(entry, "AddtlNtryInf")  # fmt: skip
@@ -246,16 +253,8 @@ class Camt053Adapter(Adapter):
             "country": extra.get("COUNTRY"),
             "city": extra.get("CITY"),
             "branch": extra.get("BRANCH"),
+            "chain": None,
             "source_row": number,
             "_reason": problem,
             "_raw": etree.tostring(ctx, encoding="unicode", with_tail=False) + f"<!-- {indicator} -->",
         }
-
-
-_SCHEMA = {
-    "txn_id": pl.String, "ts": pl.Datetime("us", "UTC"), "src_account": pl.String, "dst_account": pl.String,
-    "src_institution": pl.String, "dst_institution": pl.String, "amount": pl.Decimal(38, 18), "currency": pl.String,
-    "channel": pl.String, "mcc": pl.String, "counterparty_name": pl.String, "description": pl.String,
-    "country": pl.String, "city": pl.String, "branch": pl.String, "source_row": pl.Int64, "_reason": pl.String,
-    "_raw": pl.String,
-}  # fmt: skip
