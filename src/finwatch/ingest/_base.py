@@ -24,29 +24,28 @@ TIMESTAMP: pl.DataType = pl.Datetime("us", "UTC")
 #: the pipeline adds (amount_base, lineage of the file), plus ``_reason`` (why a row cannot be accepted, null when
 #: it can) and ``_raw`` (the record's text, needed at least for rejected rows). ``txn_id`` may be null: the
 #: pipeline then derives a content hash.
-PARSED_SCHEMA = pl.Schema(
-    {
-        "txn_id": pl.String,
-        "ts": TIMESTAMP,
-        "src_account": pl.String,
-        "dst_account": pl.String,
-        "src_institution": pl.String,
-        "dst_institution": pl.String,
-        "amount": AMOUNT,
-        "currency": pl.String,
-        "channel": pl.String,
-        "mcc": pl.String,
-        "counterparty_name": pl.String,
-        "description": pl.String,
-        "country": pl.String,
-        "city": pl.String,
-        "branch": pl.String,
-        "chain": pl.String,
-        "source_row": pl.Int64,
-        "_reason": pl.String,
-        "_raw": pl.String,
-    }
-)
+_PARSED_COLUMNS: dict[str, pl.DataType] = {
+    "txn_id": pl.String(),
+    "ts": TIMESTAMP,
+    "src_account": pl.String(),
+    "dst_account": pl.String(),
+    "src_institution": pl.String(),
+    "dst_institution": pl.String(),
+    "amount": AMOUNT,
+    "currency": pl.String(),
+    "channel": pl.String(),
+    "mcc": pl.String(),
+    "counterparty_name": pl.String(),
+    "description": pl.String(),
+    "country": pl.String(),
+    "city": pl.String(),
+    "branch": pl.String(),
+    "chain": pl.String(),
+    "source_row": pl.Int64(),
+    "_reason": pl.String(),
+    "_raw": pl.String(),
+}
+PARSED_SCHEMA = pl.Schema(_PARSED_COLUMNS)
 #: Accounts an adapter may return: canonical account columns without file lineage, plus ``source_row``.
 PARSED_ACCOUNT_COLUMNS = (
     "account_id", "kind", "holder_type", "holder_name", "institution", "country", "city", "currency", "mcc",

@@ -59,6 +59,7 @@ def line_numbers(data: bytes, header_lines: int, skipped: set[int]) -> np.ndarra
 class CsvRead:
     frame: pl.DataFrame  # the columns read as text, plus source_row (line number)
     rejected: pl.DataFrame  # source_row, _reason, _raw: lines the reader could not split into the columns
+    notes: list[str]
 
 
 def csv_source(
@@ -89,9 +90,15 @@ def csv_source(
 
 
 def finish_csv(
-    con: duckdb.DuckDBPyConnection, source: Source, data: bytes, frame: pl.DataFrame, header_lines: int = 1
+    con: duckdb.DuckDBPyConnection,
+    source: Source,
+    data: bytes,
+    frame: pl.DataFrame,
+    header_lines: int = 1,
+    notes: list[str] | None = None,
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
     """Turn ``_rec`` into ``source_row`` (physical line numbers) and collect the rejected lines."""
+    notes = notes if notes is not None else []
     rejects = con.execute(
         "select line, error_type, csv_line, error_message from reject_errors order by line, column_idx"
     ).fetchall()
@@ -104,13 +111,11 @@ def finish_csv(
         lines = frame["_rec"].cast(pl.Int64) + header_lines
     else:
         found = line_numbers(data, header_lines, set(by_line))
-        if len(found) != frame.height:
-            raise InputError(
-                source.display,
-                f"could not map {frame.height} records to lines ({len(found)} candidate lines): quoted fields "
-                "spanning lines are not supported",
-            )
-        lines = pl.Series(found, dtype=pl.Int64).gather(frame["_rec"].cast(pl.Int64) - 1)
+        if len(found) == frame.height:
+            lines = pl.Series(found, dtype=pl.Int64).gather(frame["_rec"].cast(pl.Int64) - 1)
+        else:  # quoted fields span lines: number records instead (1 = the first record after the header)
+            lines = frame["_rec"].cast(pl.Int64) + header_lines
+            notes.append("quoted fields span lines: rows are numbered by record (header = 1), not by line")
     frame = frame.with_columns(source_row=lines).drop("_rec")
     keys = sorted(by_line)
     rejected = pl.DataFrame(
@@ -136,5 +141,6 @@ def read_csv(
     sql, params = csv_source(source, columns, delimiter=delimiter, quote=quote, header_lines=header_lines, path=path)
     frame = fetch(con, f"{sql} order by _rec", params)
     frame.columns = ["_rec", *columns]
-    frame, rejected = finish_csv(con, source, data, frame, header_lines)
-    return CsvRead(frame, rejected)
+    notes: list[str] = []
+    frame, rejected = finish_csv(con, source, data, frame, header_lines, notes)
+    return CsvRead(frame, rejected, notes)

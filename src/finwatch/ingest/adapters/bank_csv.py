@@ -268,7 +268,7 @@ class BankCsvAdapter(Adapter):
         }  # fmt: skip
         rows = _channels(fetch(con, SQL, params), mapping)
         rows = pl.concat([rows, read.rejected], how="diagonal").sort("source_row")
-        return Parsed(rows, f"bank CSV, mapping {mapping.name!r} ({mapping.source})")
+        return Parsed(rows, f"bank CSV, mapping {mapping.name!r} ({mapping.source})", notes=read.notes)
 
 
 def _channels(rows: pl.DataFrame, mapping: Mapping) -> pl.DataFrame:
