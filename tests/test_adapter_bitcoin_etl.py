@@ -43,12 +43,26 @@ def tx(
 ) -> dict[str, Any]:
     """A bitcoin-etl transaction record with enriched inputs (addresses and values)."""
     record: dict[str, Any] = {
-        "hash": txid, "block_number": 800000, "block_timestamp": 1690168629, "is_coinbase": not inputs,
-        "inputs": [{"index": i, "spent_transaction_hash": f"{i:064x}", "spent_output_index": 0, "addresses": a,
-                    "value": v, "type": "witness_v0_keyhash"} for i, (a, v) in enumerate(inputs)],
-        "outputs": [{"index": n, "addresses": a, "value": v, "type": "witness_v0_keyhash" if a else "nulldata"}
-                    for n, (a, v) in enumerate(outputs)],
-    }  # fmt: skip
+        "hash": txid,
+        "block_number": 800000,
+        "block_timestamp": 1690168629,
+        "is_coinbase": not inputs,
+        "inputs": [
+            {
+                "index": i,
+                "spent_transaction_hash": f"{i:064x}",
+                "spent_output_index": 0,
+                "addresses": a,
+                "value": v,
+                "type": "witness_v0_keyhash",
+            }
+            for i, (a, v) in enumerate(inputs)
+        ],
+        "outputs": [
+            {"index": n, "addresses": a, "value": v, "type": "witness_v0_keyhash" if a else "nulldata"}
+            for n, (a, v) in enumerate(outputs)
+        ],
+    }
     record.update(extra)
     return record
 
@@ -62,8 +76,11 @@ ENRICHED = [
     # one input address: pays the recipient directly, change back to itself
     tx("aa" * 32, [(["alice"], 50_000_000)], [(["bob"], 30_000_000), (["alice"], 19_990_000)]),
     # two input addresses: through a transaction node; a zero-value OP_RETURN output is no edge
-    tx("bb" * 32, [(["alice"], 20_000_000), (["carol"], 15_000_000)],
-       [(["dave"], 30_000_000), (["erin"], 4_990_000), ([], 0)]),  # fmt: skip
+    tx(
+        "bb" * 32,
+        [(["alice"], 20_000_000), (["carol"], 15_000_000)],
+        [(["dave"], 30_000_000), (["erin"], 4_990_000), ([], 0)],
+    ),
     # the same address twice: still one sender
     tx("cc" * 32, [(["frank"], 1), (["frank"], 2_100_000_000_000_000)], [(["grace"], 2_100_000_000_000_000)]),
     # coinbase
@@ -91,22 +108,29 @@ def test_real_block_edges() -> None:
     rows = parsed.rows
     assert parsed.notes[0].startswith("4 transactions became 6 edges")
     assert rows["source_row"].to_list() == [1, 2, 2, 2, 3, 4]
-    assert set(rows["currency"]) == {"BTC"} and set(rows["chain"]) == {"bitcoin"} and set(rows["channel"]) == {"crypto"}
+    assert set(rows["currency"]) == {"BTC"}
+    assert set(rows["chain"]) == {"bitcoin"}
+    assert set(rows["channel"]) == {"crypto"}
     coinbase = rows.filter(pl.col("txn_id").str.starts_with("e1882d41"))
-    assert coinbase["src_account"][0] is None and coinbase["dst_account"][0] == "1PkqKGbNLDdDJGveCcNUMV9CEFH77ADrPQ"
+    assert coinbase["src_account"][0] is None
+    assert coinbase["dst_account"][0] == "1PkqKGbNLDdDJGveCcNUMV9CEFH77ADrPQ"
     assert coinbase["amount"][0] == Decimal(50)
     # this export has no input addresses or values: a single input is named by the coin it spends
     single = rows.filter(pl.col("source_row") == 3).row(0, named=True)
-    assert single["src_account"].startswith("btc-out:0d37522b") and single["src_account"].endswith(":0")
-    assert single["amount"] == Decimal(50) and single["_reason"] is None
+    assert single["src_account"].startswith("btc-out:0d37522b")
+    assert single["src_account"].endswith(":0")
+    assert single["amount"] == Decimal(50)
+    assert single["_reason"] is None
     assert "fee unknown" in single["description"]
     # two inputs without values: input edges are kept with a reason, the output edge leaves the transaction node
     node = "btc-tx:7940cdde4d713e171849efc6bd89939185be270266c94e92369e3877ad89455a"
     two = rows.filter(pl.col("source_row") == 2)
     assert two["txn_id"].to_list() == [f"{node[7:]}:in:0", f"{node[7:]}:in:1", f"{node[7:]}:out:0"]
     assert two["dst_account"].to_list()[:2] == [node, node]
-    assert two["_reason"].to_list()[0].startswith("input value unknown") and two["_reason"][2] is None
-    assert two["src_account"][2] == node and two["amount"][2] == Decimal(100)
+    assert two["_reason"].to_list()[0].startswith("input value unknown")
+    assert two["_reason"][2] is None
+    assert two["src_account"][2] == node
+    assert two["amount"][2] == Decimal(100)
     assert two["_raw"][0] == BLOCK.read_text().splitlines()[1]
 
 
@@ -166,7 +190,8 @@ def test_coinbase_and_same_address_inputs(tmp_path: Path) -> None:
         ("frank", "grace", Decimal(21_000_000))
     ]
     coinbase = rows.filter(pl.col("source_row") == 4).row(0, named=True)
-    assert coinbase["src_account"] is None and coinbase["amount"] == Decimal("6.25")
+    assert coinbase["src_account"] is None
+    assert coinbase["amount"] == Decimal("6.25")
     assert "coinbase" in coinbase["description"]
 
 
@@ -217,8 +242,9 @@ def test_overspending_transaction_is_flagged(tmp_path: Path) -> None:
         pytest.param(b"", "file is empty", id="empty file"),
         pytest.param(b"\x00\x9f\x92\x96garbage" * 40, "binary data", id="binary garbage"),
         pytest.param(b'{"hash": "aa", "inputs": [], "outp\xff', "not valid utf-8", id="not UTF-8"),
-        pytest.param(b'{"hash": "aa", "inputs": [], "outputs": [{"value": 5', "invalid JSON",
-                     id="only a truncated JSON line"),  # fmt: skip
+        pytest.param(
+            b'{"hash": "aa", "inputs": [], "outputs": [{"value": 5', "invalid JSON", id="only a truncated JSON line"
+        ),
         pytest.param(b'[{"hash": "aa", "inputs": []', "invalid JSON array", id="truncated JSON array"),
         pytest.param(b'{"number": 1, "timestamp": 2}\n', "no hash", id="a block, not a transaction"),
         pytest.param(b'"just a string"\n', "not a JSON object", id="not an object"),
@@ -236,13 +262,20 @@ def test_unreadable_files_raise_input_error(tmp_path: Path, content: bytes, expe
 @pytest.mark.parametrize(
     ("line", "reason"),
     [
-        pytest.param('{"hash": "' + "ab" * 32 + '", "inputs": [], "outputs": [{"value": 5', "invalid JSON",
-                     id="truncated JSON line"),  # fmt: skip
+        pytest.param(
+            '{"hash": "' + "ab" * 32 + '", "inputs": [], "outputs": [{"value": 5',
+            "invalid JSON",
+            id="truncated JSON line",
+        ),
         pytest.param('{"hash": "' + "ab" * 32 + '", "inputs": []}', "must be lists", id="no outputs"),
-        pytest.param('{"hash": "' + "ab" * 32 + '", "block_timestamp": "noon", "inputs": [], "outputs": []}',
-                     "unparsable block_timestamp", id="bad timestamp"),  # fmt: skip
-        pytest.param('{"hash": "' + "ab" * 32 + '", "inputs": [], "outputs": [5]}', "JSON objects",
-                     id="output not an object"),  # fmt: skip
+        pytest.param(
+            '{"hash": "' + "ab" * 32 + '", "block_timestamp": "noon", "inputs": [], "outputs": []}',
+            "unparsable block_timestamp",
+            id="bad timestamp",
+        ),
+        pytest.param(
+            '{"hash": "' + "ab" * 32 + '", "inputs": [], "outputs": [5]}', "JSON objects", id="output not an object"
+        ),
         pytest.param("[1, 2]", "not a JSON object", id="array line"),
     ],
 )
@@ -254,8 +287,11 @@ def test_bad_records_become_one_row_with_a_reason(tmp_path: Path, line: str, rea
     rows = parsed.rows
     assert rows.height == 3
     bad = rows.row(1, named=True)
-    assert reason in bad["_reason"] and bad["_raw"] == line and bad["source_row"] == 2
-    assert rows["_reason"][0] is None and rows["_reason"][2] is None
+    assert reason in bad["_reason"]
+    assert bad["_raw"] == line
+    assert bad["source_row"] == 2
+    assert rows["_reason"][0] is None
+    assert rows["_reason"][2] is None
     assert any("could not be read" in note for note in parsed.notes)
 
 

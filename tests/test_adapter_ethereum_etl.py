@@ -24,12 +24,15 @@ TX_JSON = FIXTURES / "expected_transactions.json"
 TT_JSON = FIXTURES / "expected_token_transfers.json"
 TT_CSV = FIXTURES / "token_transfers.csv"
 BLOCKS = FIXTURES / "expected_blocks.json"
-TX_HEADER = "hash,nonce,block_hash,block_number,transaction_index,from_address,to_address,value,gas,gas_price,input,block_timestamp"
+TX_HEADER = (
+    "hash,nonce,block_hash,block_number,transaction_index,from_address,to_address,value,gas,gas_price,input,"
+    "block_timestamp"
+)
 WETH = "0xc02aaa39b223fe8d0a0e5c4f27ead9083c756cc2"
 
 
 def parse(path: Path, **options: object) -> Parsed:
-    return EthereumEtlAdapter().parse(Source(path, "0" * 64, str(path)), ParseOptions(**options))  # type: ignore[arg-type]
+    return EthereumEtlAdapter().parse(Source(path, "0" * 64, str(path)), ParseOptions(**options))
 
 
 def outcome(path: Path, **options: object) -> Parsed | InputError:
@@ -106,10 +109,13 @@ def test_transaction_values_are_exact_to_the_wei() -> None:
     for path in (TX_JSON, TX_CSV):
         rows = parse(path).rows
         assert rows["currency"].unique().to_list() == ["ETH"]
-        assert set(rows["chain"]) == {"ethereum"} and set(rows["channel"]) == {"crypto"}
+        assert set(rows["chain"]) == {"ethereum"}
+        assert set(rows["channel"]) == {"crypto"}
         for txn_id, amount in rows.select("txn_id", "amount").iter_rows():
             assert wei(amount) == records[txn_id]["value"]
-    big = parse(TX_CSV).rows.filter(pl.col("txn_id") == "0xcf08c55d27c2b1988c58517f7f2d027e0cb6412afd272b7abc7706ce72e5e354")
+    big = parse(TX_CSV).rows.filter(
+        pl.col("txn_id") == "0xcf08c55d27c2b1988c58517f7f2d027e0cb6412afd272b7abc7706ce72e5e354"
+    )
     assert big["amount"][0] == Decimal(32)  # 32 * 10^18 wei, beyond 2^64
     assert wei(big["amount"][0]) > 2**64
 
@@ -130,7 +136,9 @@ def test_token_transfer_values_and_ids() -> None:
 
 def test_token_transfer_timestamps_come_from_the_blocks_file() -> None:
     blocks = {r["number"]: r["timestamp"] for r in json_records(BLOCKS)}
-    expected = [dt.datetime.fromtimestamp(int(str(blocks[r["block_number"]])), tz=dt.UTC) for r in json_records(TT_JSON)]
+    expected = [
+        dt.datetime.fromtimestamp(int(str(blocks[r["block_number"]])), tz=dt.UTC) for r in json_records(TT_JSON)
+    ]
     rows = parse(TT_CSV, blocks=BLOCKS).rows
     assert rows["ts"].to_list() == expected
     assert rows["_reason"].null_count() == 291 - 3  # three zero-value transfers
@@ -185,8 +193,12 @@ def test_addresses_are_lowercased(tmp_path: Path) -> None:
         pytest.param("1", Decimal("0.000000000000000001"), None, id="1 wei"),
         pytest.param("000123", Decimal("0.000000000000000123"), None, id="leading zeros"),
         pytest.param("9" * 38, Decimal("9" * 20 + "." + "9" * 18), None, id="10^38-1 wei is the largest amount"),
-        pytest.param("1" + "0" * 38, None, "amount exceeds the representable range", id="10^38 wei is beyond the range"),
-        pytest.param(str(2**256 - 1), None, "amount exceeds the representable range", id="uint256 max is beyond the range"),
+        pytest.param(
+            "1" + "0" * 38, None, "amount exceeds the representable range", id="10^38 wei is beyond the range"
+        ),
+        pytest.param(
+            str(2**256 - 1), None, "amount exceeds the representable range", id="uint256 max is beyond the range"
+        ),
         pytest.param("-5", None, "negative value", id="negative value"),
         pytest.param("12abc", None, "unparsable value", id="non-numeric value"),
         pytest.param("0x1bc16d674ec80000", None, "unparsable value", id="hex value"),
@@ -256,11 +268,17 @@ def test_csv_and_line_numbers_at_scale(tmp_path: Path) -> None:
         pytest.param(b"", "file is empty", id="empty file"),
         pytest.param(b"\x00\x01\x02\xff" * 64, "binary data", id="binary garbage"),
         pytest.param(b"hash,nonce,value\n0x1,\xff\xfe,5\n", "not valid utf-8", id="not UTF-8"),
-        pytest.param(b"hash,nonce,from_address,to_address\n0x1,1,0xa,0xb\n", "missing required columns ['value']",
-                     id="missing required column"),  # fmt: skip
+        pytest.param(
+            b"hash,nonce,from_address,to_address\n0x1,1,0xa,0xb\n",
+            "missing required columns ['value']",
+            id="missing required column",
+        ),
         pytest.param(b"a,b,c\n1,2,3\n", "not an ethereum-etl", id="not ethereum-etl at all"),
-        pytest.param(b'{"type": "transaction", "hash": "0x1", "value": 5\n', "no ethereum-etl transaction",
-                     id="only a truncated JSON line"),  # fmt: skip
+        pytest.param(
+            b'{"type": "transaction", "hash": "0x1", "value": 5\n',
+            "no ethereum-etl transaction",
+            id="only a truncated JSON line",
+        ),
         pytest.param(b'[{"hash": "0x1", "nonce": 1, ', "invalid JSON array", id="truncated JSON array"),
     ],
 )
@@ -276,19 +294,37 @@ def test_unreadable_files_raise_input_error(tmp_path: Path, content: bytes, expe
 @pytest.mark.parametrize(
     ("line", "reason"),
     [
-        pytest.param('{"type": "transaction", "hash": "0x2", "from_address": "0xa", "value": 7', "invalid JSON",
-                     id="truncated JSON line"),  # fmt: skip
+        pytest.param(
+            '{"type": "transaction", "hash": "0x2", "from_address": "0xa", "value": 7',
+            "invalid JSON",
+            id="truncated JSON line",
+        ),
         pytest.param("[1, 2, 3]", "not a JSON object", id="JSON array line"),
         pytest.param('{"hello": "world"}', "not an ethereum-etl transaction", id="unknown record"),
-        pytest.param('{"type": "transaction", "hash": "0x2", "from_address": "0xa", "value": 1.5e3, '
-                     '"block_timestamp": 1683029999}', "unparsable value", id="float value"),  # fmt: skip
-        pytest.param('{"type": "transaction", "hash": "0x2", "from_address": "0xa", "value": "abc", '
-                     '"block_timestamp": 1683029999}', "unparsable value", id="text value"),  # fmt: skip
-        pytest.param('{"type": "transaction", "hash": "0x2", "from_address": "0xa", "value": -1, '
-                     '"block_timestamp": 1683029999}', "negative value", id="negative JSON value"),  # fmt: skip
-        pytest.param('{"type": "transaction", "hash": "0x2", "from_address": "0xa", "value": 1' + "0" * 40
-                     + ', "block_timestamp": 1683029999}', "amount exceeds the representable range",
-                     id="JSON value beyond the range"),  # fmt: skip
+        pytest.param(
+            '{"type": "transaction", "hash": "0x2", "from_address": "0xa", "value": 1.5e3, '
+            '"block_timestamp": 1683029999}',
+            "unparsable value",
+            id="float value",
+        ),
+        pytest.param(
+            '{"type": "transaction", "hash": "0x2", "from_address": "0xa", "value": "abc", '
+            '"block_timestamp": 1683029999}',
+            "unparsable value",
+            id="text value",
+        ),
+        pytest.param(
+            '{"type": "transaction", "hash": "0x2", "from_address": "0xa", "value": -1, "block_timestamp": 1683029999}',
+            "negative value",
+            id="negative JSON value",
+        ),
+        pytest.param(
+            '{"type": "transaction", "hash": "0x2", "from_address": "0xa", "value": 1'
+            + "0" * 40
+            + ', "block_timestamp": 1683029999}',
+            "amount exceeds the representable range",
+            id="JSON value beyond the range",
+        ),
     ],
 )
 def test_bad_json_lines_become_rows_with_a_reason(tmp_path: Path, line: str, reason: str) -> None:
@@ -299,8 +335,10 @@ def test_bad_json_lines_become_rows_with_a_reason(tmp_path: Path, line: str, rea
     assert rows.height == 3
     bad = rows.row(1, named=True)
     assert bad["_reason"].startswith(reason) or reason in bad["_reason"]
-    assert bad["_raw"] == line and bad["source_row"] == 2
-    assert rows["_reason"][0] is None and rows["_reason"][2] is None
+    assert bad["_raw"] == line
+    assert bad["source_row"] == 2
+    assert rows["_reason"][0] is None
+    assert rows["_reason"][2] is None
 
 
 @pytest.mark.parametrize(
@@ -317,7 +355,8 @@ def test_bad_blocks_file_names_the_blocks_file(tmp_path: Path, content: str, exp
     blocks.write_text(content)
     result = outcome(TT_CSV, blocks=blocks)
     assert isinstance(result, InputError)
-    assert "blocks file" in result.file and str(blocks) in result.file
+    assert "blocks file" in result.file
+    assert str(blocks) in result.file
     assert expected in result.reason
 
 
@@ -338,7 +377,8 @@ def test_every_fixture_ingests_end_to_end(tmp_path: Path) -> None:
     store = Store(tmp_path / "store")
     txns = store.scan("transactions").collect()
     weth = txns.filter(pl.col("currency") == f"ERC20:{WETH}")
-    assert weth.height > 0 and weth["amount_base"].min() > 0  # type: ignore[operator]
+    assert weth.height > 0
+    assert weth["amount_base"].min() > 0
     quarantine = store.scan("quarantine").collect()
     assert quarantine["reason"].str.starts_with("no FX rate for ERC20:").any()
     stored = txns.filter(pl.col("txn_id") == "0xcf08c55d27c2b1988c58517f7f2d027e0cb6412afd272b7abc7706ce72e5e354")

@@ -8,6 +8,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from finwatch.exceptions import InputError
 from finwatch.ingest._base import PARSED_SCHEMA, Parsed, ParseOptions, Source
@@ -330,3 +332,32 @@ def test_every_fixture_ingests_end_to_end(tmp_path: Path) -> None:
     report = ingest([CHECKING, CARD], tmp_path / "store", IngestOptions())
     assert report.committed
     assert [(f.status, f.rows_read, f.accepted, f.quarantined) for f in report.files] == [("ingested", 6, 6, 0)] * 2
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    name=st.sampled_from([CHECKING.name, CARD.name]),
+    cut=st.floats(min_value=0, max_value=1),
+    edits=st.lists(
+        st.tuples(st.floats(min_value=0, max_value=1), st.sampled_from(b"0,.:/<>?CDRN -}\n\xff")), max_size=3
+    ),
+)
+def test_a_damaged_fixture_gives_rows_or_one_input_error(
+    tmp_path: Path, name: str, cut: float, edits: list[tuple[float, int]]
+) -> None:
+    data = bytearray((FIXTURES / name).read_bytes())
+    for where, byte in edits:
+        data[int(where * (len(data) - 1))] = byte
+    path = write(tmp_path, bytes(data[: int(cut * len(data))]))
+    try:
+        parsed, message = parse(path), ""
+    except InputError as error:
+        parsed, message = None, str(error)
+    if parsed is None:
+        assert message.startswith(str(path))
+        return
+    assert parsed.rows.schema == PARSED_SCHEMA
+    accepted = parsed.rows.filter(parsed.rows["_reason"].is_null())
+    assert (accepted["amount"] > 0).all()
+    assert accepted["ts"].null_count() == 0
+    assert parsed.rows["source_row"].null_count() == 0

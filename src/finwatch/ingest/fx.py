@@ -75,21 +75,29 @@ class FxTable:
 
     def _lookup(self, pairs: pl.DataFrame) -> pl.DataFrame:
         table = pl.concat(
-            [self.rates, pl.DataFrame({"date": [None], "currency": [self.table_base], "rate": [1.0]},
-                                      schema=self.rates.schema)]
+            [
+                self.rates,
+                pl.DataFrame({"date": [None], "currency": [self.table_base], "rate": [1.0]}, schema=self.rates.schema),
+            ]
         )
         keys = pairs.select("date", "currency").unique().sort(["currency", "date"])
         backward = keys.join_asof(
-            table.filter(pl.col("date").is_not_null()), on="date", by="currency", strategy="backward", check_sortedness=False
+            table.filter(pl.col("date").is_not_null()),
+            on="date",
+            by="currency",
+            strategy="backward",
+            check_sortedness=False,
         )
         forward = keys.join_asof(
-            table.filter(pl.col("date").is_not_null()), on="date", by="currency", strategy="forward", check_sortedness=False
+            table.filter(pl.col("date").is_not_null()),
+            on="date",
+            by="currency",
+            strategy="forward",
+            check_sortedness=False,
         )
         found = backward.join(forward.rename({"rate": "rate_after"}), on=["date", "currency"], how="left")
         return found.select(
             "date",
             "currency",
-            rate=pl.when(pl.col("currency") == self.table_base)
-            .then(1.0)
-            .otherwise(pl.coalesce("rate", "rate_after")),
+            rate=pl.when(pl.col("currency") == self.table_base).then(1.0).otherwise(pl.coalesce("rate", "rate_after")),
         )

@@ -168,7 +168,8 @@ class Camt053Adapter(Adapter):
             for position, detail in enumerate(details or [None], start=1):
                 records.append(
                     self._record(
-                        len(records) + 1, account, bank, account_ccy, entry, detail, (position, len(details)), indicator,
+                        len(records) + 1, account, bank, account_ccy, entry, detail, (position, len(details)),
+                        indicator,
                         (entry_amount, entry_ccy, entry_problem), (ts, ts_problem), family, subfamily,
                     )
                 )  # fmt: skip
@@ -191,7 +192,8 @@ class Camt053Adapter(Adapter):
 
     def _record(
         self, number: int, account: str | None, bank: str | None, account_ccy: str | None, entry: Any,
-        detail: Any, place: tuple[int, int], indicator: str | None, entry_amt: tuple[Decimal | None, str | None, str | None],
+        detail: Any, place: tuple[int, int], indicator: str | None,
+        entry_amt: tuple[Decimal | None, str | None, str | None],
         booked: tuple[dt.datetime | None, str | None], family: str | None, subfamily: str | None,
     ) -> dict[str, Any]:  # fmt: skip
         problem: str | None = booked[1]

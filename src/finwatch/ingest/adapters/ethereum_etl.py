@@ -29,7 +29,8 @@ digits are split into 18 fractional digits and the rest, so ``amount = value / 1
 - Addresses are lowercased (Ethereum addresses are case-insensitive; the mixed case of EIP-55 is only a checksum),
   so the same address is one account whatever the export's spelling.
 - Records that move nothing are kept with a reason: a zero value (most contract calls), and a failed transaction
-  (``receipt_status`` 0), whose value never left the sender.
+  (``receipt_status`` 0), whose value never left the sender. A transactions CSV without receipt columns cannot
+  tell a failed transaction from a successful one: its value is taken as moved.
 
 Chain ``ethereum``, channel ``crypto``. CSV goes through DuckDB (``read_csv`` keeps lines that do not fit), JSON
 lines through DuckDB's JSON functions, which keep the exact digits of integers beyond 64 bits.
@@ -47,6 +48,8 @@ from typing import Any
 import duckdb
 import numpy as np
 import polars as pl
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from finwatch.exceptions import InputError
 from finwatch.ingest._base import (
@@ -148,22 +151,33 @@ final as (
 select * from final order by source_row
 """
 
+# JSON functions fail on invalid JSON even inside a CASE branch not taken: invalid lines are replaced by '{}'
+# (between two queries) before any JSON function other than json_valid reads them. One json_extract_string
+# with a list of paths parses each line once.
 JSON_LINES = """
-with l as (select line, source_row, json_valid(line) as ok from lines_in),
-j as (select *, case when ok then json_type(line) = 'OBJECT' else false end as obj from l),
-k as (select *, if(obj, line, '{{}}') as js from j)
 select
     source_row,
-    line as _raw,
     {fields},
-    coalesce(json_extract_string(js, '$.type'),
-             case when json_exists(js, '$.token_address') then 'token_transfer'
-                  when json_exists(js, '$.hash') then 'transaction' end) as kind,
     case when not ok then 'invalid JSON (truncated or malformed line)'
-         when not obj then 'not a JSON object'
+         when json_type(js) <> 'OBJECT' then 'not a JSON object'
     end as _pre0
-from k
+from (select source_row, ok, js, json_extract_string(js, [{paths}]) as v from lines_in)
 """
+
+
+def _json_fields(con: duckdb.DuckDBPyConnection, lines: pl.DataFrame, fields: tuple[str, ...]) -> pl.DataFrame:
+    """``fields`` of each JSON line as text (exact digits for any integer), with ``_pre0`` for invalid lines."""
+    table = lines.to_arrow()
+    con.register("lines_raw", table)
+    valid = con.sql("select json_valid(line) as ok from lines_raw").to_arrow_table()["ok"]
+    table = pa.table({"source_row": table["source_row"], "ok": valid,
+                      "js": pc.if_else(valid, table["line"], pa.scalar("{}", table["line"].type))})  # fmt: skip
+    con.unregister("lines_raw")
+    con.register("lines_in", table)
+    # field names are constants of this module, not user input
+    paths = ", ".join(f"'$.{f}'" for f in fields)
+    columns = ", ".join(f"v[{i}] as {f}" for i, f in enumerate(fields, start=1))
+    return fetch(con, JSON_LINES.format(fields=columns, paths=paths))
 
 
 def _text_of(frame: pl.DataFrame, name: str) -> pl.Expr:
@@ -243,29 +257,38 @@ class EthereumEtlAdapter(Adapter):
         data = source.read_bytes()
         text = decode_utf8(source, data)
         con = duckdb_connection()
+        con.execute("set enable_progress_bar = false")  # large exports must not draw on the terminal
         blocks = _blocks(con, options.blocks)
+        lines: pl.DataFrame | None = None
+        rejected: pl.DataFrame | None = None
         if text.lstrip().startswith(("{", "[")):
             try:
-                rows_in, detected = self._json(con, text)
+                lines = _json_lines(text)
+                rows_in, detected = self._json(con, lines, text)
             except InputError as exc:
                 raise InputError(source.display, exc.reason, exc.row) from None
-            rejected = None
         else:
             rows_in, rejected, detected = self._csv(con, source, data, text)
         con.register("rows_in", rows_in)
         con.register("blocks_in", blocks)
         rows = fetch(con, TRANSFORM, {"has_blocks": options.blocks is not None})
+        con.close()
+        # the original text of every record with a reason
+        bad = rows.filter(pl.col("_reason").is_not_null()).select("source_row")
+        if bad.height:
+            if lines is not None:
+                raw = bad.join(lines.rename({"line": "_raw_line"}), on="source_row", how="left")
+            else:
+                raw = bad.with_columns(
+                    _raw_line=pl.Series(_raw_lines(data, bad["source_row"].to_list()), dtype=pl.String)
+                )
+            rows = (
+                rows.join(raw, on="source_row", how="left", maintain_order="left")
+                .with_columns(_raw=pl.col("_raw_line"))
+                .drop("_raw_line")
+            )
         if rejected is not None:
-            missing = rows.filter(pl.col("_reason").is_not_null() & pl.col("_raw").is_null())
-            if missing.height:
-                raw = pl.DataFrame({"source_row": missing["source_row"],
-                                    "_raw_line": _raw_lines(data, missing["source_row"].to_list())},
-                                   schema={"source_row": pl.Int64, "_raw_line": pl.String})  # fmt: skip
-                rows = rows.join(raw, on="source_row", how="left", maintain_order="left").with_columns(
-                    _raw=pl.coalesce("_raw", "_raw_line")
-                ).drop("_raw_line")
             rows = pl.concat([rows, rejected], how="diagonal_relaxed").sort("source_row")
-        rows = rows.with_columns(_raw=pl.when(pl.col("_reason").is_not_null()).then(pl.col("_raw")))
         return Parsed(rows, detected, notes=_notes(rows))
 
     def _csv(
@@ -296,15 +319,24 @@ class EthereumEtlAdapter(Adapter):
             _raw=pl.lit(None, pl.String),
         )
         rejected = read.rejected.with_columns(
-            channel=pl.lit("crypto"), chain=pl.lit("ethereum"), currency=pl.lit("ETH" if kind == "transaction" else None)
+            channel=pl.lit("crypto"),
+            chain=pl.lit("ethereum"),
+            currency=pl.lit("ETH" if kind == "transaction" else None),
         )
         return rows_in, rejected, f"ethereum-etl {KINDS[kind]} CSV"
 
-    def _json(self, con: duckdb.DuckDBPyConnection, text: str) -> tuple[pl.DataFrame, str]:
-        lines = _json_lines(text)
-        con.register("lines_in", lines)
-        fields = ", ".join(f"json_extract_string(js, '$.{f}') as {f}" for f in FIELDS if f != "type")
-        frame = fetch(con, JSON_LINES.format(fields=fields))
+    def _json(self, con: duckdb.DuckDBPyConnection, lines: pl.DataFrame, text: str) -> tuple[pl.DataFrame, str]:
+        frame = _json_fields(con, lines, FIELDS)
+        frame = frame.with_columns(
+            kind=pl.coalesce(
+                "type",
+                pl.when(pl.col("token_address").is_not_null())
+                .then(pl.lit("token_transfer"))
+                .when(pl.col("hash").is_not_null())
+                .then(pl.lit("transaction")),
+            ),
+            _raw=pl.lit(None, pl.String),
+        ).drop("type")
         frame = frame.with_columns(
             _pre=pl.when(pl.col("_pre0").is_not_null())
             .then(pl.col("_pre0"))
@@ -330,20 +362,21 @@ def _json_kind(line: str) -> str | None:
     if match and match[1] in KINDS:
         return match[1]
     keys = set(KEY.findall(line))
-    if TT_KEYS <= keys:
+    if keys >= TT_KEYS:
         return "token_transfer"
-    if TX_KEYS <= keys and ("nonce" in keys or "gas" in keys):
+    if keys >= TX_KEYS and ("nonce" in keys or "gas" in keys):
         return "transaction"
     return None
 
 
 def _notes(rows: pl.DataFrame) -> list[str]:
     reasons = rows["_reason"].drop_nulls()
-    notes = [f"{rows.height} records, {rows.height - reasons.len()} with a value and a timestamp"]
-    zero = int(reasons.str.starts_with("zero").sum())
-    failed = int(reasons.str.starts_with("failed").sum())
-    if zero or failed:
-        notes.append(f"{zero} zero-value and {failed} failed transactions moved nothing and are kept with a reason")
+    notes = [f"{rows.height} records read, {rows.height - reasons.len()} moved value"]
+    if reasons.len():
+        # the reason up to its first colon or parenthesis names its kind
+        kinds = reasons.str.extract(r"^([^:(']*)").str.strip_chars().value_counts(sort=True)
+        listed = ", ".join(f"{n} {k}" for k, n in zip(kinds[kinds.columns[0]], kinds["count"], strict=True))
+        notes.append(f"kept with a reason: {listed}")
     return notes
 
 
@@ -375,18 +408,10 @@ def _blocks(con: duckdb.DuckDBPyConnection, path: Path | None) -> pl.DataFrame:
             lines = _json_lines(text)
         except InputError as exc:
             raise InputError(source.display, exc.reason, exc.row) from None
-        con.register("blocks_lines", lines)
-        raw = fetch(
-            con,
-            "select source_row, case when json_valid(line) and json_type(line) = 'OBJECT' then 1 else 0 end as ok, "
-            "case when json_valid(line) and json_type(line) = 'OBJECT' then json_extract_string(line, '$.number') "
-            "end as number, case when json_valid(line) and json_type(line) = 'OBJECT' then "
-            "json_extract_string(line, '$.timestamp') end as timestamp from blocks_lines",
-        )
-        bad = raw.filter(pl.col("ok") == 0)
+        raw = _json_fields(con, lines, ("number", "timestamp"))
+        bad = raw.filter(pl.col("_pre0").is_not_null())
         if bad.height:
-            raise InputError(source.display, "invalid JSON (truncated or malformed line)", row=bad["source_row"][0])
-        raw = raw.drop("ok")
+            raise InputError(source.display, str(bad["_pre0"][0]), row=bad["source_row"][0])
     else:
         names = _header(text)
         missing = [c for c in ("number", "timestamp") if c not in names]
