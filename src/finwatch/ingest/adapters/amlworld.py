@@ -5,8 +5,8 @@ Payment Currency,Payment Format,Is Laundering`` (Kaggle copies name the second a
 Timestamps have minute resolution; the amount is what was paid, in the payment currency; a different received
 amount or currency is kept in ``description``. Bank ids are numbers (``012`` and ``12`` are one bank: the Kaggle
 copies drop leading zeros that the original files and the patterns keep). Cash rows name the same account on
-both sides (the layout does not say whether cash came in or went out), and are stored as such. AMLworld has no transaction ids: rows get
-content-hash ids, which is also how patterns-file rows are matched to them.
+both sides (the layout does not say whether cash came in or went out), and are stored as such. AMLworld has
+no transaction ids: rows get content-hash ids, which is also how patterns-file rows are matched to them.
 """
 
 from __future__ import annotations
