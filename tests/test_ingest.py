@@ -12,6 +12,8 @@ from pathlib import Path
 
 import polars as pl
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from finwatch.exceptions import StoreError
 from finwatch.ingest import IngestOptions, ParseOptions, ingest
@@ -397,3 +399,39 @@ def test_synthetic_exports_round_trip_to_the_worlds_transactions(
     stored_eth = stored.filter(pl.col("chain") == "ethereum")
     assert stored_eth.height == eth.height
     assert sorted(stored_eth["amount"].to_list()) == sorted(eth["amount"].to_list())
+
+
+CORPUS = [
+    FIXTURES / "camt053" / "camt_053_ver_2_extended_uk_account.xml",
+    FIXTURES / "amlworld" / "HI-Small_Patterns.txt",
+    *sorted((FIXTURES / "mt940").glob("*.sta"))[:2],
+    *sorted((FIXTURES / "ofx").glob("*.*"))[:1],
+    *sorted((FIXTURES / "ethereum_etl").glob("*.csv"))[:1],
+    *sorted((FIXTURES / "exchange_ledger").glob("*.csv"))[:1],
+]
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    which=st.integers(0, len(CORPUS) - 1),
+    cut=st.floats(0.0, 1.0),
+    flips=st.lists(st.tuples(st.floats(0.0, 1.0), st.integers(0, 255)), max_size=4),
+)
+def test_damaged_real_files_are_rejected_or_quarantined_never_a_traceback(
+    tmp_path_factory: pytest.TempPathFactory, which: int, cut: float, flips: list[tuple[float, int]]
+) -> None:
+    source = CORPUS[which]
+    data = bytearray(source.read_bytes()[: max(1, int(len(source.read_bytes()) * cut))])
+    for where, byte in flips:
+        data[min(len(data) - 1, int(where * len(data)))] = byte
+    folder = tmp_path_factory.mktemp("damaged")
+    path = folder / source.name
+    path.write_bytes(bytes(data))
+    report = ingest([path], folder / "store", IngestOptions())  # must not raise
+    f = report.files[0]
+    assert f.status in ("ingested", "rejected")
+    if f.status == "rejected":
+        assert f.error.startswith(str(path))
+        assert not report.committed
+    else:
+        assert f.rows_read == f.accepted + f.quarantined

@@ -9,13 +9,13 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-import duckdb
 import polars as pl
 import pyarrow.parquet as pq
 
@@ -31,6 +31,7 @@ from finwatch.store import QUARANTINE_SCHEMA, Store, StoreSettings
 
 __all__ = ["FileReport", "IngestOptions", "IngestReport", "Plan", "commit", "ingest", "plan", "stage", "writing"]
 
+DEBUG_ENV = "FINWATCH_DEBUG"  # set to let unexpected errors while reading a file raise with their traceback
 TS_MIN = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 TS_MAX = dt.datetime(2100, 1, 1, tzinfo=dt.UTC)
 CHANNELS = [c.value for c in Channel]
@@ -151,6 +152,14 @@ def plan(paths: list[Path], store_dir: Path, options: IngestOptions) -> Plan:
             report.status, report.error = "rejected", str(exc)
             skipped.append(report)
             continue
+        except OSError:
+            raise
+        except Exception as exc:  # a recogniser tripping over odd content is a rejection, never a traceback
+            if os.environ.get(DEBUG_ENV):
+                raise
+            report.status, report.error = "rejected", f"{source.display}: cannot be recognised ({type(exc).__name__})"
+            skipped.append(report)
+            continue
         report.format, report.detected = name, detected
         items.append(Planned(source, name, detected, report))
     settings = json.dumps(
@@ -176,9 +185,14 @@ def stage(item: Planned, plan_: Plan) -> FileReport:
     except InputError as exc:
         report.status, report.error = "rejected", str(exc)
         return report
-    except (UnicodeError, ValueError, pl.exceptions.PolarsError, duckdb.Error) as exc:  # OSError is retried
-        message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        report.status, report.error = "rejected", f"{item.source.display}: cannot be read as {item.adapter} ({message})"
+    except OSError:
+        raise  # the file system failed, not the content: the caller (or the flow's retry) deals with it
+    except Exception as exc:  # any other failure to read a file is a rejection, never a traceback
+        if os.environ.get(DEBUG_ENV):
+            raise
+        message = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
+        report.status = "rejected"
+        report.error = f"{item.source.display}: cannot be read as {item.adapter} ({type(exc).__name__}: {message})"
         return report
     report.detected = parsed.detected or report.detected
     report.notes.extend(parsed.notes)
