@@ -435,3 +435,31 @@ def test_damaged_real_files_are_rejected_or_quarantined_never_a_traceback(
         assert not report.committed
     else:
         assert f.rows_read == f.accepted + f.quarantined
+
+
+def test_synthetic_amlworld_export_with_original_header_and_patterns(
+    tmp_path: Path, small_world_dir: tuple[World, Path]
+) -> None:
+    world, root = small_world_dir
+    report = ingest([root / "amlworld" / "transactions.csv", root / "amlworld" / "patterns.txt"], tmp_path / "s",
+                    IngestOptions(fx=root / "fx_rates.csv"))  # fmt: skip
+    csv_report, patterns_report = report.files
+    fiat = world.transactions.filter(pl.col("chain").is_null())
+    assert "original header" in csv_report.detected
+    assert (csv_report.rows_read, csv_report.quarantined) == (fiat.height, 0)
+    labels = Store(tmp_path / "s").scan("labels").collect()
+    flagged = labels.filter(pl.col("typology") == "unspecified")
+    patterns = labels.filter((pl.col("subject_kind") == "transaction") & (pl.col("typology") != "unspecified"))
+    assert (
+        flagged.height
+        == world.transaction_labels.join(fiat.select(pl.col("txn_id").alias("subject_id")), on="subject_id")
+        .filter(pl.col("label"))
+        .height
+    )
+    # every pattern row is one of the flagged rows of the same export
+    assert set(patterns["subject_id"]) == set(flagged["subject_id"])
+    typologies = set(patterns["typology"])
+    assert {"fan_in", "cycle", "structuring", "sex_trafficking"} <= typologies
+    assert f"{patterns_report.rows_read} of {patterns_report.rows_read} pattern transactions match" in " ".join(
+        patterns_report.notes
+    )
