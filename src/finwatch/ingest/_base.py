@@ -173,3 +173,11 @@ def range_problem(value: Decimal) -> str | None:
     ):
         return f"amount {value} has more than {AMOUNT_SCALE} decimal places"
     return None
+
+
+def sql_values(mapping: dict[str, str]) -> str:
+    """A SQL ``VALUES`` list of a module's constant lookup table (never user input): ``('a', 'b'), ...``."""
+    for text in (*mapping, *mapping.values()):
+        if "'" in text:
+            raise ValueError(f"lookup constant {text!r} must not contain a quote")
+    return ", ".join(f"('{k}', '{v}')" for k, v in mapping.items())

@@ -18,7 +18,7 @@ import duckdb
 import polars as pl
 
 from finwatch.exceptions import InputError
-from finwatch.ingest._base import Adapter, Parsed, ParseOptions, Sample, Source, duckdb_connection, fetch
+from finwatch.ingest._base import Adapter, Parsed, ParseOptions, Sample, Source, duckdb_connection, fetch, sql_values
 from finwatch.ingest._text import csv_source, decode_utf8, finish_csv
 
 HEADER = ["Timestamp", "From Bank", "Account", "To Bank", "Account", "Amount Received", "Receiving Currency",
@@ -89,11 +89,6 @@ order by _rec
 """
 
 
-def _values(mapping: dict[str, str]) -> str:
-    # constants of this module, not user input
-    return ", ".join(f"('{k}', '{v}')" for k, v in mapping.items())
-
-
 def _transform(con: duckdb.DuckDBPyConnection, source_sql: str, params: dict[str, object], n: int) -> pl.DataFrame:
     """Canonical rows from ``source_sql`` (``_rec`` then the first ``n`` AMLworld fields as f0, f1, ...)."""
     fields = FIELDS[:n] if n == len(FIELDS) else [*FIELDS[:n], "is_laundering"]
@@ -101,7 +96,7 @@ def _transform(con: duckdb.DuckDBPyConnection, source_sql: str, params: dict[str
     if n < len(FIELDS):
         renames += ", cast(null as varchar) as is_laundering"
     sql = TRANSFORM.format(
-        source=source_sql, renames=renames, currencies=_values(CURRENCIES), formats=_values(FORMATS),
+        source=source_sql, renames=renames, currencies=sql_values(CURRENCIES), formats=sql_values(FORMATS),
         raw_fields=", ".join(f"src.{f}" for f in fields[:n]),
     )  # fmt: skip
     return fetch(con, sql, params)

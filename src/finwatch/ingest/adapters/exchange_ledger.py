@@ -51,6 +51,7 @@ from finwatch.ingest._base import (
     Source,
     duckdb_connection,
     fetch,
+    sql_values,
 )
 from finwatch.ingest._text import decode_utf8, read_csv
 
@@ -184,11 +185,6 @@ def _first_of(names: list[str], candidates: tuple[str, ...]) -> str:
     return f'"{found}"' if found else "cast(null as varchar)"
 
 
-def _values(mapping: dict[str, str]) -> str:
-    # constants of this module, not user input
-    return ", ".join(f"('{k}', '{v}')" for k, v in mapping.items())
-
-
 class ExchangeLedgerAdapter(Adapter):
     name = "exchange-ledger"
     summary = "crypto exchange ledger CSV in Kraken's layout (txid, refid, time, type, asset, amount, fee, balance)"
@@ -227,7 +223,7 @@ class ExchangeLedgerAdapter(Adapter):
         )
         con.register("rows_in", frame)
         sql = TRANSFORM.format(
-            assets=_values(ASSETS),
+            assets=sql_values(ASSETS),
             fiat=", ".join(f"'{c}'" for c in FIAT),
             crypto_address=CRYPTO_ADDRESS,
             address=_first_of(names, ADDRESS),
