@@ -1,0 +1,171 @@
+"""Point-in-time account features computed in DuckDB from the SQL under ``sql/``, with evidence and audits."""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import hashlib
+import json
+from dataclasses import dataclass
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import polars as pl
+from pydantic import BaseModel, ConfigDict, Field
+
+from finwatch.exceptions import FinwatchError, StoreError
+from finwatch.features._sql import SqlModel, bind, load_models, sql_root
+from finwatch.store import Store
+
+__all__ = ["AuditFailed", "FeatureConfig", "Features", "build_account_features", "reference_root"]
+
+LAYERS = (("staging", ""), ("features", "feat_"), ("marts", ""))
+
+
+class AuditFailed(FinwatchError):
+    """An audit query returned rows: the build is not trusted."""
+
+
+def reference_root() -> Path:
+    """The project's ``features/`` folder (rules, reference lists), from a checkout or the installed bundle."""
+    here = Path(__file__).resolve()
+    checkout = here.parents[3] / "features"
+    return checkout if checkout.is_dir() else here.parents[1] / "_bundled" / "features"
+
+
+def _reference(name: str) -> list[dict[str, str]]:
+    with (reference_root() / "reference" / name).open(encoding="utf-8", newline="") as handle:
+        return list(csv.DictReader(handle))
+
+
+class FeatureConfig(BaseModel):
+    """Every parameter the feature SQL binds, in one frozen object."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    w_24h: dt.timedelta = dt.timedelta(hours=24)
+    w_5d: dt.timedelta = dt.timedelta(days=5)
+    w_7d: dt.timedelta = dt.timedelta(days=7)
+    w_30d: dt.timedelta = dt.timedelta(days=30)
+    threshold: Decimal = Field(Decimal(10_000), gt=0, description="cash reporting threshold, base currency")
+    near_share: float = Field(0.8, gt=0, lt=1, description="deposits from near_share × threshold count as near")
+    w_wire_after: dt.timedelta = dt.timedelta(hours=72)
+    small_payment: float = 500.0
+    night_hours: tuple[int, ...] = (22, 23, 0, 1, 2, 3, 4)
+    w_resend_24h: dt.timedelta = dt.timedelta(hours=24)
+    w_resend_48h: dt.timedelta = dt.timedelta(hours=48)
+    w_cashout: dt.timedelta = dt.timedelta(hours=24)
+    cycle_window: dt.timedelta = dt.timedelta(days=7)
+    cycle_max_length: int = Field(6, ge=2, le=8)
+    cycle_tolerance: float = Field(0.1, ge=0, lt=1)
+    cycle_min_amount: float = 100.0
+    sg_tolerance: float = 0.2
+    sg_min_amount: float = 100.0
+    peel_window: dt.timedelta = dt.timedelta(hours=12)
+    peel_keep_share: float = 0.8
+    peel_max_hops: int = 12
+    home_country: str = "US"
+    high_risk_lists: tuple[str, ...] = ("call_for_action", "increased_monitoring")
+    payroll_keywords: tuple[str, ...] = ("PAYROLL", "SALARY", "WAGES", "GEHALT", "LOHN", "SALAIRE", "NOMINA")
+
+    def parameters(self, as_of: dt.datetime) -> dict[str, Any]:
+        mcc = _reference("mcc.csv")
+        names = _reference("merchant_names.csv")
+        risky = _reference("high_risk_jurisdictions.csv")
+        values: dict[str, Any] = self.model_dump()
+        values.pop("high_risk_lists")
+        values["threshold"] = float(self.threshold)
+        values["night_hours"] = list(self.night_hours)
+        values["payroll_keywords"] = list(self.payroll_keywords)
+        values["as_of"] = as_of
+        values["lookback"] = self.w_30d
+        for category in ("ads", "lodging", "travel", "prepaid", "crypto"):
+            values[f"mcc_{category}"] = [r["mcc"] for r in mcc if r["category"] == category]
+            values[f"names_{category}"] = [r["pattern"] for r in names if r["category"] == category]
+        values["high_risk_countries"] = sorted({r["country"] for r in risky if r["list"] in self.high_risk_lists})
+        return values
+
+    def digest(self) -> str:
+        return hashlib.sha256(self.model_dump_json().encode()).hexdigest()
+
+
+@dataclass
+class Features:
+    as_of: dt.datetime
+    accounts: pl.DataFrame  # one row per account active in the lookback
+    cycles: pl.DataFrame  # evidence: one row per temporal cycle
+    models: list[SqlModel]
+    batches: list[str]  # the store batches the features were computed from
+
+
+def _connection() -> duckdb.DuckDBPyConnection:
+    con = duckdb.connect(":memory:", config={"preserve_insertion_order": True})
+    con.execute("set timezone = 'UTC'")
+    return con
+
+
+def build_account_features(store_dir: Path, as_of: dt.datetime, config: FeatureConfig | None = None) -> Features:
+    """Run staging → features → marts for ``as_of`` (UTC), then every audit; raise AuditFailed on violations."""
+    if as_of.tzinfo is None:
+        raise FinwatchError("as_of must be a timezone-aware time (UTC)")
+    config = config or FeatureConfig()
+    store = Store(store_dir)
+    if not store.exists:
+        raise StoreError(f"{store_dir}: not a finwatch store (run finwatch ingest first)")
+    files = [str(p) for p in store.files("transactions")]
+    if not files:
+        raise StoreError(f"{store_dir}: the store has no transactions")
+    values = config.parameters(as_of.astimezone(dt.UTC)) | {"files": files}
+    con = _connection()
+    con.register("store_accounts", store.scan("accounts").collect())
+    root = sql_root()
+    models: list[SqlModel] = []
+    for layer, prefix in LAYERS:
+        for model in load_models(root / layer):
+            table = prefix + model.name
+            # the table name comes from the file's own header, never from user input; values are bound
+            con.execute(f"create or replace temp table {table} as {model.body}", bind(model, values))
+            models.append(model)
+    for audit in load_models(root / "audits"):
+        violations = con.sql(audit.body, params=bind(audit, values)).fetchall()
+        if violations:
+            shown = "; ".join(str(v) for v in violations[:5])
+            raise AuditFailed(f"audit {audit.name} failed: {len(violations)} violating row(s): {shown}")
+    accounts = _fetch(con, "select * from account_features")
+    cycles = _fetch(con, "select * from feat_cycles")
+    batches = sorted(m["batch"] for m in store.manifests())
+    return Features(as_of, accounts, cycles, models, batches)
+
+
+def _fetch(con: duckdb.DuckDBPyConnection, sql: str) -> pl.DataFrame:
+    frame = pl.from_arrow(con.sql(sql).to_arrow_table())
+    assert isinstance(frame, pl.DataFrame)
+    return frame
+
+
+def feature_catalog(models: list[SqlModel]) -> dict[str, dict[str, Any]]:
+    """Each feature family's documentation from its header: typology, source, windows, column meanings."""
+    return {
+        m.name: {"typology": list(m.typology), "source": m.source, "windows": list(m.windows), "columns": m.columns}
+        for m in models
+    }
+
+
+def write_features(features: Features, out: Path, config: FeatureConfig) -> Path:
+    """Write account features and cycle evidence atomically with a manifest (last)."""
+    from finwatch._io import atomic_directory
+
+    with atomic_directory(out, marker="features.json") as staging:
+        features.accounts.write_parquet(staging / "account_features.parquet")
+        features.cycles.write_parquet(staging / "cycles.parquet")
+        manifest = {
+            "as_of": features.as_of.isoformat(),
+            "config_sha256": config.digest(),
+            "store_batches": features.batches,
+            "rows": {"account_features": features.accounts.height, "cycles": features.cycles.height},
+            "catalog": feature_catalog(features.models),
+        }
+        (staging / "features.json").write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
+    return out
