@@ -14,7 +14,8 @@
 --   share_small_inbound_30d: share of inbound transfers (with a sender) below small_payment
 --   distinct_small_senders_30d: distinct senders of such small payments
 with legs as (
-    select * from stg_legs where ts > $as_of - $w_30d and counterparty is not null
+    -- transfers between accounts: card payments to merchants are not fans
+    select * from stg_legs where ts > $as_of - $w_30d and counterparty is not null and channel <> 'card'
 ),
 final as (
     select

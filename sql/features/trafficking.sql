@@ -23,7 +23,8 @@
 --   names_crypto: merchant-name substrings of crypto on-ramps, required
 -- columns:
 --   count_ad_payments_30d: payments to online-ad sites
---   distinct_lodging_cities_7d / count_lodging_30d: lodging stays and the cities they were in
+--   max_lodging_cities_in_7d_30d: most distinct cities with lodging payments within any 7 days of the lookback
+--   count_lodging_30d: lodging payments
 --   count_night_card_cash_30d: card and cash transactions at night hours
 --   distinct_small_p2p_senders_30d: distinct senders of small P2P inflows
 --   count_prepaid_30d: prepaid-card purchases
@@ -47,6 +48,16 @@ legs as (
 outs as (
     select * from legs where direction = 'out'
 ),
+lodging as (
+    select account_id, ts, city from legs where direction = 'out' and is_lodging and city is not null
+),
+lodging_spread as (
+    select a.account_id, max(n) as max_lodging_cities_in_7d_30d
+    from (select a.account_id, a.ts, count(distinct b.city) as n
+          from lodging a join lodging b on b.account_id = a.account_id and b.ts <= a.ts and b.ts > a.ts - $w_7d
+          group by all) a
+    group by all
+),
 crypto_after_in as (
     select o.account_id, count(distinct o.txn_id) as count_crypto_out_after_inflow_30d
     from outs o join legs i
@@ -58,8 +69,7 @@ final as (
     select
         l.account_id,
         count(*) filter (where l.direction = 'out' and l.is_ads) as count_ad_payments_30d,
-        count(distinct l.city) filter (where l.direction = 'out' and l.is_lodging and l.ts > $as_of - $w_7d)
-            as distinct_lodging_cities_7d,
+        coalesce(max(s.max_lodging_cities_in_7d_30d), 0) as max_lodging_cities_in_7d_30d,
         count(*) filter (where l.direction = 'out' and l.is_lodging) as count_lodging_30d,
         count(*) filter (where l.channel in ('card', 'cash') and list_contains($night_hours, l.hour_utc))
             as count_night_card_cash_30d,
@@ -68,7 +78,7 @@ final as (
         count(*) filter (where l.direction = 'out' and l.is_prepaid) as count_prepaid_30d,
         count(*) filter (where l.direction = 'out' and l.is_travel) as count_travel_30d,
         coalesce(max(c.count_crypto_out_after_inflow_30d), 0) as count_crypto_out_after_inflow_30d,
-    from legs l left join crypto_after_in c using (account_id)
+    from legs l left join crypto_after_in c using (account_id) left join lodging_spread s using (account_id)
     group by l.account_id
 )
 select * from final

@@ -19,9 +19,17 @@ from finwatch.exceptions import FinwatchError, StoreError
 from finwatch.features._sql import SqlModel, bind, load_models, sql_root
 from finwatch.store import Store
 
-__all__ = ["AuditFailed", "FeatureConfig", "Features", "build_account_features", "reference_root"]
+__all__ = [
+    "AuditFailed",
+    "FeatureConfig",
+    "Features",
+    "build_account_features",
+    "feature_catalog",
+    "reference_root",
+    "write_features",
+]
 
-LAYERS = (("staging", ""), ("features", "feat_"), ("marts", ""))
+LAYERS = (("staging", ""), ("features", "feat_"), ("marts", ""), ("evidence", ""))
 
 
 class AuditFailed(FinwatchError):
@@ -96,6 +104,7 @@ class Features:
     as_of: dt.datetime
     accounts: pl.DataFrame  # one row per account active in the lookback
     cycles: pl.DataFrame  # evidence: one row per temporal cycle
+    evidence: pl.DataFrame  # account_id, family, txn_id, ts, amount_base: transactions behind each family
     models: list[SqlModel]
     batches: list[str]  # the store batches the features were computed from
 
@@ -135,8 +144,9 @@ def build_account_features(store_dir: Path, as_of: dt.datetime, config: FeatureC
             raise AuditFailed(f"audit {audit.name} failed: {len(violations)} violating row(s): {shown}")
     accounts = _fetch(con, "select * from account_features")
     cycles = _fetch(con, "select * from feat_cycles")
+    evidence = _fetch(con, "select * from evidence order by account_id, family, ts, txn_id")
     batches = sorted(m["batch"] for m in store.manifests())
-    return Features(as_of, accounts, cycles, models, batches)
+    return Features(as_of, accounts, cycles, evidence, models, batches)
 
 
 def _fetch(con: duckdb.DuckDBPyConnection, sql: str) -> pl.DataFrame:
@@ -160,6 +170,7 @@ def write_features(features: Features, out: Path, config: FeatureConfig) -> Path
     with atomic_directory(out, marker="features.json") as staging:
         features.accounts.write_parquet(staging / "account_features.parquet")
         features.cycles.write_parquet(staging / "cycles.parquet")
+        features.evidence.write_parquet(staging / "evidence.parquet")
         manifest = {
             "as_of": features.as_of.isoformat(),
             "config_sha256": config.digest(),
