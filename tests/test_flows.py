@@ -48,3 +48,22 @@ def test_io_failures_are_retried_but_bad_content_is_not() -> None:
 
     assert flow._io_failure(None, None, State(OSError("disk went away")))
     assert not flow._io_failure(None, None, State(ValueError("bad row")))
+
+
+@pytest.mark.usefixtures("prefect_harness")
+def test_features_flow_writes_features_and_rule_hits(tmp_path: Path) -> None:
+    import datetime as dt
+
+    from finwatch.testing import make_store, make_transactions
+
+    as_of = dt.datetime(2026, 2, 1, tzinfo=dt.UTC)
+    rows = [{"ts": as_of - dt.timedelta(hours=k), "src": None, "dst": "A", "amount": "9500.00", "channel": "cash"}
+            for k in (1, 2, 3)]  # fmt: skip
+    make_store(tmp_path / "s", make_transactions(rows))
+    flow = load_flow("features")
+    result = flow.features_flow(flow.FeatureParameters(store=str(tmp_path / "s"), as_of=as_of))
+    assert result["accounts"] == 1
+    assert result["hits"] >= 1
+    out = Path(result["out"])
+    assert (out / "features" / "account_features.parquet").is_file()
+    assert (out / "rules" / "rule_hits.parquet").is_file()

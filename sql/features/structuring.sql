@@ -33,7 +33,7 @@ daily as (
     select account_id, cast(ts as date) as day, sum(amount_base) as day_total from near group by all
 ),
 repeated as (
-    select account_id, count(*) as repeated_near_amounts_30d
+    select account_id, sum(n) as repeated_near_amounts_30d
     from (select account_id, floor(amount_base / 100) as bucket, count(*) as n from near group by all)
     where n > 1 group by account_id
 ),

@@ -30,6 +30,7 @@ __all__ = [
 ]
 
 LAYERS = (("staging", ""), ("features", "feat_"), ("marts", ""), ("evidence", ""))
+COUNT_COLUMNS = r"^(count|sum|distinct|repeated|cycles|max_cycle|max_lodging|peel|scatter|gather|active|max_cash)_.*$"
 
 
 class AuditFailed(FinwatchError):
@@ -142,7 +143,11 @@ def build_account_features(store_dir: Path, as_of: dt.datetime, config: FeatureC
         if violations:
             shown = "; ".join(str(v) for v in violations[:5])
             raise AuditFailed(f"audit {audit.name} failed: {len(violations)} violating row(s): {shown}")
-    accounts = _fetch(con, "select * from account_features")
+    # an account absent from a family's table had none of its events: counts and sums are 0, flags false;
+    # ratios (shares, imbalance, age) stay null because they are undefined, not zero
+    accounts = _fetch(con, "select * from account_features").with_columns(
+        pl.col(COUNT_COLUMNS).fill_null(0), pl.col(pl.Boolean).fill_null(False)
+    )
     cycles = _fetch(con, "select * from feat_cycles")
     evidence = _fetch(con, "select * from evidence order by account_id, family, ts, txn_id")
     batches = sorted(m["batch"] for m in store.manifests())

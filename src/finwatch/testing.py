@@ -1,0 +1,96 @@
+"""Builders for tests and examples: tiny canonical tables and a store holding them.
+
+from finwatch.testing import make_store, make_transactions
+txns = make_transactions([
+    {"ts": "2026-01-05T10:00:00Z", "src": None, "dst": "A", "amount": "9999.99", "channel": "cash"},
+])
+store = make_store(tmp_path / "store", txns)
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+from finwatch.schema import ACCOUNT_SCHEMA, TRANSACTION_SCHEMA, conform, polars_schema
+from finwatch.store import Store, StoreSettings
+
+__all__ = ["make_accounts", "make_store", "make_transactions"]
+
+_DEFAULTS: dict[str, Any] = {
+    "currency": "USD", "channel": "wire", "src_institution": None, "dst_institution": None, "mcc": None,
+    "counterparty_name": None, "description": None, "country": None, "city": None, "branch": None, "chain": None,
+}  # fmt: skip
+
+
+def _ts(value: Any) -> dt.datetime:
+    if isinstance(value, dt.datetime):
+        return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
+    parsed = dt.datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.UTC)
+
+
+def make_transactions(rows: list[dict[str, Any]]) -> pl.DataFrame:
+    """Canonical transactions from short dicts: ``ts``, ``src``, ``dst``, ``amount`` and any canonical column.
+
+    Ids default to ``t1, t2, …``; ``amount_base`` defaults to the amount (base currency); lineage says "test".
+    """
+    out = []
+    for number, row in enumerate(rows, start=1):
+        amount = Decimal(str(row["amount"]))
+        record = {**_DEFAULTS, **{k: v for k, v in row.items() if k not in ("src", "dst", "ts", "amount")}}
+        record.update(
+            txn_id=row.get("txn_id", f"t{number}"),
+            ts=_ts(row["ts"]),
+            src_account=row.get("src"),
+            dst_account=row.get("dst"),
+            amount=amount,
+            amount_base=float(row.get("amount_base", amount)),
+            source_format="test",
+            source_file_sha256="0" * 64,
+            source_row=number,
+        )
+        out.append(record)
+    frame = pl.DataFrame(out, schema=polars_schema(TRANSACTION_SCHEMA)) if out else pl.DataFrame(
+        schema=polars_schema(TRANSACTION_SCHEMA))  # fmt: skip
+    return frame
+
+
+def make_accounts(rows: list[dict[str, Any]]) -> pl.DataFrame:
+    """Canonical accounts from short dicts: ``account_id`` plus any canonical column (kind and holder default)."""
+    out = []
+    for number, row in enumerate(rows, start=1):
+        record: dict[str, Any] = {name: None for name in ACCOUNT_SCHEMA.names}
+        record.update(kind="bank_account", holder_type="person", source_format="test", source_file_sha256="0" * 64,
+                      source_row=number)  # fmt: skip
+        record.update(row)
+        out.append(record)
+    return pl.DataFrame(out, schema=polars_schema(ACCOUNT_SCHEMA))
+
+
+def make_store(root: Path, transactions: pl.DataFrame, accounts: pl.DataFrame | None = None) -> Store:
+    """A store holding exactly these tables, committed like an ingest batch (manifest last)."""
+    from finwatch.ingest._pipeline import write_partitions
+
+    store = Store(root)
+    store.ensure(StoreSettings("USD", None))
+    digest = hashlib.sha256(transactions.write_ipc(None).getvalue()).hexdigest()[:16]
+    staging = store.staging(digest)
+    write_partitions(transactions, staging / "transactions", "test transactions")
+    files: dict[str, list[tuple[Path, str]]] = {
+        "transactions": [(p, f"transactions/{p.stem}/{digest}.parquet")
+                         for p in sorted((staging / "transactions").glob("*.parquet"))]
+    }  # fmt: skip
+    if accounts is not None:
+        path = staging / "accounts.parquet"
+        import pyarrow.parquet as pq
+
+        pq.write_table(conform(accounts, ACCOUNT_SCHEMA, what="test accounts"), path)
+        files["accounts"] = [(path, f"accounts/{digest}.parquet")]
+    store.commit(digest, files, {"inputs": [{"file": "test", "sha256": digest}]})
+    return store
