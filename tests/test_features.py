@@ -222,7 +222,8 @@ def test_activity_fan_and_structuring_match_a_polars_reference(
 ) -> None:
     # cash moves between an account and no one: a cash row keeps only one side
     rows = [{"ts": AS_OF - h * H, "src": s if c != "cash" or d is None else None, "dst": d,
-             "amount": f"{cents / 100:.2f}", "channel": c} for s, d, cents, h, c in raw if (s or d) and s != d]  # fmt: skip
+             "amount": f"{cents / 100:.2f}", "channel": c}
+            for s, d, cents, h, c in raw if (s or d) and s != d]  # fmt: skip
     rows = [r for r in rows if r["src"] or r["dst"]]
     if not rows:
         return
