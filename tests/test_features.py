@@ -267,3 +267,44 @@ def test_audits_fail_the_build_with_the_violating_rows(tmp_path: Path) -> None:
     make_store(tmp_path / "s", txns)
     with pytest.raises(AuditFailed, match=r"audit staging_amounts failed: 1 violating row\(s\)"):
         build_account_features(tmp_path / "s", AS_OF)
+
+
+# --- the transaction level: each side's history up to the transaction, no look-ahead ----------------------------
+def test_transaction_features_count_each_sides_trailing_window(tmp_path: Path) -> None:
+    from finwatch.features import build_transaction_features
+
+    t0 = AS_OF - 3 * D
+    rows = [
+        {"ts": t0, "src": "A", "dst": "B", "amount": "100", "txn_id": "x1"},
+        {"ts": t0 + D - S, "src": "A", "dst": "C", "amount": "100", "txn_id": "x2"},  # inside A's 24 h
+        {"ts": t0 + D, "src": "A", "dst": "B", "amount": "100", "txn_id": "x3"},  # x1 is exactly 24 h before
+    ]
+    make_store(tmp_path / "s", make_transactions(rows))
+    frame = build_transaction_features(tmp_path / "s", AS_OF).transactions
+    by_id = {r["txn_id"]: r for r in frame.iter_rows(named=True)}
+    assert [by_id[i]["src_count_out_24h"] for i in ("x1", "x2", "x3")] == [1, 2, 2]
+    assert [by_id[i]["src_distinct_receivers_7d"] for i in ("x1", "x2", "x3")] == [1, 2, 2]
+    assert by_id["x3"]["dst_count_in_24h"] == 1
+
+
+def test_only_the_closing_transaction_of_a_cycle_is_marked(tmp_path: Path) -> None:
+    from finwatch.features import build_transaction_features
+
+    make_store(tmp_path / "s", make_transactions(cycle_rows(2 * H)))
+    frame = build_transaction_features(tmp_path / "s", AS_OF).transactions.sort("txn_id")
+    assert frame["closes_cycle"].to_list() == [False, False, True]
+    assert frame["cycle_length"].to_list() == [0, 0, 3]
+    assert frame["src_forwards_recent_inflow"].to_list() == [False, True, True]
+
+
+def test_transaction_features_never_look_ahead(tmp_path: Path) -> None:
+    from finwatch.features import build_transaction_features
+
+    early = BASE_ROWS
+    later = [{**r, "ts": r["ts"] + 2 * D, "txn_id": f"late{i}"} for i, r in enumerate(BASE_ROWS)]
+    make_store(tmp_path / "a", make_transactions(early))
+    make_store(tmp_path / "b", make_transactions(early + later))
+    moment = AS_OF + 3 * D
+    a = build_transaction_features(tmp_path / "a", moment).transactions
+    b = build_transaction_features(tmp_path / "b", moment).transactions
+    assert a.equals(b.filter(pl.col("txn_id").is_in(a["txn_id"].to_list())).sort(["ts", "txn_id"]))

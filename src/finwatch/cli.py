@@ -284,23 +284,25 @@ def _as_of(text: str) -> dt.datetime:
 def features(
     store: Annotated[Path, typer.Option("--store", help="Store folder written by finwatch ingest.")],
     as_of: Annotated[str, typer.Option("--as-of", help="Point in time (ISO; a bare date means 00:00 UTC).")],
-    level: Annotated[str, typer.Option(help="account (transaction-level features are not available yet).")] = "account",
+    level: Annotated[str, typer.Option(help="account or transaction.")] = "account",
     out: Annotated[Path | None, typer.Option(help="Output folder; default STORE/features/<as-of>.")] = None,
 ) -> None:
     """Compute point-in-time account features (DuckDB SQL under sql/) with cycle evidence and audits."""
-    from finwatch.features import FeatureConfig, build_account_features, write_features
+    from finwatch.features import FeatureConfig, build_account_features, build_transaction_features, write_features
 
-    if level != "account":
-        raise ConfigError(f"--level {level!r}: only 'account' is available")
+    if level not in ("account", "transaction"):
+        raise ConfigError(f"--level {level!r}: choose account or transaction")
     moment = _as_of(as_of)
     config = FeatureConfig()
     began = time.perf_counter()
-    with console.status("computing features…"):
-        result = build_account_features(store, moment, config)
-        target = out or store / "features" / moment.strftime("%Y%m%dT%H%M%SZ")
+    build = build_account_features if level == "account" else build_transaction_features
+    with console.status(f"computing {level} features…"):
+        result = build(store, moment, config)
+        target = out or store / "features" / f"{level}-{moment:%Y%m%dT%H%M%SZ}"
         write_features(result, target, config)
+    table = result.accounts if result.transactions is None else result.transactions
     console.print(
-        f"{result.accounts.height:,} accounts × {result.accounts.width - 2} features as of {moment.isoformat()}, "
+        f"{table.height:,} {level}s × {table.width - 2} features as of {moment.isoformat()}, "
         f"{result.cycles.height:,} cycles, in {time.perf_counter() - began:.1f} s → {target}"
     )
 

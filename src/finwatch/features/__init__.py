@@ -24,12 +24,18 @@ __all__ = [
     "FeatureConfig",
     "Features",
     "build_account_features",
+    "build_transaction_features",
     "feature_catalog",
     "reference_root",
     "write_features",
 ]
 
 LAYERS = (("staging", ""), ("features", "feat_"), ("marts", ""), ("evidence", ""))
+#: which models each level builds (None: every model of the layer)
+LEVELS: dict[str, dict[str, tuple[str, ...] | None]] = {
+    "account": {"staging": None, "features": None, "marts": ("account_features",), "evidence": None},
+    "transaction": {"staging": None, "features": ("cycles",), "marts": ("transaction_features",), "evidence": ()},
+}
 COUNT_COLUMNS = r"^(count|sum|distinct|repeated|cycles|max_cycle|max_lodging|peel|scatter|gather|active|max_cash)_.*$"
 
 
@@ -103,11 +109,12 @@ class FeatureConfig(BaseModel):
 @dataclass
 class Features:
     as_of: dt.datetime
-    accounts: pl.DataFrame  # one row per account active in the lookback
+    accounts: pl.DataFrame  # one row per account active in the lookback (empty for the transaction level)
     cycles: pl.DataFrame  # evidence: one row per temporal cycle
     evidence: pl.DataFrame  # account_id, family, txn_id, ts, amount_base: transactions behind each family
     models: list[SqlModel]
     batches: list[str]  # the store batches the features were computed from
+    transactions: pl.DataFrame | None = None  # the transaction level: one row per transaction up to as_of
 
 
 def _connection() -> duckdb.DuckDBPyConnection:
@@ -118,9 +125,21 @@ def _connection() -> duckdb.DuckDBPyConnection:
 
 def build_account_features(store_dir: Path, as_of: dt.datetime, config: FeatureConfig | None = None) -> Features:
     """Run staging → features → marts for ``as_of`` (UTC), then every audit; raise AuditFailed on violations."""
+    return _build(store_dir, as_of, config or FeatureConfig(), "account")
+
+
+def build_transaction_features(store_dir: Path, as_of: dt.datetime, config: FeatureConfig | None = None) -> Features:
+    """Every transaction up to ``as_of`` with both sides' trailing-window features and motif membership.
+
+    Cycles are searched over the whole history (not the 30-day lookback) and a transaction is marked only when
+    it closes one: nothing after a transaction is used for it.
+    """
+    return _build(store_dir, as_of, config or FeatureConfig(), "transaction")
+
+
+def _build(store_dir: Path, as_of: dt.datetime, config: FeatureConfig, level: str) -> Features:
     if as_of.tzinfo is None:
         raise FinwatchError("as_of must be a timezone-aware time (UTC)")
-    config = config or FeatureConfig()
     store = Store(store_dir)
     if not store.exists:
         raise StoreError(f"{store_dir}: not a finwatch store (run finwatch ingest first)")
@@ -128,30 +147,49 @@ def build_account_features(store_dir: Path, as_of: dt.datetime, config: FeatureC
     if not files:
         raise StoreError(f"{store_dir}: the store has no transactions")
     values = config.parameters(as_of.astimezone(dt.UTC)) | {"files": files}
+    if level == "transaction":
+        values["lookback"] = dt.timedelta(days=365 * 100)
     con = _connection()
     con.register("store_accounts", store.scan("accounts").collect())
     root = sql_root()
     models: list[SqlModel] = []
+    built: set[str] = set()
     for layer, prefix in LAYERS:
+        wanted = LEVELS[level][layer]
         for model in load_models(root / layer):
+            if wanted is not None and model.name not in wanted:
+                continue
             table = prefix + model.name
             # the table name comes from the file's own header, never from user input; values are bound
             con.execute(f"create or replace temp table {table} as {model.body}", bind(model, values))
             models.append(model)
+            built.add(table)
     for audit in load_models(root / "audits"):
+        if not _tables(audit.body) <= built:
+            continue  # audits of tables this level does not build
         violations = con.sql(audit.body, params=bind(audit, values)).fetchall()
         if violations:
             shown = "; ".join(str(v) for v in violations[:5])
             raise AuditFailed(f"audit {audit.name} failed: {len(violations)} violating row(s): {shown}")
+    batches = sorted(m["batch"] for m in store.manifests())
+    cycles = _fetch(con, "select * from feat_cycles")
+    if level == "transaction":
+        transactions = _fetch(con, "select * from transaction_features")
+        return Features(as_of, pl.DataFrame(), cycles, pl.DataFrame(), models, batches, transactions)
     # an account absent from a family's table had none of its events: counts and sums are 0, flags false;
     # ratios (shares, imbalance, age) stay null because they are undefined, not zero
     accounts = _fetch(con, "select * from account_features").with_columns(
         pl.col(COUNT_COLUMNS).fill_null(0), pl.col(pl.Boolean).fill_null(False)
     )
-    cycles = _fetch(con, "select * from feat_cycles")
     evidence = _fetch(con, "select * from evidence order by account_id, family, ts, txn_id")
-    batches = sorted(m["batch"] for m in store.manifests())
     return Features(as_of, accounts, cycles, evidence, models, batches)
+
+
+def _tables(sql: str) -> set[str]:
+    """Tables an audit reads (``from x`` / ``join x``)."""
+    import re
+
+    return set(re.findall(r"\b(?:from|join)\s+([a-z_][a-z0-9_]*)", sql.lower()))
 
 
 def _fetch(con: duckdb.DuckDBPyConnection, sql: str) -> pl.DataFrame:
@@ -173,14 +211,21 @@ def write_features(features: Features, out: Path, config: FeatureConfig) -> Path
     from finwatch._io import atomic_directory
 
     with atomic_directory(out, marker="features.json") as staging:
-        features.accounts.write_parquet(staging / "account_features.parquet")
+        if features.transactions is not None:
+            features.transactions.write_parquet(staging / "transaction_features.parquet")
+        else:
+            features.accounts.write_parquet(staging / "account_features.parquet")
+            features.evidence.write_parquet(staging / "evidence.parquet")
         features.cycles.write_parquet(staging / "cycles.parquet")
-        features.evidence.write_parquet(staging / "evidence.parquet")
         manifest = {
             "as_of": features.as_of.isoformat(),
             "config_sha256": config.digest(),
             "store_batches": features.batches,
-            "rows": {"account_features": features.accounts.height, "cycles": features.cycles.height},
+            "rows": {
+                "account_features": features.accounts.height,
+                "cycles": features.cycles.height,
+                "transaction_features": features.transactions.height if features.transactions is not None else 0,
+            },
             "catalog": feature_catalog(features.models),
         }
         (staging / "features.json").write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
