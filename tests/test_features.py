@@ -308,3 +308,55 @@ def test_transaction_features_never_look_ahead(tmp_path: Path) -> None:
     a = build_transaction_features(tmp_path / "a", moment).transactions
     b = build_transaction_features(tmp_path / "b", moment).transactions
     assert a.equals(b.filter(pl.col("txn_id").is_in(a["txn_id"].to_list())).sort(["ts", "txn_id"]))
+
+
+@pytest.mark.parametrize(
+    ("column", "age", "counted"),
+    [
+        pytest.param("count_in_7d", 7 * D - S, 1, id="one second inside the 7-day window"),
+        pytest.param("count_in_7d", 7 * D, 0, id="exactly 7 days before as_of is outside"),
+        pytest.param("count_in_30d", 30 * D - S, 1, id="one second inside the 30-day window"),
+        pytest.param("count_in_30d", 30 * D, 0, id="exactly 30 days before as_of is outside"),
+        pytest.param("count_cash_near_threshold_5d", 5 * D - S, 1, id="one second inside the 5-day window"),
+        pytest.param("count_cash_near_threshold_5d", 5 * D, 0, id="exactly 5 days before as_of is outside"),
+        pytest.param("distinct_senders_7d", 7 * D - S, 1, id="a sender one second inside the 7-day window"),
+        pytest.param("distinct_senders_7d", 7 * D, 0, id="a sender exactly 7 days back is outside"),
+    ],
+)
+def test_every_window_edge_to_the_second(tmp_path: Path, column: str, age: dt.timedelta, counted: int) -> None:
+    rows = [
+        cash_in("A", "9000.00", AS_OF - age),
+        {"ts": AS_OF - age, "src": "Z", "dst": "A", "amount": "50"},
+        {"ts": AS_OF - H, "src": "A", "dst": "Y", "amount": "1"},
+    ]  # keeps A active in the lookback
+    frame = features_of(tmp_path, rows)
+    expected = counted * (2 if column.startswith("count_in") else 1)
+    assert one(frame, "A", column) == expected
+
+
+@pytest.mark.parametrize(
+    ("delay", "share"),
+    [
+        pytest.param(24 * H, 1.0, id="re-sent exactly 24 h after the inflow counts"),
+        pytest.param(24 * H + S, 0.0, id="re-sent one second after 24 h does not"),
+    ],
+)
+def test_pass_through_resend_window(tmp_path: Path, delay: dt.timedelta, share: float) -> None:
+    t0 = AS_OF - 3 * D
+    rows = [{"ts": t0, "src": "X", "dst": "A", "amount": "20000"},
+            {"ts": t0 + delay, "src": "A", "dst": "Y", "amount": "19800"}]  # fmt: skip
+    frame = features_of(tmp_path, rows)
+    assert one(frame, "A", "share_out_within_24h_of_in_30d") == pytest.approx(share)
+    assert one(frame, "A", "retained_share_30d") == pytest.approx(0.01)
+
+
+def test_feature_sets_name_columns_the_build_produces(tmp_path: Path) -> None:
+    from finwatch.features import build_transaction_features, load_feature_set
+
+    make_store(tmp_path / "s", make_transactions(BASE_ROWS))
+    accounts = build_account_features(tmp_path / "s", AS_OF).accounts
+    transactions = build_transaction_features(tmp_path / "s", AS_OF).transactions
+    assert transactions is not None
+    account_set, transaction_set = load_feature_set("account_v1"), load_feature_set("transaction_v1")
+    assert account_set.select(accounts).width == len(account_set.features) == accounts.width - 2
+    assert transaction_set.select(transactions).width == len(transaction_set.features)

@@ -25,7 +25,9 @@ __all__ = [
     "Features",
     "build_account_features",
     "build_transaction_features",
+    "FeatureSet",
     "feature_catalog",
+    "load_feature_set",
     "reference_root",
     "write_features",
 ]
@@ -183,6 +185,34 @@ def _build(store_dir: Path, as_of: dt.datetime, config: FeatureConfig, level: st
     )
     evidence = _fetch(con, "select * from evidence order by account_id, family, ts, txn_id")
     return Features(as_of, accounts, cycles, evidence, models, batches)
+
+
+@dataclass(frozen=True)
+class FeatureSet:
+    """A versioned list of the features a model uses (``features/feature_sets/<name>.yaml``)."""
+
+    name: str
+    version: int
+    level: str
+    features: tuple[str, ...]
+
+    def select(self, table: pl.DataFrame) -> pl.DataFrame:
+        missing = [f for f in self.features if f not in table.columns]
+        if missing:
+            raise FinwatchError(f"feature set {self.name} v{self.version}: the table lacks {missing}")
+        return table.select(self.features)
+
+
+def load_feature_set(name: str) -> FeatureSet:
+    import yaml
+
+    path = reference_root() / "feature_sets" / f"{name}.yaml"
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        known = sorted(p.stem for p in path.parent.glob("*.yaml"))
+        raise FinwatchError(f"unknown feature set {name!r}; known: {', '.join(known)}") from None
+    return FeatureSet(data["name"], int(data["version"]), data["level"], tuple(data["features"]))
 
 
 def _tables(sql: str) -> set[str]:
