@@ -22,10 +22,10 @@ from finwatch.store import Store
 __all__ = [
     "AuditFailed",
     "FeatureConfig",
+    "FeatureSet",
     "Features",
     "build_account_features",
     "build_transaction_features",
-    "FeatureSet",
     "feature_catalog",
     "load_feature_set",
     "reference_root",
@@ -122,6 +122,7 @@ class Features:
 def _connection() -> duckdb.DuckDBPyConnection:
     con = duckdb.connect(":memory:", config={"preserve_insertion_order": True})
     con.execute("set timezone = 'UTC'")
+    con.execute("set enable_progress_bar = false")  # progress goes to the CLI's own status line, not stdout
     return con
 
 
