@@ -86,6 +86,7 @@ class FeatureConfig(BaseModel):
     home_country: str = "US"
     high_risk_lists: tuple[str, ...] = ("call_for_action", "increased_monitoring")
     payroll_keywords: tuple[str, ...] = ("PAYROLL", "SALARY", "WAGES", "GEHALT", "LOHN", "SALAIRE", "NOMINA")
+    memory_limit: str | None = Field(None, description="DuckDB memory limit, e.g. '4GB' (default: 80 % of RAM)")
 
     def parameters(self, as_of: dt.datetime) -> dict[str, Any]:
         mcc = _reference("mcc.csv")
@@ -93,6 +94,7 @@ class FeatureConfig(BaseModel):
         risky = _reference("high_risk_jurisdictions.csv")
         values: dict[str, Any] = self.model_dump()
         values.pop("high_risk_lists")
+        values.pop("memory_limit")
         values["threshold"] = float(self.threshold)
         values["night_hours"] = list(self.night_hours)
         values["payroll_keywords"] = list(self.payroll_keywords)
@@ -119,8 +121,14 @@ class Features:
     transactions: pl.DataFrame | None = None  # the transaction level: one row per transaction up to as_of
 
 
-def _connection() -> duckdb.DuckDBPyConnection:
+def _connection(config: FeatureConfig) -> duckdb.DuckDBPyConnection:
+    import tempfile
+
     con = duckdb.connect(":memory:", config={"preserve_insertion_order": True})
+    # bounded memory: beyond the limit DuckDB spills intermediate results to a private temporary folder
+    con.execute("set temp_directory = $d", {"d": tempfile.mkdtemp(prefix="finwatch-duckdb-")})
+    if config.memory_limit:
+        con.execute("set memory_limit = $m", {"m": config.memory_limit})
     con.execute("set timezone = 'UTC'")
     con.execute("set enable_progress_bar = false")  # progress goes to the CLI's own status line, not stdout
     return con
@@ -152,7 +160,7 @@ def _build(store_dir: Path, as_of: dt.datetime, config: FeatureConfig, level: st
     values = config.parameters(as_of.astimezone(dt.UTC)) | {"files": files}
     if level == "transaction":
         values["lookback"] = dt.timedelta(days=365 * 100)
-    con = _connection()
+    con = _connection(config)
     con.register("store_accounts", store.scan("accounts").collect())
     root = sql_root()
     models: list[SqlModel] = []
