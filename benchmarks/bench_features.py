@@ -19,14 +19,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import subprocess
 import sys
-import time
 import venv
 from pathlib import Path
 
-OUT = Path(__file__).resolve().parent / "out"
+from _common import OUT, amlworld, timed
+
 THREADS = 2
 WINDOW_SECONDS = 7 * 86_400
 
@@ -80,53 +79,9 @@ print(sum(len(o) for o in out))
 """
 
 
-def timed(cmd: list[str], env: dict[str, str] | None = None, timeout: float | None = None) -> tuple[float, float, str]:
-    """Wall seconds, peak RSS (GB) and stdout of one child process ("timeout" when it had to be stopped)."""
-    import tempfile
-
-    with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
-        began = time.perf_counter()
-        proc = subprocess.Popen(cmd, stdout=out, stderr=err, text=True, env={**os.environ, **(env or {})})
-        deadline = float("inf") if timeout is None else began + timeout
-        while True:  # wait4 (not poll) so that the child's resource usage is ours to read
-            pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
-            if pid:
-                break
-            if time.perf_counter() > deadline:
-                proc.kill()
-                _pid, _status, usage = os.wait4(proc.pid, 0)
-                return time.perf_counter() - began, usage.ru_maxrss / 1e6, "timeout"
-            time.sleep(0.2)
-        seconds = time.perf_counter() - began
-        out.seek(0)
-        err.seek(0)
-        if status != 0:
-            sys.exit(f"failed: {' '.join(cmd[:3])}…\n{err.read()[-2000:]}")
-        return seconds, usage.ru_maxrss / 1e6, out.read().strip()
-
-
 def world_store(accounts: int) -> tuple[Path, str]:
-    folder = OUT / f"amlworld-{accounts}"
+    folder = amlworld(accounts)
     csv = folder / "amlworld" / "transactions.csv"
-    if not (folder / "world.json").is_file():
-        subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "finwatch",
-                "synth",
-                "--out",
-                str(folder),
-                "--accounts",
-                str(accounts),
-                "--seed",
-                "3",
-                "--exports",
-                "amlworld",
-            ],
-            check=True,
-            stdout=subprocess.DEVNULL,
-        )
     store = OUT / f"store-{accounts}"
     if not (store / "store.json").is_file():
         subprocess.run(

@@ -12,53 +12,19 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import shutil
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
-OUT = Path(__file__).resolve().parent / "out"
+from _common import amlworld, timed
+
 TARGET_RATIO = 1.3
 MIN_ROWS = 1_500_000
 
 
-def timed(cmd: list[str]) -> tuple[float, float]:
-    """Wall seconds and peak RSS (GB) of a child process."""
-    began = time.perf_counter()
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    _pid, status, usage = os.wait4(proc.pid, 0)
-    seconds = time.perf_counter() - began
-    if status != 0:
-        sys.exit(f"failed: {' '.join(cmd)}\n{proc.stderr.read().decode() if proc.stderr else ''}")
-    return seconds, usage.ru_maxrss / 1e6
-
-
 def world(accounts: int) -> Path:
-    folder = OUT / f"amlworld-{accounts}"
-    csv = folder / "amlworld" / "transactions.csv"
-    if not (folder / "world.json").is_file():
-        subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "finwatch",
-                "synth",
-                "--out",
-                str(folder),
-                "--accounts",
-                str(accounts),
-                "--seed",
-                "3",
-                "--exports",
-                "amlworld",
-            ],
-            check=True,
-            stdout=subprocess.DEVNULL,
-        )
-    return csv
+    return amlworld(accounts) / "amlworld" / "transactions.csv"
 
 
 def main() -> None:
@@ -77,8 +43,8 @@ def main() -> None:
     try:
         for i in range(args.repeat):
             store = work / f"store-{i}"
-            ours = timed([sys.executable, "-m", "finwatch", "ingest", str(csv), "--store", str(store)])
-            theirs = timed([sys.executable, "-c", polars_code, str(csv), str(work / f"plain-{i}.parquet")])
+            ours = timed([sys.executable, "-m", "finwatch", "ingest", str(csv), "--store", str(store)])[:2]
+            theirs = timed([sys.executable, "-c", polars_code, str(csv), str(work / f"plain-{i}.parquet")])[:2]
             for name, value in (("finwatch ingest", ours), ("polars scan_csv.sink_parquet", theirs)):
                 if name not in best or value[0] < best[name][0]:
                     best[name] = value
