@@ -15,6 +15,7 @@ import duckdb
 import polars as pl
 from pydantic import BaseModel, ConfigDict, Field
 
+from finwatch._duckdb import connect, fetch
 from finwatch.exceptions import FinwatchError, StoreError
 from finwatch.features._sql import SqlModel, bind, load_models, sql_root
 from finwatch.store import Store
@@ -124,13 +125,11 @@ class Features:
 def _connection(config: FeatureConfig) -> duckdb.DuckDBPyConnection:
     import tempfile
 
-    con = duckdb.connect(":memory:", config={"preserve_insertion_order": True})
+    con = connect()
     # bounded memory: beyond the limit DuckDB spills intermediate results to a private temporary folder
     con.execute("set temp_directory = $d", {"d": tempfile.mkdtemp(prefix="finwatch-duckdb-")})
     if config.memory_limit:
         con.execute("set memory_limit = $m", {"m": config.memory_limit})
-    con.execute("set timezone = 'UTC'")
-    con.execute("set enable_progress_bar = false")  # progress goes to the CLI's own status line, not stdout
     return con
 
 
@@ -183,16 +182,16 @@ def _build(store_dir: Path, as_of: dt.datetime, config: FeatureConfig, level: st
             shown = "; ".join(str(v) for v in violations[:5])
             raise AuditFailed(f"audit {audit.name} failed: {len(violations)} violating row(s): {shown}")
     batches = sorted(m["batch"] for m in store.manifests())
-    cycles = _fetch(con, "select * from feat_cycles")
+    cycles = fetch(con, "select * from feat_cycles")
     if level == "transaction":
-        transactions = _fetch(con, "select * from transaction_features")
+        transactions = fetch(con, "select * from transaction_features")
         return Features(as_of, pl.DataFrame(), cycles, pl.DataFrame(), models, batches, transactions)
     # an account absent from a family's table had none of its events: counts and sums are 0, flags false;
     # ratios (shares, imbalance, age) stay null because they are undefined, not zero
-    accounts = _fetch(con, "select * from account_features").with_columns(
+    accounts = fetch(con, "select * from account_features").with_columns(
         pl.col(COUNT_COLUMNS).fill_null(0), pl.col(pl.Boolean).fill_null(False)
     )
-    evidence = _fetch(con, "select * from evidence order by account_id, family, ts, txn_id")
+    evidence = fetch(con, "select * from evidence order by account_id, family, ts, txn_id")
     return Features(as_of, accounts, cycles, evidence, models, batches)
 
 
@@ -229,12 +228,6 @@ def _tables(sql: str) -> set[str]:
     import re
 
     return set(re.findall(r"\b(?:from|join)\s+([a-z_][a-z0-9_]*)", sql.lower()))
-
-
-def _fetch(con: duckdb.DuckDBPyConnection, sql: str) -> pl.DataFrame:
-    frame = pl.from_arrow(con.sql(sql).to_arrow_table())
-    assert isinstance(frame, pl.DataFrame)
-    return frame
 
 
 def feature_catalog(models: list[SqlModel]) -> dict[str, dict[str, Any]]:

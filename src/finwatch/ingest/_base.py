@@ -13,9 +13,20 @@ from typing import Any, ClassVar
 import duckdb
 import polars as pl
 
+from finwatch._duckdb import connect, fetch
 from finwatch.schema import AMOUNT_SCALE, LABEL_SCHEMA, polars_schema
 
-__all__ = ["PARSED_SCHEMA", "Adapter", "ParseOptions", "Parsed", "Sample", "Source", "conform_parsed"]
+__all__ = [
+    "PARSED_SCHEMA",
+    "Adapter",
+    "ParseOptions",
+    "Parsed",
+    "Sample",
+    "Source",
+    "conform_parsed",
+    "duckdb_connection",
+    "fetch",  # re-exported for the adapters
+]
 
 AMOUNT: pl.DataType = pl.Decimal(38, AMOUNT_SCALE)
 TIMESTAMP: pl.DataType = pl.Datetime("us", "UTC")
@@ -142,20 +153,11 @@ def empty_labels() -> pl.DataFrame:
 
 def duckdb_connection() -> duckdb.DuckDBPyConnection:
     """A private in-memory DuckDB connection with settings that keep results deterministic."""
-    con = duckdb.connect(":memory:", config={"preserve_insertion_order": True})
-    con.execute("set timezone = 'UTC'")
-    return con
+    return connect()
 
 
 def json_raw(record: dict[str, Any]) -> str:
     return json.dumps(record, sort_keys=True, default=str)
-
-
-def fetch(con: duckdb.DuckDBPyConnection, sql: str, params: dict[str, Any] | None = None) -> pl.DataFrame:
-    """Run a query with bound parameters and return a Polars frame."""
-    frame = pl.from_arrow(con.sql(sql, params=params or {}).to_arrow_table())
-    assert isinstance(frame, pl.DataFrame)
-    return frame
 
 
 AMOUNT_LIMIT = 10 ** (38 - AMOUNT_SCALE)
