@@ -115,10 +115,13 @@ class Parsed:
     #: ``typology`` and ``instance_id``; they are matched by content id and are not stored as transactions
     label_rows: pl.DataFrame | None = None
     notes: list[str] = field(default_factory=list)
+    #: files of reference data (labels, accounts) rather than transactions: the records read and accepted, which
+    #: are in ``labels``/``accounts``; the rejected ones are in ``rows`` with their ``_reason`` (and are counted there)
+    reference_records: int = 0
 
     @property
     def rows_read(self) -> int:
-        return self.rows.height
+        return self.rows.height + self.reference_records
 
 
 class Adapter(ABC):
@@ -137,7 +140,8 @@ class Adapter(ABC):
 
     @abstractmethod
     def parse(self, source: Source, options: ParseOptions) -> Parsed:
-        """Every record read appears once in ``Parsed.rows``; unreadable files raise ``InputError``."""
+        """Every record read appears once in ``Parsed.rows`` (reference data: once in ``Parsed.rows`` when rejected,
+        else counted in ``Parsed.reference_records``); unreadable files raise ``InputError``."""
 
 
 def conform_parsed(frame: pl.DataFrame) -> pl.DataFrame:

@@ -96,6 +96,7 @@ class Planned:
     detected: str
     report: FileReport
     labels_only: bool = False  # the file's records label transactions (AMLworld patterns)
+    reference_records: int = 0  # label or account records read and accepted (not transactions)
 
 
 @dataclass
@@ -252,10 +253,11 @@ def _stage_parsed(item: Planned, parsed: Parsed, plan_: Plan) -> None:
                        out / "accounts.parquet", **PARQUET)  # fmt: skip
     if labels.height:
         pq.write_table(conform(labels, LABEL_SCHEMA, what=source.display), out / "labels.parquet", **PARQUET)
-    item.report.rows_read = rows.height
+    item.report.rows_read = rows.height + parsed.reference_records
     item.report.quarantined = bad.height
-    item.report.accepted = rows.height - bad.height if by_content else 0
+    item.report.accepted = (rows.height - bad.height if by_content else 0) + parsed.reference_records
     item.labels_only = by_content
+    item.reference_records = parsed.reference_records
 
 
 def _with_raw(bad: pl.DataFrame, item: Planned) -> pl.DataFrame:
@@ -496,7 +498,7 @@ def commit(plan_: Plan, reports: list[FileReport]) -> IngestReport:
             counts = {} if states is None else dict(zip(states["_state"].to_list(), states["count"].to_list(),
                                                         strict=True))  # fmt: skip
             rep.new, rep.merged = counts.get("new", 0), counts.get("merged", 0) + rep.merged_in_file
-            rep.accepted = rep.new + rep.merged
+            rep.accepted = rep.new + rep.merged + it.reference_records
         rep.quarantined = q.height
         rep.status = "ingested"
         rep.check()
@@ -519,10 +521,12 @@ def commit(plan_: Plan, reports: list[FileReport]) -> IngestReport:
     known = pl.concat([existing["txn_id"], batch["txn_id"]])
     for i, it in staged:
         labels_file = plan_.staging / f"{i:04d}" / "labels.parquet"
-        if it.labels_only and labels_file.is_file():
+        if (it.labels_only or it.reference_records) and labels_file.is_file():
             ids = pl.read_parquet(labels_file).filter(pl.col("subject_kind") == "transaction")["subject_id"]
             found = ids.is_in(known.to_list()).sum()
-            it.report.notes.append(f"{found} of {ids.len()} pattern transactions match stored transactions")
+            what = "pattern transactions" if it.labels_only else "labelled transactions"
+            if it.labels_only or ids.len():
+                it.report.notes.append(f"{found} of {ids.len()} {what} match stored transactions")
     fx = FxTable.load(plan_.options.fx)
     manifest = {
         "finwatch": __version__,

@@ -13,12 +13,14 @@ from finwatch.ingest.adapters.bitcoin_etl import BitcoinEtlAdapter
 from finwatch.ingest.adapters.camt053 import Camt053Adapter
 from finwatch.ingest.adapters.ethereum_etl import EthereumEtlAdapter
 from finwatch.ingest.adapters.exchange_ledger import ExchangeLedgerAdapter
+from finwatch.ingest.adapters.finwatch_tables import FinwatchTablesAdapter
 from finwatch.ingest.adapters.mt940 import Mt940Adapter
 from finwatch.ingest.adapters.ofx import OfxAdapter
 
 __all__ = ["ADAPTERS", "FORMATS", "detect", "get_adapter"]
 
-#: detection order: the most specific content signatures first
+#: detection order: the most specific content signatures first; finwatch's own tables (Parquet, or the labels CSV
+#: header) come last, so they can never take a file another format recognises
 ADAPTERS: dict[str, type[Adapter]] = {
     a.name: a
     for a in (
@@ -31,6 +33,7 @@ ADAPTERS: dict[str, type[Adapter]] = {
         BitcoinEtlAdapter,
         ExchangeLedgerAdapter,
         BankCsvAdapter,
+        FinwatchTablesAdapter,
     )
 }
 FORMATS = tuple(sorted(ADAPTERS))

@@ -1,0 +1,349 @@
+"""finwatch-tables adapter: labels (Parquet, CSV) and accounts (Parquet) from finwatch's own canonical tables."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+import polars as pl
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from finwatch.exceptions import InputError, UnknownFormatError
+from finwatch.ingest import IngestOptions, ingest
+from finwatch.ingest._base import Parsed, ParseOptions, Source
+from finwatch.ingest._registry import detect
+from finwatch.ingest.adapters.finwatch_tables import FinwatchTablesAdapter
+from finwatch.ingest.pseudonym import Pseudonymizer
+from finwatch.schema import ACCOUNT_SCHEMA, LABEL_SCHEMA
+from finwatch.store import Store
+from finwatch.synth import World, WorldConfig, generate_world, save_world
+
+KEY = b"correct horse battery staple 42"
+LABELS_HEADER = "subject_kind,subject_id,label,typology,instance_id,role,source"
+ACCOUNT_COLUMNS = [f.name for f in ACCOUNT_SCHEMA if not f.name.startswith("source_")]
+
+
+@pytest.fixture(scope="module")
+def world_dir(tmp_path_factory: pytest.TempPathFactory) -> tuple[World, Path]:
+    """A small world with the bank CSV export only (the labels and truth tables are always written)."""
+    world = generate_world(WorldConfig(seed=5, accounts=600, days=14, exports=("bank-csv",)))
+    out = tmp_path_factory.mktemp("tables-world") / "world"
+    save_world(world, out)
+    return world, out
+
+
+def tables(root: Path) -> list[Path]:
+    return [root / "labels" / "accounts.parquet", root / "labels" / "transactions.parquet",
+            root / "truth" / "accounts.parquet"]  # fmt: skip
+
+
+def options(root: Path, key: bytes | None = None) -> IngestOptions:
+    return IngestOptions(fx=root / "fx_rates.csv", pseudonym_key=key)
+
+
+def snapshot(store: Path) -> dict[str, str]:
+    if not store.exists():
+        return {}
+    return {p.relative_to(store).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(store.rglob("*")) if p.is_file() and p.name != ".lock"}  # fmt: skip
+
+
+def parse(path: Path) -> Parsed:
+    return FinwatchTablesAdapter().parse(Source(path, "0" * 64, str(path)), ParseOptions())
+
+
+def labels_csv(tmp_path: Path, *rows: str, header: str = LABELS_HEADER, name: str = "cases.csv") -> Path:
+    path = tmp_path / name
+    path.write_text("\n".join([header, *rows]) + "\n", encoding="utf-8")
+    return path
+
+
+def world_labels(world: World) -> pl.DataFrame:
+    return pl.concat([world.account_labels, world.transaction_labels]).select(list(LABEL_SCHEMA.names))
+
+
+def in_order(frame: pl.DataFrame) -> pl.DataFrame:
+    return frame.sort(frame.columns, nulls_last=True)
+
+
+# --- detection -----------------------------------------------------------------------------------------------------
+def test_detects_labels_and_accounts_parquet_and_labels_csv(tmp_path: Path, world_dir: tuple[World, Path]) -> None:
+    _, root = world_dir
+    assert detect(root / "labels" / "accounts.parquet") == ("finwatch-tables", "finwatch labels table (Parquet)")
+    assert detect(root / "labels" / "transactions.parquet")[1] == "finwatch labels table (Parquet)"
+    assert detect(root / "truth" / "accounts.parquet") == ("finwatch-tables", "finwatch accounts table (Parquet)")
+    csv = labels_csv(tmp_path, "account,A1,true,fan_in,,,", header="Subject_Kind,subject_id,label,typology")
+    assert detect(csv) == ("finwatch-tables", "finwatch labels CSV")
+
+
+def test_other_parquet_and_other_csv_are_not_taken(tmp_path: Path, world_dir: tuple[World, Path]) -> None:
+    _, root = world_dir
+    for other in (root / "truth" / "transactions.parquet", root / "labels" / "instances.parquet"):
+        with pytest.raises(UnknownFormatError):
+            detect(other)
+    plain = tmp_path / "plain.parquet"
+    pq.write_table(pa.table({"subject_kind": ["account"], "subject_id": ["A"], "label": [True], "typology": ["x"]}),
+                   plain)  # fmt: skip
+    with pytest.raises(UnknownFormatError):  # no finwatch.table metadata: only read when the format is given
+        detect(plain)
+    assert parse(plain).labels is not None
+    assert detect(root / "bank-csv" / "transactions.csv")[0] == "bank-csv"
+    with pytest.raises(UnknownFormatError):
+        detect(labels_csv(tmp_path, "x,y", header="subject_id,label", name="partial.csv"))
+
+
+# --- the synthetic world's tables ----------------------------------------------------------------------------------
+def test_world_labels_and_accounts_enter_a_store_holding_its_bank_export(
+    tmp_path: Path, world_dir: tuple[World, Path]
+) -> None:
+    world, root = world_dir
+    store = tmp_path / "s"
+    first = ingest([root / "bank-csv" / "transactions.csv"], store, options(root))
+    assert first.committed
+    report = ingest(tables(root), store, options(root))
+    assert report.committed, [f.error for f in report.files]
+    account_labels, txn_labels, accounts = report.files
+    assert account_labels.detected == f"finwatch labels ({world.account_labels.height} rows)"
+    assert accounts.detected == f"finwatch accounts ({world.accounts.height} rows)"
+    for f in report.files:
+        assert f.format == "finwatch-tables"
+        assert f.rows_read == f.accepted + f.quarantined
+        assert f.quarantined == 0
+    assert (accounts.rows_read, accounts.accepted) == (world.accounts.height, world.accounts.height)
+
+    s = Store(store)
+    assert in_order(s.scan("labels").collect()).equals(in_order(world_labels(world)))
+    stored_accounts = s.scan("accounts").collect()
+    assert in_order(stored_accounts.select(ACCOUNT_COLUMNS)).equals(in_order(world.accounts.select(ACCOUNT_COLUMNS)))
+    assert set(stored_accounts["source_format"]) == {"finwatch-tables"}
+    assert stored_accounts.filter(pl.col("holder_type") == "business").height > 0
+
+    # transaction labels name the stored transactions by their ids: the same time and amount as the world's
+    txns = s.scan("transactions").collect()
+    labelled = set(world.transaction_labels["subject_id"]) & set(txns["txn_id"])
+    assert len(labelled) > 0
+    matched = txns.filter(pl.col("txn_id").is_in(list(labelled))).select("txn_id", "ts", "amount").sort("txn_id")
+    truth = world.transactions.filter(pl.col("txn_id").is_in(list(labelled))).select("txn_id", "ts", "amount")
+    assert matched.equals(truth.sort("txn_id"))
+    found = world.transaction_labels.filter(pl.col("subject_id").is_in(list(labelled))).height
+    assert f"{found} of {world.transaction_labels.height} labelled transactions match" in " ".join(txn_labels.notes)
+
+    # the same files again: nothing added
+    before = snapshot(store)
+    again = ingest(tables(root), store, options(root))
+    assert not again.committed
+    assert {f.status for f in again.files} == {"already ingested"}
+    assert snapshot(store) == before
+
+
+def test_pseudonymised_store_maps_label_and_account_ids_like_transaction_accounts(
+    tmp_path: Path, world_dir: tuple[World, Path]
+) -> None:
+    world, root = world_dir
+    store = tmp_path / "s"
+    report = ingest([root / "bank-csv" / "transactions.csv", *tables(root)], store, options(root, KEY))
+    assert report.committed, [f.error for f in report.files]
+    pseudo = Pseudonymizer(KEY)
+    s = Store(store)
+    txns = s.scan("transactions").collect()
+    # the transactions' accounts are the pseudonyms of the world's accounts
+    truth = world.transactions.select("txn_id", raw="src_account").join(txns.select("txn_id", "src_account"), "txn_id")
+    assert truth.filter(pl.col("raw").is_not_null()).height > 0
+    assert all(pseudo.one(r) == p for r, p in truth.drop_nulls("raw").select("raw", "src_account").iter_rows())
+    # account labels carry the same pseudonyms: the labelled accounts are found among the transactions' accounts
+    labels = s.scan("labels").collect()
+    account_ids = set(labels.filter(pl.col("subject_kind") == "account")["subject_id"])
+    assert account_ids == {pseudo.one(a) for a in world.account_labels["subject_id"]}
+    txn_accounts = set(txns["src_account"].drop_nulls()) | set(txns["dst_account"].drop_nulls())
+    raw_txn_accounts = set(world.transactions.filter(pl.col("txn_id").is_in(txns["txn_id"].to_list()))
+                           .select(pl.concat_list("src_account", "dst_account").explode().drop_nulls())
+                           .to_series())  # fmt: skip
+    expected = {pseudo.one(a) for a in set(world.account_labels["subject_id"]) & raw_txn_accounts}
+    assert expected
+    assert account_ids & txn_accounts == expected
+    # transaction ids are not account ids: they stay as they are
+    assert set(labels.filter(pl.col("subject_kind") == "transaction")["subject_id"]) == set(
+        world.transaction_labels["subject_id"]
+    )
+    accounts = s.scan("accounts").collect()
+    assert set(accounts["account_id"]) == {pseudo.one(a) for a in world.accounts["account_id"]}
+    links = world.accounts.select("account_id", "links").drop_nulls("links")
+    linked = accounts.filter(pl.col("account_id") == pseudo.one(links["account_id"][0]))["links"][0].to_list()
+    assert linked == [pseudo.one(a) for a in links["links"][0]]
+    raw_id = world.account_labels["subject_id"][0]
+    for part in s.files("labels") + s.files("accounts"):
+        assert raw_id.encode() not in Path(part).read_bytes()
+
+
+# --- labels CSV ----------------------------------------------------------------------------------------------------
+def test_labels_csv_values_and_bad_rows(tmp_path: Path) -> None:
+    path = labels_csv(
+        tmp_path,
+        "account,ACC-1,yes,structuring,case-17,mule,case management",  # 2
+        "Transaction,T-9, FALSE ,lookalike_payroll,,,",  # 3
+        "account,ACC-2,0,fan_in,,,",  # 4
+        "customer,ACC-3,true,fan_in,,,",  # 5: unknown subject_kind
+        "account,,true,fan_in,,,",  # 6: empty subject_id
+        "account,ACC-4,maybe,fan_in,,,",  # 7: unparsable label
+        "account,ACC-5,true,,,,",  # 8: empty typology
+        "account,ACC-1,yes,structuring,case-17,mule,case management",  # 9: a duplicate, stored once
+        "account,ACC-6,true",  # 10: too few fields
+    )
+    report = ingest([path], tmp_path / "s", IngestOptions())
+    assert report.committed
+    f = report.files[0]
+    assert f.detected == "finwatch labels (9 rows)"
+    assert (f.rows_read, f.accepted, f.quarantined) == (9, 4, 5)
+    assert f.rows_read == f.accepted + f.quarantined
+    s = Store(tmp_path / "s")
+    q = s.scan("quarantine").collect().sort("row")
+    assert q["row"].to_list() == [5, 6, 7, 8, 10]
+    reasons = dict(zip(q["row"].to_list(), q["reason"].to_list(), strict=True))
+    assert reasons[5] == "unknown subject_kind 'customer' (account or transaction)"
+    assert reasons[6] == "missing subject_id"
+    assert reasons[7] == "unparsable label 'maybe' (true/false, 1/0 or yes/no)"
+    assert reasons[8] == "missing typology"
+    assert "missing columns" in reasons[10]
+    assert q.filter(pl.col("row") == 7)["raw"][0] == "account,ACC-4,maybe,fan_in,,,"
+    assert set(q["file"]) == {str(path)}
+    labels = s.scan("labels").collect().sort("subject_id")
+    assert labels.select("subject_kind", "subject_id", "label", "typology").rows() == [
+        ("account", "ACC-1", True, "structuring"),
+        ("account", "ACC-2", False, "fan_in"),
+        ("transaction", "T-9", False, "lookalike_payroll"),
+    ]
+    first = labels.row(0, named=True)
+    assert (first["instance_id"], first["role"], first["source"]) == ("case-17", "mule", "case management")
+    assert labels.filter(pl.col("subject_id") == "ACC-2")["source"][0] == "finwatch-tables cases.csv"
+    assert labels.filter(pl.col("subject_id") == "ACC-2")["instance_id"][0] is None
+
+
+def test_labels_csv_with_only_the_required_columns(tmp_path: Path) -> None:
+    path = labels_csv(tmp_path, "cycle,A,1,account,x", "cycle,T,no,transaction,y",
+                      header="typology,subject_id,label,subject_kind,comment")  # fmt: skip
+    parsed = parse(path)
+    assert parsed.rows_read == 2
+    assert parsed.rows.is_empty()
+    assert parsed.labels is not None
+    assert parsed.labels.select("subject_kind", "subject_id", "label").rows() == [
+        ("account", "A", True), ("transaction", "T", False)
+    ]  # fmt: skip
+    assert "columns ignored: comment" in parsed.notes
+
+
+def test_labels_csv_without_the_required_columns_is_rejected(tmp_path: Path) -> None:
+    path = tmp_path / "cases.csv"
+    path.write_text("subject_kind,subject_id,label\naccount,A,1\n")
+    with pytest.raises(InputError, match=r"row 1: missing required columns \['typology'\]"):
+        parse(path)
+
+
+# --- bad Parquet -----------------------------------------------------------------------------------------------------
+def test_a_damaged_parquet_file_is_rejected_and_the_store_is_unchanged(
+    tmp_path: Path, world_dir: tuple[World, Path]
+) -> None:
+    _, root = world_dir
+    store = tmp_path / "s"
+    ingest([root / "bank-csv" / "transactions.csv"], store, options(root))
+    before = snapshot(store)
+    data = (root / "labels" / "accounts.parquet").read_bytes()
+    damaged = tmp_path / "accounts.parquet"
+    damaged.write_bytes(data[: len(data) // 2])
+    report = ingest([damaged], store, options(root))
+    assert not report.committed
+    f = report.files[0]
+    assert f.status == "rejected"
+    assert f.error.startswith(f"{damaged}: not a readable Parquet file (")
+    assert "\n" not in f.error
+    assert snapshot(store) == before
+    # a damaged data page behind an intact footer, too
+    zeroed = bytearray(data)
+    zeroed[100:1100] = bytes(1000)
+    damaged.write_bytes(bytes(zeroed))
+    report = ingest([damaged], store, options(root))
+    assert report.files[0].status == "rejected"
+    assert report.files[0].error.startswith(f"{damaged}: not a readable Parquet file")
+    assert snapshot(store) == before
+
+
+def test_parquet_with_wrong_columns_or_types_is_rejected(tmp_path: Path) -> None:
+    missing = tmp_path / "missing.parquet"
+    table = pa.table({"subject_kind": ["account"], "subject_id": ["A"], "label": [True]})
+    pq.write_table(table.replace_schema_metadata({"finwatch.table": "labels"}), missing)
+    with pytest.raises(InputError, match=r"missing required columns \['typology'\]"):
+        parse(missing)
+    wrong = tmp_path / "wrong.parquet"
+    table = pa.table({"account_id": ["A"], "kind": ["bank_account"], "holder_type": ["person"], "opened_date": ["x"]})
+    pq.write_table(table.replace_schema_metadata({"finwatch.table": "accounts"}), wrong)
+    with pytest.raises(InputError, match="column 'opened_date' cannot be read as date32"):
+        parse(wrong)
+    other = tmp_path / "other.parquet"
+    pq.write_table(pa.table({"x": [1]}).replace_schema_metadata({"finwatch.table": "transactions"}), other)
+    with pytest.raises(InputError, match="not a finwatch labels or accounts table"):
+        parse(other)
+
+
+def test_bad_parquet_records_are_quarantined_with_their_values(tmp_path: Path) -> None:
+    accounts = pl.DataFrame(
+        {"account_id": ["A1", "", None, "A4", "A5"],
+         "kind": ["bank_account", "bank_account", "bank_account", "bank_account", "vault"],
+         "holder_type": ["business", "person", "person", None, "person"]}
+    )  # fmt: skip
+    path = tmp_path / "accounts.parquet"
+    pq.write_table(accounts.to_arrow().replace_schema_metadata({"finwatch.table": "accounts"}), path)
+    report = ingest([path], tmp_path / "s", IngestOptions())
+    f = report.files[0]
+    assert (f.rows_read, f.accepted, f.quarantined) == (5, 1, 4)
+    q = Store(tmp_path / "s").scan("quarantine").collect().sort("row")
+    assert q["row"].to_list() == [2, 3, 4, 5]
+    assert q["reason"].to_list()[:3] == ["missing account_id", "missing account_id", "missing holder_type"]
+    assert q["reason"][3].startswith("unknown kind 'vault'")
+    assert json.loads(q["raw"][2])["account_id"] == "A4"
+    stored = Store(tmp_path / "s").scan("accounts").collect()
+    assert stored.select("account_id", "holder_type", "source_row").rows() == [("A1", "business", 1)]
+
+    labels = pl.DataFrame(
+        {"subject_kind": ["account", "wallet"], "subject_id": ["A1", "A2"], "label": [True, None],
+         "typology": ["cycle", "cycle"]}
+    )  # fmt: skip
+    path = tmp_path / "labels.parquet"
+    pq.write_table(labels.to_arrow().replace_schema_metadata({"finwatch.table": "labels"}), path)
+    parsed = parse(path)
+    assert parsed.rows_read == 2
+    assert parsed.rows["_reason"].to_list() == ["unknown subject_kind 'wallet' (account or transaction)"]
+    assert parsed.labels is not None
+    assert parsed.labels["source"].to_list() == ["finwatch-tables labels.parquet"]
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    accounts=st.booleans(),
+    cut=st.floats(0.0, 1.0),
+    flips=st.lists(st.tuples(st.floats(0.0, 1.0), st.integers(0, 255)), max_size=4),
+)
+def test_damaged_tables_are_rejected_or_quarantined_never_a_traceback(
+    tmp_path_factory: pytest.TempPathFactory, world_dir: tuple[World, Path], accounts: bool, cut: float,
+    flips: list[tuple[float, int]],
+) -> None:  # fmt: skip
+    _, root = world_dir
+    source = root / ("truth" if accounts else "labels") / "accounts.parquet"
+    original = source.read_bytes()
+    data = bytearray(original[: max(4, int(len(original) * cut))])
+    for where, byte in flips:
+        data[min(len(data) - 1, int(where * len(data)))] = byte
+    folder = tmp_path_factory.mktemp("damaged")
+    path = folder / source.name
+    path.write_bytes(bytes(data))
+    report = ingest([path], folder / "store", IngestOptions())  # must not raise
+    f = report.files[0]
+    assert f.status in ("ingested", "rejected")
+    if f.status == "rejected":
+        assert f.error.startswith(str(path))
+        assert not report.committed
+    else:
+        assert f.rows_read == f.accepted + f.quarantined
