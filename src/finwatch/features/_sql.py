@@ -13,6 +13,11 @@ Header (SQL comments before the first statement line)::
     --   threshold: 10000
     -- columns:
     --   count_cash_near_threshold_24h: cash deposits in [near_share × threshold, threshold) in the last 24 h
+    --   distinct_branches_near_threshold_30d: branches where such deposits were made (several in one
+    --     day suggest a depositor avoiding notice)
+
+In ``parameters`` and ``columns`` an entry is ``--   name: meaning`` (three spaces after the dashes); a line
+indented further continues the entry before it (joined with a space).
 
 The body refers to parameters as ``$name``; :func:`bind` checks that every one used is declared and given.
 """
@@ -77,8 +82,17 @@ def load_model(path: Path) -> SqlModel:
             break
         text = line[2:]
         if text.startswith("   ") and section in ("parameters", "columns"):
+            entries: dict[str, str] = header[section]
+            if text.startswith("    "):  # indented further: continues the previous entry's text
+                if not entries:
+                    raise ConfigError(
+                        f"{path}: line {index + 1} continues an entry, but no {section} entry precedes it"
+                    )
+                last = next(reversed(entries))
+                entries[last] = f"{entries[last]} {text.strip()}".strip()
+                continue
             key, _, value = text.strip().partition(":")
-            header[section][key.strip()] = value.strip()
+            entries[key.strip()] = value.strip()
             continue
         key, _, value = text.strip().partition(":")
         key = key.strip()
