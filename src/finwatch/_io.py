@@ -12,7 +12,7 @@ from pathlib import Path
 
 from finwatch.exceptions import OutputExistsError
 
-__all__ = ["atomic_directory", "fsync_tree", "sha256_file"]
+__all__ = ["atomic_directory", "atomic_write_bytes", "atomic_write_text", "fsync_tree", "sha256_file"]
 
 _CHUNK = 1 << 20
 
@@ -39,6 +39,27 @@ def fsync_tree(root: Path) -> None:
             os.fsync(fd)
         finally:
             os.close(fd)
+
+
+def _fsync(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Replace ``path`` with ``data`` in one rename: readers see the old file or the new one, never a part."""
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    tmp.write_bytes(data)
+    _fsync(tmp)
+    os.replace(tmp, path)
+    _fsync(path.parent)
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    atomic_write_bytes(path, text.encode("utf-8"))
 
 
 @contextmanager

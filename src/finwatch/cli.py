@@ -345,6 +345,209 @@ def rules(
     )
 
 
+ModelsOption = Annotated[
+    Path | None, typer.Option("--models", help="Model registry folder (default: $FINWATCH_MODELS or ./models).")
+]
+
+
+def _share(text: str | None, option: str) -> float | None:
+    """'1%', '0.01' → 0.01."""
+    if text is None:
+        return None
+    try:
+        value = float(text[:-1]) / 100 if text.strip().endswith("%") else float(text)
+    except ValueError:
+        raise ConfigError(f"{option}: {text!r} is not a share such as 1% or 0.01") from None
+    if not 0 < value < 1:
+        raise ConfigError(f"{option}: {text!r} must be between 0 and 100 %")
+    return value
+
+
+def _fractions(text: str) -> tuple[float, float, float]:
+    try:
+        parts = tuple(float(p) for p in text.split(","))
+    except ValueError:
+        raise ConfigError(f"--fractions: {text!r} is not three numbers such as 0.6,0.2,0.2") from None
+    if len(parts) != 3:
+        raise ConfigError(f"--fractions: {text!r} is not three numbers such as 0.6,0.2,0.2")
+    return parts[0], parts[1], parts[2]
+
+
+def _write_json(path: Path, data: Any) -> None:
+    import json
+
+    from finwatch._io import atomic_write_text
+
+    atomic_write_text(path, json.dumps(data, indent=2, sort_keys=True, default=str) + "\n")
+
+
+@app.command()
+@_user_errors
+def train(
+    store: Annotated[Path, typer.Option("--store", help="Store folder with transactions and labels.")],
+    name: Annotated[str, typer.Option("--name", help="Model name in the registry; a new version is added.")],
+    level: Annotated[str, typer.Option(help="transaction or account.")] = "transaction",
+    split: Annotated[str, typer.Option(help="temporal (whole days / as-of times in order).")] = "temporal",
+    fractions: Annotated[str, typer.Option(help="Train, validation, test shares.")] = "0.6,0.2,0.2",
+    step_hours: Annotated[int, typer.Option(help="Account level: hours between as-of times.")] = 72,
+    as_of: Annotated[str | None, typer.Option("--as-of", help="Use data up to this time (default: all).")] = None,
+    feature_set: Annotated[str | None, typer.Option(help="Feature set (default: <level>_v1).")] = None,
+    seed: Annotated[int, typer.Option(help="Random seed; same data and seed give the same model bytes.")] = 0,
+    alert_budget: Annotated[
+        str | None, typer.Option(help="Threshold alerting this share of validation rows (default: best F1).")
+    ] = None,
+    rounds: Annotated[int, typer.Option(help="Maximum boosting rounds (early stopping decides).")] = 500,
+    models: ModelsOption = None,
+) -> None:
+    """Train a scorer on a store's labelled data (temporal split) and register it as a new version."""
+    from finwatch.experiment import TrainOptions, train_model
+    from finwatch.registry import Registry
+
+    if level not in ("account", "transaction"):
+        raise ConfigError(f"--level {level!r}: choose account or transaction")
+    options = TrainOptions(
+        level=level, split=split, fractions=_fractions(fractions), step_hours=step_hours, as_of=as_of,
+        feature_set=feature_set, seed=seed, alert_budget=_share(alert_budget, "--alert-budget"), n_estimators=rounds,
+    )  # fmt: skip
+    began = time.perf_counter()
+    with console.status(f"building the {level} dataset and training…"):
+        loaded = train_model(store, name, options, Registry(models))
+    meta = loaded.metadata
+    v = meta["metrics"]["validation"]["model"]
+    data = meta["training_data"]
+    console.print(
+        f"trained {loaded.ref} on {data['rows']:,} {level} rows ({data['positive']:,} positive) in "
+        f"{time.perf_counter() - began:.1f} s: validation PR-AUC {v['pr_auc']:.4f}, F1 {v['f1']:.4f} at threshold "
+        f"{v['threshold']:.4f} → {loaded.path}",
+        highlight=False,
+    )
+    console.print(str(loaded.version), highlight=False)
+
+
+@app.command()
+@_user_errors
+def evaluate(
+    store: Annotated[Path, typer.Option("--store", help="Store folder with transactions and labels.")],
+    model: Annotated[str, typer.Option("--model", help="NAME, NAME@latest, NAME@champion or NAME@3.")],
+    split: Annotated[str, typer.Option(help="train, validation, test or all.")] = "test",
+    level: Annotated[str | None, typer.Option(help="Check the model scores this level.")] = None,
+    as_of: Annotated[str | None, typer.Option("--as-of", help="Use data up to this time (default: all).")] = None,
+    json_out: Annotated[Path | None, typer.Option("--json", help="Write every metric as JSON here.")] = None,
+    plots: Annotated[Path | None, typer.Option(help="Folder for PNG plots (PR curve, recall per typology).")] = None,
+    models: ModelsOption = None,
+) -> None:
+    """Measure a registered model on a part of a store: PR-AUC, ROC-AUC, F1, budgets, typologies, calibration."""
+    from finwatch.experiment import evaluate_model
+    from finwatch.registry import Registry
+
+    if level is not None and level not in ("account", "transaction"):
+        raise ConfigError(f"--level {level!r}: choose account or transaction")
+    with console.status(f"evaluating {model}…"):
+        result = evaluate_model(store, model, Registry(models), split=split, level=level, as_of=as_of, plots=plots)
+    table = Table(title=f"{result['model']} on the {split} part ({result['n_test']:,} rows, "
+                        f"{result['n_test_positive']:,} positive)")  # fmt: skip
+    for column in ("scorer", "PR-AUC", "ROC-AUC", "F1", "precision", "recall", "recall @1%", "Brier"):
+        table.add_column(column, justify="left" if column == "scorer" else "right")
+    for scorer, m in result["scorers"].items():
+        table.add_row(scorer, f"{m['pr_auc']:.4f}", _num(m["roc_auc"]), f"{m['f1']:.4f}", f"{m['precision']:.4f}",
+                      f"{m['recall']:.4f}", f"{m['at_budget']['1%']['recall']:.4f}", _num(m["brier"]))  # fmt: skip
+    console.print(table)
+    if json_out is not None:
+        _write_json(json_out, result)
+        console.print(f"metrics → {json_out}")
+
+
+def _num(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.4f}"
+
+
+models_app = typer.Typer(help="The model registry: list, show, promote and compare versions.", no_args_is_help=True)
+app.add_typer(models_app, name="models")
+
+
+@models_app.command("list")
+@_user_errors
+def models_list(models: ModelsOption = None) -> None:
+    """Every registered model and version with its level, aliases and validation PR-AUC."""
+    from finwatch.registry import Registry
+
+    registry = Registry(models)
+    table = Table(title=f"models in {registry.root}")
+    for column in ("model", "version", "level", "aliases", "rows", "val PR-AUC", "val F1", "threshold"):
+        table.add_column(column)
+    for name in registry.names():
+        aliases = registry.aliases(name)
+        for version in registry.versions(name):
+            meta = registry.metadata(f"{name}@{version}")
+            v = meta["metrics"]["validation"]["model"]
+            tags = ", ".join(sorted(a for a, n in aliases.items() if n == version))
+            table.add_row(name, str(version), meta["level"], tags, f"{meta['training_data']['rows']:,}",
+                          f"{v['pr_auc']:.4f}", f"{v['f1']:.4f}", f"{meta['threshold']:.4f}")  # fmt: skip
+    console.print(table)
+
+
+@models_app.command("show")
+@_user_errors
+def models_show(
+    ref: Annotated[str, typer.Argument(help="NAME, NAME@latest, NAME@champion or NAME@3.")],
+    models: ModelsOption = None,
+) -> None:
+    """A version's model card, after checking its files."""
+    from finwatch.registry import Registry
+
+    loaded = Registry(models).load(ref)
+    console.print((loaded.path / "MODEL_CARD.md").read_text(encoding="utf-8"), highlight=False, markup=False)
+
+
+@models_app.command("promote")
+@_user_errors
+def models_promote(
+    ref: Annotated[str, typer.Argument(help="NAME@VERSION to promote.")],
+    alias: Annotated[str, typer.Argument(help="champion or challenger.")] = "champion",
+    models: ModelsOption = None,
+) -> None:
+    """Point the champion (or challenger) alias at a version."""
+    from finwatch.registry import Registry
+
+    name, version, previous = Registry(models).promote(ref, alias)
+    was = f" (was {previous})" if previous is not None else ""
+    console.print(f"{name}@{alias} → version {version}{was}")
+
+
+@models_app.command("compare")
+@_user_errors
+def models_compare(
+    a: Annotated[str, typer.Argument(help="Model A (the baseline), e.g. NAME@champion.")],
+    b: Annotated[str, typer.Argument(help="Model B (the candidate), e.g. NAME@latest.")],
+    store: Annotated[Path, typer.Option("--store", help="Store with labels to compare on.")],
+    split: Annotated[str, typer.Option(help="train, validation, test or all.")] = "test",
+    budget: Annotated[str, typer.Option(help="Alert budget for precision and recall.")] = "1%",
+    n_boot: Annotated[int, typer.Option(help="Bootstrap resamples.")] = 1000,
+    seed: Annotated[int, typer.Option(help="Bootstrap seed.")] = 0,
+    json_out: Annotated[Path | None, typer.Option("--json", help="Write the comparison as JSON here.")] = None,
+    models: ModelsOption = None,
+) -> None:
+    """Two versions on the same rows with paired bootstrap intervals for the differences (B − A)."""
+    from finwatch.experiment import compare_models
+    from finwatch.registry import Registry
+
+    share = _share(budget, "--budget")
+    assert share is not None
+    with console.status(f"comparing {a} and {b}…"):
+        result = compare_models(store, a, b, Registry(models), split=split, n_boot=n_boot, seed=seed, budget=share)
+    table = Table(title=f"{result['a']} (A) vs {result['b']} (B) on {split}: {result['n']:,} rows, "
+                        f"{result['n_positive']:,} positive, {n_boot} resamples")  # fmt: skip
+    for column in ("metric", "A", "B", "B − A", f"{int(result['level'] * 100)}% interval", "B better"):
+        table.add_column(column)
+    for metric, m in result["metrics"].items():
+        table.add_row(metric, _num(m["a"]), _num(m["b"]), _num(m["diff"]),
+                      f"[{_num(m['diff_low'])}, {_num(m['diff_high'])}]", "yes" if m["b_better"] else "no")  # fmt: skip
+    console.print(table)
+    if json_out is not None:
+        _write_json(json_out, result)
+        console.print(f"comparison → {json_out}")
+
+
 def run() -> None:  # pragma: no cover - console entry point wrapper
     app()
 

@@ -28,7 +28,7 @@ from typing import Any
 
 import polars as pl
 
-from finwatch._io import sha256_file
+from finwatch._io import atomic_write_text, sha256_file
 from finwatch.exceptions import FinwatchError, StoreError
 from finwatch.schema import ACCOUNT_SCHEMA, LABEL_SCHEMA, TRANSACTION_SCHEMA, polars_schema
 
@@ -93,7 +93,7 @@ class Store:
         if self.root.exists() and any(self.root.iterdir()):
             raise StoreError(f"{self.root}: folder is not empty and is not a finwatch store")
         self.root.mkdir(parents=True, exist_ok=True)
-        _atomic_write_text(self.root / "store.json", json.dumps(settings.to_json(), indent=2, sort_keys=True) + "\n")
+        atomic_write_text(self.root / "store.json", json.dumps(settings.to_json(), indent=2, sort_keys=True) + "\n")
 
     @contextmanager
     def lock(self) -> Iterator[None]:
@@ -209,7 +209,7 @@ class Store:
         manifest = {**manifest, "batch": batch, "files": sorted(entries, key=lambda e: (e["table"], e["path"]))}
         path = self.root / "manifests" / f"{batch}.json"
         path.parent.mkdir(parents=True, exist_ok=True)
-        _atomic_write_text(path, json.dumps(manifest, indent=2, sort_keys=True) + "\n")
+        atomic_write_text(path, json.dumps(manifest, indent=2, sort_keys=True) + "\n")
         shutil.rmtree(self.root / ".staging" / batch, ignore_errors=True)
         return path
 
@@ -231,11 +231,3 @@ def _fsync(path: Path) -> None:
 def _fsync_dir_tree(root: Path, relatives: list[str]) -> None:
     for folder in sorted({(root / r).parent for r in relatives}):
         _fsync(folder)
-
-
-def _atomic_write_text(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    tmp.write_text(text, encoding="utf-8")
-    _fsync(tmp)
-    os.replace(tmp, path)
-    _fsync(path.parent)

@@ -1,0 +1,348 @@
+"""Train, evaluate and compare registered models on a store: what ``finwatch train / evaluate / models`` run.
+
+Three scorers are measured side by side on the same rows:
+
+- **model**: the calibrated XGBoost probability;
+- **rules**: for each row, the highest precision (measured on the training and validation parts when the model
+  was trained) among the rules that fired for it — a rule is as strong as it has proven to be;
+- **combined**: ``1 − (1 − model) × (1 − rules)``: either strong evidence raises the score.
+
+Rules are account-level, so the rules and combined scorers exist for account-level models only. Every threshold
+is chosen on the validation part at training time and stored with the model.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+from dataclasses import asdict, dataclass, field
+from importlib.metadata import version as package_version
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import polars as pl
+
+from finwatch import __version__
+from finwatch import evaluate as ev
+from finwatch.dataset import PARTS, Dataset, build_dataset
+from finwatch.exceptions import ConfigError, FinwatchError
+from finwatch.explain import model_reasons, render
+from finwatch.features import FeatureConfig, load_feature_set
+from finwatch.model import XGBScorer, best_f1_threshold
+from finwatch.registry import LoadedModel, Registry
+
+__all__ = ["TrainOptions", "compare_models", "evaluate_model", "scores", "train_model"]
+
+SCORERS = ("model", "rules", "combined")
+
+
+@dataclass(frozen=True)
+class TrainOptions:
+    level: str = "transaction"
+    split: str = "temporal"
+    fractions: tuple[float, float, float] = (0.6, 0.2, 0.2)
+    step_hours: int = 72  # account level: hours between as-of times
+    as_of: str | None = None  # ISO time; default: the end of the store's data
+    feature_set: str | None = None  # default: <level>_v1
+    seed: int = 0
+    alert_budget: float | None = None  # None: the threshold maximises F1 on validation
+    n_estimators: int = 500
+    max_depth: int = 6
+    learning_rate: float = 0.1
+    scale_pos_weight: str = "sqrt"
+    n_jobs: int = 2
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def digest(self, features: FeatureConfig) -> str:
+        text = json.dumps({"train": asdict(self), "features": features.digest()}, sort_keys=True, default=str)
+        return hashlib.sha256(text.encode()).hexdigest()
+
+
+def _as_of(text: str | None) -> dt.datetime | None:
+    if text is None:
+        return None
+    moment = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
+    return (moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)).astimezone(dt.UTC)
+
+
+def _dataset(store: Path, level: str, step_hours: int, fractions: tuple[float, ...], as_of: str | None) -> Dataset:
+    return build_dataset(store, level, as_of=_as_of(as_of), step=dt.timedelta(hours=step_hours), fractions=fractions)
+
+
+def _labels(rows: pl.DataFrame) -> np.ndarray:
+    return rows["label"].to_numpy().astype(bool)
+
+
+def _groups(rows: pl.DataFrame, level: str) -> np.ndarray | None:
+    """Account level: each as-of time is one scoring run, so alert budgets apply per as-of time."""
+    return rows["unit"].to_numpy() if level == "account" else None
+
+
+def _rule_precision(rows: pl.DataFrame) -> dict[str, dict[str, float]]:
+    exploded = rows.select("rule_ids", "label").explode("rule_ids").drop_nulls("rule_ids")
+    if exploded.is_empty():
+        return {}
+    table = exploded.group_by("rule_ids").agg(hits=pl.len(), positive=pl.col("label").sum()).sort("rule_ids")
+    return {
+        r["rule_ids"]: {"hits": int(r["hits"]), "precision": round(r["positive"] / r["hits"], 6)}
+        for r in table.iter_rows(named=True)
+    }
+
+
+def scores(model: LoadedModel, rows: pl.DataFrame) -> dict[str, np.ndarray]:
+    """Model, rules and combined scores of ``rows`` (rules and combined only for account-level models)."""
+    X = Dataset.matrix(rows, model.scorer.feature_names_)
+    out = {"model": model.scorer.predict_proba(X)[:, 1]}
+    rules = model.metadata.get("rules")
+    if rules:
+        precision = {k: v["precision"] for k, v in rules["precision"].items()}
+        rule_score = np.array([max((precision.get(r, 0.0) for r in fired), default=0.0)
+                               for fired in rows["rule_ids"].to_list()], dtype=np.float64)  # fmt: skip
+        out["rules"] = rule_score
+        out["combined"] = 1 - (1 - out["model"]) * (1 - rule_score)
+    return out
+
+
+def _typologies(rows: pl.DataFrame) -> list[list[str]]:
+    return [list(t) for t in rows["typologies"].to_list()]
+
+
+def train_model(store: Path, name: str, options: TrainOptions, registry: Registry) -> LoadedModel:
+    """Build the labelled dataset, fit on train with early stopping and threshold on validation, register."""
+    if options.split != "temporal":
+        raise ConfigError(f"--split {options.split!r}: only 'temporal' is supported (a random split leaks the future)")
+    level = options.level
+    feature_set = load_feature_set(options.feature_set or f"{level}_v1")
+    if feature_set.level != level:
+        raise ConfigError(f"feature set {feature_set.name} is for the {feature_set.level} level, not {level}")
+    config = FeatureConfig()
+    data = _dataset(store, level, options.step_hours, options.fractions, options.as_of)
+    features = list(feature_set.features)
+    train, valid = data.rows("train"), data.rows("validation")
+    for part, rows in (("train", train), ("validation", valid)):
+        if rows.is_empty() or not rows["label"].any():
+            raise FinwatchError(f"the {part} part has no positive rows; more labelled data (or other fractions) needed")
+    scorer = XGBScorer(
+        n_estimators=options.n_estimators, max_depth=options.max_depth, learning_rate=options.learning_rate,
+        scale_pos_weight=options.scale_pos_weight, alert_budget=options.alert_budget, random_state=options.seed,
+        n_jobs=options.n_jobs, **options.extra,
+    )  # fmt: skip
+    scorer.fit(
+        Dataset.matrix(train, features), _labels(train),
+        eval_set=(Dataset.matrix(valid, features), _labels(valid)), feature_names=features,
+    )  # fmt: skip
+    y_valid = _labels(valid)
+    p_valid = scorer.predict_proba(Dataset.matrix(valid, features))[:, 1]
+    groups = _groups(valid, level)
+    validation = {"model": ev.metrics(y_valid, p_valid, scorer.threshold_, groups=groups)}
+    rules: dict[str, Any] | None = None
+    if level == "account" and data.rules_version is not None:
+        precision = _rule_precision(pl.concat([train, valid]))
+        rules = {"version": data.rules_version, "precision": precision, "measured_on": ["train", "validation"]}
+        prec = {k: v["precision"] for k, v in precision.items()}
+        r_valid = np.array([max((prec.get(r, 0.0) for r in f), default=0.0) for f in valid["rule_ids"].to_list()])
+        c_valid = 1 - (1 - p_valid) * (1 - r_valid)
+        rules["thresholds"] = {"rules": best_f1_threshold(y_valid, r_valid),
+                               "combined": best_f1_threshold(y_valid, c_valid)}  # fmt: skip
+        validation["rules"] = ev.metrics(y_valid, r_valid, rules["thresholds"]["rules"], groups=groups)
+        validation["combined"] = ev.metrics(y_valid, c_valid, rules["thresholds"]["combined"], groups=groups)
+    types = dict(zip(data.frame.columns, [str(t) for t in data.frame.dtypes], strict=True))
+    metadata = {
+        "level": level,
+        "feature_set": {"name": feature_set.name, "version": feature_set.version},
+        "features": [{"name": f, "type": types[f]} for f in features],
+        "training_data": {**data.summary(), "store_batches": data.batches},
+        "options": asdict(options),
+        "config_sha256": options.digest(config),
+        "feature_config_sha256": config.digest(),
+        "seed": options.seed,
+        "libraries": _libraries(),
+        "threshold": scorer.threshold_,
+        "metrics": {"validation": validation},
+        "rules": rules,
+    }
+    card = _model_card(name, metadata, scorer)
+    return registry.register(name, scorer, metadata, card)
+
+
+def _libraries() -> dict[str, str]:
+    names = ("xgboost-cpu", "scikit-learn", "numpy", "polars", "duckdb", "pyarrow")
+    found = {}
+    for n in names:
+        try:
+            found[n] = package_version(n)
+        except Exception:  # a missing distribution is recorded as unknown
+            found[n] = "unknown"
+    return {"finwatch": __version__, **found}
+
+
+def _model_card(name: str, meta: dict[str, Any], scorer: XGBScorer) -> str:
+    data = meta["training_data"]
+    v = meta["metrics"]["validation"]["model"]
+    parts = data["split"]["parts"]
+    lines = [
+        f"# Model card: {name} version {{version}}",
+        "",
+        "## Intended use",
+        f"Ranks {meta['level']}s by how strongly their activity resembles money-laundering and human-trafficking",
+        "typologies, so that analysts review the highest-ranked first. A score is a lead for human review, never a",
+        "finding: every alert must be checked against its evidence before any report is filed.",
+        "",
+        "## Training data",
+        f"- data manifest sha256: `{data['data_manifest_sha256']}` (store batches: {', '.join(data['store_batches'])})",
+        f"- rows: {data['rows']:,}, positive: {data['positive']:,}; as of {data['as_of']}",
+        f"- split: {data['split']['rule']}, fractions {data['split']['fractions']}",
+    ]
+    for part in PARTS:
+        p = parts[part]
+        lines.append(f"  - {part}: {p['first']} … {p['last']} ({p['units']} units, {p['rows']:,} rows, "
+                     f"{data['parts'][part]['positive']:,} positive)")  # fmt: skip
+    lines += [
+        "",
+        "## Model",
+        f"- XGBoost gradient-boosted trees, {scorer.best_iteration_ + 1} rounds (early stopping on validation PR-AUC),"
+        f" depth {scorer.max_depth}, positive weight {scorer.scale_pos_weight}, seed {meta['seed']}",
+        f"- calibration: Platt scaling on validation (a={scorer.calibration_['a']:.4f}, "
+        f"b={scorer.calibration_['b']:.4f})",
+        f"- threshold {scorer.threshold_:.6f}: {scorer.threshold_rule_}",
+        f"- feature set {meta['feature_set']['name']} v{meta['feature_set']['version']}: "
+        f"{len(meta['features'])} features",
+        f"- config sha256 `{meta['config_sha256']}`; libraries: "
+        + ", ".join(f"{k} {val}" for k, val in meta["libraries"].items()),
+        "",
+        "## Validation metrics",
+        f"- PR-AUC {v['pr_auc']:.4f}, ROC-AUC {_fmt(v['roc_auc'])}, F1 {v['f1']:.4f} "
+        f"(precision {v['precision']:.4f}, recall {v['recall']:.4f}) at the threshold",
+    ]
+    for budget, m in v["at_budget"].items():
+        lines.append(f"- alert budget {budget}: precision {m['precision']:.4f}, recall {m['recall']:.4f}")
+    lines += ["", "## Features", ""]
+    lines += [f"- `{f['name']}`: {render(f['name'], 1.0, f['type'] == 'Boolean')}" for f in meta["features"]]
+    lines += [
+        "",
+        "## Limitations",
+        "- Trained on the labelled data above; typologies absent from it are not learned. Labels from synthetic worlds",
+        "  or public datasets differ from real case outcomes.",
+        "- Test-part performance is measured with `finwatch evaluate`, not here; the test part was not used.",
+        "- Scores drift when customer behaviour or data sources change: compare versions on fresh labelled data",
+        "  (`finwatch models compare`) before promoting.",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def _fmt(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.4f}"
+
+
+def _load_for(registry: Registry, ref: str, level: str | None) -> LoadedModel:
+    loaded = registry.load(ref)
+    if level is not None and loaded.metadata["level"] != level:
+        raise ConfigError(f"{loaded.ref} is a {loaded.metadata['level']}-level model; --level {level} does not match")
+    return loaded
+
+
+def _eval_dataset(store: Path, loaded: LoadedModel, as_of: str | None) -> Dataset:
+    opts = loaded.metadata["options"]
+    return _dataset(store, loaded.metadata["level"], int(opts["step_hours"]), tuple(opts["fractions"]), as_of)
+
+
+def evaluate_model(
+    store: Path,
+    ref: str,
+    registry: Registry,
+    *,
+    split: str = "test",
+    level: str | None = None,
+    as_of: str | None = None,
+    plots: Path | None = None,
+    examples: int = 5,
+) -> dict[str, Any]:
+    """Metrics of a registered model (and, at account level, rules-only and combined) on a part of a store."""
+    loaded = _load_for(registry, ref, level)
+    data = _eval_dataset(store, loaded, as_of)
+    rows = data.rows(split)
+    if rows.is_empty():
+        raise FinwatchError(f"the {split} part of {store} has no rows")
+    y = _labels(rows)
+    groups = _groups(rows, data.level)
+    typologies = _typologies(rows)
+    thresholds = {"model": loaded.scorer.threshold_}
+    if loaded.metadata.get("rules"):
+        thresholds |= loaded.metadata["rules"]["thresholds"]
+    all_scores = scores(loaded, rows)
+    measured = {k: ev.metrics(y, s, thresholds[k], typologies=typologies, groups=groups) for k, s in all_scores.items()}
+    model = measured["model"]
+    result: dict[str, Any] = {
+        "model": loaded.ref,
+        "level": data.level,
+        "split": split,
+        "f1": model["f1"],
+        "pr_auc": model["pr_auc"],
+        "roc_auc": model["roc_auc"],
+        "threshold": model["threshold"],
+        "n_test": model["n"],
+        "n_test_positive": model["n_positive"],
+        "data_manifest_sha256": data.manifest_sha256,
+        "same_data_as_training": data.manifest_sha256 == loaded.metadata["training_data"]["data_manifest_sha256"],
+        "split_detail": data.split.to_json(),
+        "scorers": measured,
+        "rules_version": data.rules_version,
+        "examples": _examples(loaded, rows, all_scores["model"], examples),
+    }
+    if plots is not None:
+        plots.mkdir(parents=True, exist_ok=True)
+        ev.plot_pr_curves({k: (y, s) for k, s in all_scores.items()}, plots / "pr_curve.png",
+                          title=f"{loaded.ref} on {split} ({model['n']:,} rows)")  # fmt: skip
+        recall = {k: {t: r["recall_at_budget"]["1%"] for t, r in m.get("recall_by_typology", {}).items()}
+                  for k, m in measured.items()}  # fmt: skip
+        ev.plot_typology_recall(recall, plots / "typology_recall.png", title="recall per typology at a 1% alert budget")
+        result["plots"] = ["pr_curve.png", "typology_recall.png"]
+    return result
+
+
+def _examples(loaded: LoadedModel, rows: pl.DataFrame, score: np.ndarray, n: int) -> list[dict[str, Any]]:
+    """The top-scored rows with their model reasons (what a lead would say)."""
+    if n <= 0 or rows.is_empty():
+        return []
+    top = np.lexsort((np.arange(score.size), -score))[:n]
+    picked = rows[top.tolist()]
+    booleans = [f["name"] for f in loaded.metadata["features"] if f["type"] == "Boolean"]
+    reasons = model_reasons(loaded.scorer, Dataset.matrix(picked, loaded.scorer.feature_names_), booleans=booleans)
+    key = "txn_id" if loaded.metadata["level"] == "transaction" else "account_id"
+    return [
+        {"id": r[key], "score": round(float(score[i]), 6), "label": bool(r["label"]), "typologies": r["typologies"],
+         "reasons": reason}
+        for i, r, reason in zip(top.tolist(), picked.iter_rows(named=True), reasons, strict=True)
+    ]  # fmt: skip
+
+
+def compare_models(
+    store: Path,
+    ref_a: str,
+    ref_b: str,
+    registry: Registry,
+    *,
+    split: str = "test",
+    as_of: str | None = None,
+    n_boot: int = 1000,
+    seed: int = 0,
+    budget: float = 0.01,
+) -> dict[str, Any]:
+    """Both models on the same rows, with paired bootstrap intervals for the differences (B − A)."""
+    a, b = registry.load(ref_a), registry.load(ref_b)
+    if a.metadata["level"] != b.metadata["level"]:
+        raise ConfigError(f"{a.ref} and {b.ref} score different levels; compare models of one level")
+    data = _eval_dataset(store, a, as_of)
+    rows = data.rows(split)
+    if rows.is_empty():
+        raise FinwatchError(f"the {split} part of {store} has no rows")
+    y = _labels(rows)
+    result = ev.compare(
+        y, scores(a, rows)["model"], scores(b, rows)["model"], a.scorer.threshold_, b.scorer.threshold_,
+        groups=_groups(rows, data.level), budget=budget, n_boot=n_boot, seed=seed,
+    )  # fmt: skip
+    return {"a": a.ref, "b": b.ref, "split": split, "n": int(y.size), "n_positive": int(y.sum()),
+            "data_manifest_sha256": data.manifest_sha256, **result}  # fmt: skip
