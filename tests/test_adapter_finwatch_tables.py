@@ -1,4 +1,5 @@
-"""finwatch-tables adapter: labels (Parquet, CSV) and accounts (Parquet) from finwatch's own canonical tables."""
+"""finwatch-tables adapter: transactions (Parquet), labels (Parquet, CSV) and accounts (Parquet) from finwatch's own
+canonical tables."""
 
 from __future__ import annotations
 
@@ -19,13 +20,14 @@ from finwatch.ingest._base import Parsed, ParseOptions, Source
 from finwatch.ingest._registry import detect
 from finwatch.ingest.adapters.finwatch_tables import FinwatchTablesAdapter
 from finwatch.ingest.pseudonym import Pseudonymizer
-from finwatch.schema import ACCOUNT_SCHEMA, LABEL_SCHEMA
+from finwatch.schema import ACCOUNT_SCHEMA, LABEL_SCHEMA, TRANSACTION_SCHEMA
 from finwatch.store import Store
 from finwatch.synth import World, WorldConfig, generate_world, save_world
 
 KEY = b"correct horse battery staple 42"
 LABELS_HEADER = "subject_kind,subject_id,label,typology,instance_id,role,source"
 ACCOUNT_COLUMNS = [f.name for f in ACCOUNT_SCHEMA if not f.name.startswith("source_")]
+TXN_COLUMNS = [f.name for f in TRANSACTION_SCHEMA if not f.name.startswith("source_") and f.name != "amount_base"]
 
 
 @pytest.fixture(scope="module")
@@ -81,11 +83,16 @@ def test_detects_labels_and_accounts_parquet_and_labels_csv(tmp_path: Path, worl
     assert detect(csv) == ("finwatch-tables", "finwatch labels CSV")
 
 
+def test_detects_the_transactions_table(world_dir: tuple[World, Path]) -> None:
+    world, root = world_dir
+    found = detect(root / "truth" / "transactions.parquet")
+    assert found == ("finwatch-tables", f"finwatch transactions ({world.transactions.height} rows)")
+
+
 def test_other_parquet_and_other_csv_are_not_taken(tmp_path: Path, world_dir: tuple[World, Path]) -> None:
     _, root = world_dir
-    for other in (root / "truth" / "transactions.parquet", root / "labels" / "instances.parquet"):
-        with pytest.raises(UnknownFormatError):
-            detect(other)
+    with pytest.raises(UnknownFormatError):
+        detect(root / "labels" / "instances.parquet")
     plain = tmp_path / "plain.parquet"
     pq.write_table(pa.table({"subject_kind": ["account"], "subject_id": ["A"], "label": [True], "typology": ["x"]}),
                    plain)  # fmt: skip
@@ -178,6 +185,130 @@ def test_pseudonymised_store_maps_label_and_account_ids_like_transaction_account
     raw_id = world.account_labels["subject_id"][0]
     for part in s.files("labels") + s.files("accounts"):
         assert raw_id.encode() not in Path(part).read_bytes()
+
+
+# --- transactions ------------------------------------------------------------------------------------------------
+def test_world_transactions_and_labels_load_the_whole_world_and_merge_with_its_bank_export(
+    tmp_path: Path, world_dir: tuple[World, Path]
+) -> None:
+    world, root = world_dir
+    store = tmp_path / "s"
+    truth = root / "truth" / "transactions.parquet"
+    labels = [root / "labels" / "accounts.parquet", root / "labels" / "transactions.parquet"]
+    report = ingest([truth, *labels], store, options(root))
+    assert report.committed, [f.error for f in report.files]
+    txn_file, _, txn_labels = report.files
+    n = world.transactions.height
+    assert (txn_file.format, txn_file.detected) == ("finwatch-tables", f"finwatch transactions ({n} rows)")
+    assert (txn_file.rows_read, txn_file.accepted, txn_file.new, txn_file.quarantined) == (n, n, n, 0)
+    assert not txn_file.notes
+
+    # every transaction as the world has it: ids, times, accounts, exact amounts, currency, channel and context
+    s = Store(store)
+    stored = s.scan("transactions").collect()
+    assert stored.select(TXN_COLUMNS).sort("txn_id").equals(world.transactions.select(TXN_COLUMNS).sort("txn_id"))
+    assert set(stored["source_format"]) == {"finwatch-tables"}
+    assert stored.sort("txn_id")["source_row"].to_list() == [i + 1 for i in range(n)]  # the world is in id order
+    # amount_base recomputed with the world's own FX table: the world's values
+    base = stored.select("txn_id", "amount_base").join(world.transactions.select("txn_id", truth="amount_base"),
+                                                       on="txn_id")  # fmt: skip
+    assert ((base["amount_base"] - base["truth"]).abs() <= 1e-9 * base["truth"].abs() + 1e-9).all()
+    # every transaction label names a stored transaction
+    label_ids = set(world.transaction_labels["subject_id"])
+    assert label_ids
+    assert label_ids <= set(stored["txn_id"])
+    assert f"{len(world.transaction_labels)} of {len(world.transaction_labels)} labelled transactions match" in (
+        " ".join(txn_labels.notes)
+    )
+    assert in_order(s.scan("labels").collect()).equals(in_order(world_labels(world)))
+
+    # the same file again: nothing added
+    before = snapshot(store)
+    again = ingest([truth], store, options(root))
+    assert not again.committed
+    assert again.files[0].status == "already ingested"
+    assert snapshot(store) == before
+
+    # the bank's export of the same world: the same ids, merged into the transactions already there
+    bank = ingest([root / "bank-csv" / "transactions.csv"], store, options(root)).files[0]
+    assert bank.status == "ingested", bank.error
+    assert bank.accepted > 0
+    assert (bank.new, bank.merged, bank.quarantined) == (0, bank.accepted, 0)
+    after = Store(store).scan("transactions").select("txn_id", "source_format").collect()
+    assert after.height == n
+    assert after["txn_id"].n_unique() == n
+    assert set(after["source_format"]) == {"finwatch-tables"}
+
+
+def transactions_file(path: Path, frame: pl.DataFrame, table: str | None = "transactions") -> Path:
+    arrow = frame.to_arrow()
+    pq.write_table(arrow.replace_schema_metadata({"finwatch.table": table} if table else None), path)
+    return path
+
+
+def test_bad_transaction_records_are_quarantined_with_their_reasons(
+    tmp_path: Path, world_dir: tuple[World, Path]
+) -> None:
+    world, root = world_dir
+    rows = world.transactions.filter(pl.col("currency") == "USD").head(8).sort("txn_id")
+    ids = rows["txn_id"].to_list()
+    bad = rows.with_columns(
+        amount=pl.when(pl.col("txn_id") == ids[1]).then(None).otherwise(pl.col("amount")),
+        channel=pl.when(pl.col("txn_id") == ids[3]).then(pl.lit("teleport")).otherwise(pl.col("channel")),
+        currency=pl.when(pl.col("txn_id") == ids[4]).then(None).otherwise(pl.col("currency")),
+        ts=pl.when(pl.col("txn_id") == ids[5]).then(None).otherwise(pl.col("ts")),
+        txn_id=pl.when(pl.col("txn_id") == ids[6]).then(pl.lit(" ")).otherwise(pl.col("txn_id")),
+    ).with_columns(amount=pl.when(pl.col("txn_id") == ids[7]).then(pl.col("amount") * -1).otherwise(pl.col("amount")))
+    # a record again (the same transaction: merged) and an id again with another amount (a conflict)
+    bad = pl.concat([bad, rows.slice(0, 1), rows.slice(2, 1).with_columns(amount=pl.col("amount") + 1)])
+    path = transactions_file(tmp_path / "transactions.parquet", bad)
+    report = ingest([path], tmp_path / "s", options(root))
+    assert report.committed
+    f = report.files[0]
+    assert (f.rows_read, f.accepted, f.new, f.merged, f.quarantined) == (10, 3, 2, 1, 7)
+    assert f.rows_read == f.accepted + f.quarantined
+    q = Store(tmp_path / "s").scan("quarantine").collect().sort("row")
+    assert q["row"].to_list() == [2, 4, 5, 6, 7, 8, 10]
+    assert q["reason"].to_list() == [
+        "missing amount",
+        "unknown channel 'teleport' (one of cash, wire, ach, card, cheque, p2p, crypto, internal)",
+        "missing currency",
+        "missing ts",
+        "missing txn_id",
+        "negative amount",  # the pipeline's checks as for any export
+        f"conflicts with row 3 (same id {ids[2]}, other time, amount or currency)",
+    ]
+    assert set(q["source_format"]) == {"finwatch-tables"}
+    raw = json.loads(q["raw"][1])  # the record's values as JSON
+    assert (raw["txn_id"], raw["channel"], raw["source_row"]) == (ids[3], "teleport", 4)
+    assert json.loads(q["raw"][0])["amount"] is None
+    stored = Store(tmp_path / "s").scan("transactions").collect().sort("txn_id")
+    assert stored["txn_id"].to_list() == [ids[0], ids[2]]
+    assert stored["source_row"].to_list() == [1, 3]
+    assert stored["amount"].to_list() == rows["amount"].to_list()[0:3:2]
+
+
+def test_transaction_tables_with_other_columns_or_types(tmp_path: Path, world_dir: tuple[World, Path]) -> None:
+    world, _ = world_dir
+    rows = world.transactions.head(3)
+    # only the required columns, no metadata (read because the format is given), an extra column noted
+    minimal = rows.select("txn_id", "ts", "amount", "currency", "channel", note=pl.lit("x"))
+    parsed = parse(transactions_file(tmp_path / "minimal.parquet", minimal, table=None))
+    assert parsed.detected == "finwatch transactions (3 rows)"
+    assert parsed.rows["txn_id"].to_list() == rows["txn_id"].to_list()
+    assert parsed.rows["amount"].to_list() == rows["amount"].to_list()
+    assert parsed.rows["src_account"].null_count() == 3
+    assert parsed.rows["_reason"].null_count() == 3
+    assert parsed.notes == ["columns ignored: note"]
+    # integer amounts are exact: read as decimals
+    whole = parse(transactions_file(tmp_path / "whole.parquet", minimal.with_columns(amount=pl.lit(12, pl.Int64))))
+    assert whole.rows["amount"].cast(pl.String).to_list() == ["12.000000000000000000"] * 3
+    with pytest.raises(InputError, match=r"missing required columns \['channel'\]"):
+        parse(transactions_file(tmp_path / "missing.parquet", minimal.drop("channel")))
+    with pytest.raises(InputError, match="column 'amount' is double, which is not exact"):
+        parse(transactions_file(tmp_path / "float.parquet", minimal.with_columns(amount=pl.lit(1.5))))
+    with pytest.raises(InputError, match="column 'ts' cannot be read as timestamp"):
+        parse(transactions_file(tmp_path / "ts.parquet", minimal.with_columns(ts=pl.lit("yesterday"))))
 
 
 # --- labels CSV ----------------------------------------------------------------------------------------------------
@@ -283,8 +414,8 @@ def test_parquet_with_wrong_columns_or_types_is_rejected(tmp_path: Path) -> None
     with pytest.raises(InputError, match="column 'opened_date' cannot be read as date32"):
         parse(wrong)
     other = tmp_path / "other.parquet"
-    pq.write_table(pa.table({"x": [1]}).replace_schema_metadata({"finwatch.table": "transactions"}), other)
-    with pytest.raises(InputError, match="not a finwatch labels or accounts table"):
+    pq.write_table(pa.table({"x": [1]}).replace_schema_metadata({"finwatch.table": "instances"}), other)
+    with pytest.raises(InputError, match="not a finwatch transactions, labels or accounts table"):
         parse(other)
 
 
@@ -322,16 +453,16 @@ def test_bad_parquet_records_are_quarantined_with_their_values(tmp_path: Path) -
 
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(
-    accounts=st.booleans(),
+    table=st.sampled_from(["truth/accounts.parquet", "labels/accounts.parquet", "truth/transactions.parquet"]),
     cut=st.floats(0.0, 1.0),
     flips=st.lists(st.tuples(st.floats(0.0, 1.0), st.integers(0, 255)), max_size=4),
 )
 def test_damaged_tables_are_rejected_or_quarantined_never_a_traceback(
-    tmp_path_factory: pytest.TempPathFactory, world_dir: tuple[World, Path], accounts: bool, cut: float,
+    tmp_path_factory: pytest.TempPathFactory, world_dir: tuple[World, Path], table: str, cut: float,
     flips: list[tuple[float, int]],
 ) -> None:  # fmt: skip
     _, root = world_dir
-    source = root / ("truth" if accounts else "labels") / "accounts.parquet"
+    source = root / table
     original = source.read_bytes()
     data = bytearray(original[: max(4, int(len(original) * cut))])
     for where, byte in flips:

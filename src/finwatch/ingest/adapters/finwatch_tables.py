@@ -1,7 +1,13 @@
-"""finwatch's own canonical tables: ground-truth labels and account reference data.
+"""finwatch's own canonical tables: transactions, ground-truth labels and account reference data.
 
-Three inputs, none of them transactions:
+Four inputs:
 
+- **transactions as Parquet** with ``TRANSACTION_SCHEMA`` (``finwatch.table = transactions``; ``finwatch synth``
+  writes ``truth/transactions.parquet``): the fast, lossless way to move transactions between stores or to load a
+  synthetic world completely (each bank-format export covers only some of its banks). ``txn_id``, ``ts``,
+  ``amount``, ``currency`` and ``channel`` are required columns; the accounts, institutions and context columns are
+  optional (missing ones are null). ``amount_base`` and the lineage columns are not read: the pipeline recomputes
+  them, as for any export. Amounts must be exact (decimal or integer columns; floating point is refused);
 - **labels as Parquet** with ``LABEL_SCHEMA`` (``finwatch synth`` writes ``labels/accounts.parquet`` and
   ``labels/transactions.parquet``; their Arrow schema metadata says ``finwatch.table = labels``);
 - **labels as CSV** with the header ``subject_kind,subject_id,label,typology`` and optionally ``instance_id``,
@@ -11,18 +17,21 @@ Three inputs, none of them transactions:
   ``truth/accounts.parquet``). Accounts give ``holder_type`` (person, business, merchant, exchange), which some
   rules need. Lineage columns in the file are replaced by this file's lineage.
 
-Detection: a Parquet file (magic bytes ``PAR1``) whose schema metadata names the labels or accounts table, or a
-CSV with the labels header. A Parquet file without that metadata is read only when the format is given
-(``--format finwatch-tables``): its columns then decide between labels and accounts.
+Detection: a Parquet file (magic bytes ``PAR1``) whose schema metadata names the transactions, labels or accounts
+table, or a CSV with the labels header. A Parquet file without that metadata is read only when the format is given
+(``--format finwatch-tables``): its columns then decide between labels, accounts and transactions.
 
-Every record is a row read: accepted into ``labels``/``accounts``, or quarantined with its reason. A label needs
-``subject_kind`` account or transaction (any case), a ``subject_id``, a readable ``label`` and a ``typology``; an
-account needs an ``account_id``, a known ``kind`` and a known ``holder_type``. Values are trimmed; an empty text is
-missing. A label without ``source`` gets ``finwatch-tables <file name>``. Row numbers are physical lines for CSV
+Every record is a row read: accepted (into ``transactions``, ``labels`` or ``accounts``), or quarantined with its
+reason. A transaction needs a ``txn_id``, ``ts``, ``amount``, ``currency`` and a known ``channel`` (values are
+taken as they are: the table is canonical already); the pipeline checks the rest as for any export (positive
+amounts, timestamps in 1970–2099, an account on at least one side, an FX rate). A label needs ``subject_kind``
+account or transaction (any case), a ``subject_id``, a readable ``label`` and a ``typology``; an account needs an
+``account_id``, a known ``kind`` and a known ``holder_type``. Label and account values are trimmed; an empty text
+is missing. A label without ``source`` gets ``finwatch-tables <file name>``. Row numbers are physical lines for CSV
 (header = line 1) and 1-based record numbers for Parquet, whose quarantined records keep their values as JSON.
-Account ids (of account labels, of accounts and their links) are pseudonymised by the pipeline when a key is set;
-transaction ids never are. A file that cannot be read at all (damaged Parquet, missing columns, a column of the
-wrong type) is rejected with one message.
+Account ids (of transactions, of account labels, of accounts and their links) are pseudonymised by the pipeline
+when a key is set; transaction ids never are. A file that cannot be read at all (damaged Parquet, missing columns,
+a column of the wrong type) is rejected with one message.
 """
 
 from __future__ import annotations
@@ -50,7 +59,16 @@ from finwatch.ingest._base import (
     json_raw,
 )
 from finwatch.ingest._text import decode_utf8, read_csv
-from finwatch.schema import ACCOUNT_SCHEMA, LABEL_SCHEMA, AccountKind, HolderType, SubjectKind, polars_schema
+from finwatch.schema import (
+    ACCOUNT_SCHEMA,
+    LABEL_SCHEMA,
+    TRANSACTION_SCHEMA,
+    AccountKind,
+    Channel,
+    HolderType,
+    SubjectKind,
+    polars_schema,
+)
 
 __all__ = ["FinwatchTablesAdapter"]
 
@@ -65,6 +83,12 @@ FALSE_TEXT: Final = ("false", "0", "no")
 SUBJECT_KINDS: Final = tuple(k.value for k in SubjectKind)
 ACCOUNT_KINDS: Final = tuple(k.value for k in AccountKind)
 HOLDER_TYPES: Final = tuple(h.value for h in HolderType)
+CHANNELS: Final = tuple(c.value for c in Channel)
+TXN_REQUIRED: Final = ("txn_id", "ts", "amount", "currency", "channel")
+TXN_OPTIONAL: Final = tuple(c for c in PARSED_SCHEMA if c not in (*TXN_REQUIRED, "source_row", "_reason", "_raw"))
+#: canonical columns the pipeline recomputes for every file: present in the table, not read
+TXN_RECOMPUTED: Final = tuple(c for c in TRANSACTION_SCHEMA.names if c not in (*TXN_REQUIRED, *TXN_OPTIONAL))
+KINDS: Final = ("transactions", "labels", "accounts")
 
 
 def _csv_header(text: str) -> list[str]:
@@ -94,9 +118,24 @@ def _message(exc: Exception) -> str:
     return text.splitlines()[0][:200] if text else type(exc).__name__
 
 
+def _is_text(kind: pa.DataType) -> bool:
+    return bool(pa.types.is_string(kind) or pa.types.is_large_string(kind) or pa.types.is_string_view(kind))
+
+
+def _read(source: Source, file: pq.ParquetFile, columns: list[str]) -> pa.Table:
+    """The named columns of an opened Parquet file; a damaged data page rejects the file."""
+    try:
+        return file.read(columns=columns, use_threads=True)
+    except (pa.ArrowException, OSError, ValueError) as exc:  # read from memory: any failure is the content's
+        raise InputError(source.display, f"not a readable Parquet file ({_message(exc)})") from None
+
+
 class FinwatchTablesAdapter(Adapter):
     name = "finwatch-tables"
-    summary = "finwatch's labels (Parquet or CSV) and accounts (Parquet) tables: ground truth and reference data"
+    summary = (
+        "finwatch's own tables: transactions and accounts (Parquet), labels (Parquet or CSV); ground truth and "
+        "reference data"
+    )
 
     @classmethod
     def sniff(cls, sample: Sample) -> str | None:
@@ -104,9 +143,12 @@ class FinwatchTablesAdapter(Adapter):
             return None
         if sample.head.startswith(MAGIC):
             try:
-                kind = _table_kind(pq.read_schema(sample.path))
+                metadata = pq.read_metadata(sample.path)  # the footer only
+                kind = _table_kind(metadata.schema.to_arrow_schema())
             except Exception:  # a damaged footer: parse names the problem
                 return "Parquet file (not readable)"
+            if kind == "transactions":
+                return f"finwatch transactions ({metadata.num_rows} rows)"
             return f"finwatch {kind} table (Parquet)" if kind in ("labels", "accounts") else None
         names = _csv_header(sample.text.lstrip())
         if set(LABEL_REQUIRED) <= set(names):
@@ -121,25 +163,93 @@ class FinwatchTablesAdapter(Adapter):
 
     # --- Parquet --------------------------------------------------------------------------------------------
     def _parquet(self, source: Source, data: bytes) -> Parsed:
-        try:
-            table = pq.read_table(pa.BufferReader(data))
+        try:  # the footer first: a transactions table is read column by column, only the columns it needs
+            file = pq.ParquetFile(pa.BufferReader(data))
+            schema = file.schema_arrow
         except (pa.ArrowException, OSError, ValueError) as exc:  # read from memory: any failure is the content's
             raise InputError(source.display, f"not a readable Parquet file ({_message(exc)})") from None
-        names = set(table.column_names)
-        kind = _table_kind(table.schema)
+        if len(set(schema.names)) != len(schema.names):
+            raise InputError(source.display, "repeated column names")
+        names = set(schema.names)
+        kind = _table_kind(schema)
         if kind is None:  # no finwatch metadata (format given explicitly): the columns decide
-            kind = "labels" if set(LABEL_REQUIRED) <= names else "accounts" if "account_id" in names else None
+            kind = (
+                "labels" if set(LABEL_REQUIRED) <= names
+                else "accounts" if "account_id" in names
+                else "transactions" if {"txn_id", "ts", "amount"} <= names
+                else None
+            )  # fmt: skip
+        if kind not in KINDS:
+            what = f"its finwatch.table is {kind!r}" if kind else "it has no finwatch.table metadata"
+            raise InputError(
+                source.display,
+                f"not a finwatch transactions, labels or accounts table ({what}); only those tables are read as "
+                f"{self.name}",
+            )
+        if kind == "transactions":
+            return self._transactions(source, file, schema)
+        table = _read(source, file, schema.names)
         if kind == "labels":
             frame = self._columns(source, table, LABEL_REQUIRED, LABEL_OPTIONAL, text=True)
             return self._labels(source, frame)
-        if kind == "accounts":
-            frame = self._columns(source, table, ACCOUNT_REQUIRED, ACCOUNT_OPTIONAL, text=False)
-            return self._accounts(source, frame)
-        what = f"its finwatch.table is {kind!r}" if kind else "it has no finwatch.table metadata"
-        raise InputError(
-            source.display,
-            f"not a finwatch labels or accounts table ({what}); only those tables are read as {self.name}",
+        frame = self._columns(source, table, ACCOUNT_REQUIRED, ACCOUNT_OPTIONAL, text=False)
+        return self._accounts(source, frame)
+
+    def _transactions(self, source: Source, file: pq.ParquetFile, schema: pa.Schema) -> Parsed:
+        """Canonical transactions as ``PARSED_SCHEMA`` rows, vectorised: the pipeline validates, converts and
+        stores them like any export's."""
+        missing = [c for c in TXN_REQUIRED if c not in schema.names]
+        if missing:
+            raise InputError(
+                source.display, f"missing required columns {missing} (required: {', '.join(TXN_REQUIRED)})"
+            )
+        amount_type = schema.field("amount").type
+        if pa.types.is_floating(amount_type):
+            raise InputError(
+                source.display, f"column 'amount' is {amount_type}, which is not exact (decimal or integer amounts)"
+            )
+        present = [c for c in (*TXN_REQUIRED, *TXN_OPTIONAL) if c in schema.names]
+        table = _read(source, file, present)
+        arrays = {}
+        for name in present:
+            target = TRANSACTION_SCHEMA.field(name).type
+            column = table.column(name)
+            keep = column.type.equals(target) or (target == pa.string() and _is_text(column.type))
+            try:
+                arrays[name] = column if keep else column.cast(target, safe=True)
+            except (pa.ArrowException, ValueError) as exc:
+                raise InputError(
+                    source.display, f"column {name!r} cannot be read as {target} ({_message(exc)})"
+                ) from None
+        frame = pl.from_arrow(pa.table(arrays))
+        assert isinstance(frame, pl.DataFrame)
+        txn_id, channel, currency = pl.col("txn_id"), pl.col("channel"), pl.col("currency")
+        reason = (
+            pl.when(txn_id.is_null() | (txn_id.str.strip_chars() == ""))
+            .then(pl.lit("missing txn_id"))
+            .when(pl.col("ts").is_null())
+            .then(pl.lit("missing ts"))
+            .when(pl.col("amount").is_null())
+            .then(pl.lit("missing amount"))
+            .when(currency.is_null() | (currency.str.strip_chars() == ""))
+            .then(pl.lit("missing currency"))
+            .when(channel.is_null())
+            .then(pl.lit("missing channel"))
+            .when(~channel.is_in(CHANNELS))
+            .then(pl.format("unknown channel '{}' (one of {})", channel, pl.lit(", ".join(CHANNELS))))
         )
+        rows = frame.with_columns(
+            [pl.lit(None, PARSED_SCHEMA[c]).alias(c) for c in TXN_OPTIONAL if c not in frame.columns]
+        ).with_columns(
+            source_row=pl.int_range(1, pl.len() + 1, dtype=pl.Int64),
+            _reason=reason,
+            _raw=pl.lit(None, pl.String),  # the pipeline keeps a rejected record's values as JSON
+        )
+        parsed = Parsed(rows=conform_parsed(rows), detected=f"finwatch transactions ({frame.height} rows)")
+        ignored = [c for c in schema.names if c not in (*present, *TXN_RECOMPUTED)]
+        if ignored:
+            parsed.notes.append(f"columns ignored: {', '.join(ignored)}")
+        return parsed
 
     @staticmethod
     def _columns(
@@ -147,8 +257,6 @@ class FinwatchTablesAdapter(Adapter):
     ) -> pl.DataFrame:
         """The known columns of ``table`` (missing optional ones as nulls), as text or as their canonical types,
         with ``source_row`` (1-based record number) and ``_raw`` (the record as JSON)."""
-        if len(set(table.column_names)) != len(table.column_names):
-            raise InputError(source.display, "repeated column names")
         missing = [c for c in required if c not in table.column_names]
         if missing:
             raise InputError(source.display, f"missing required columns {missing} (required: {', '.join(required)})")
