@@ -1,12 +1,13 @@
 -- name: transaction_features
 -- grain: transaction (every transaction up to as_of)
 -- time_column: ts
--- windows: 24h, 7d (trailing: ts − w < other ts <= ts, so transactions at the same time count)
+-- windows: 24h, 7d, 30d (trailing: ts − w < other ts <= ts, so transactions at the same time count); 48h relays
 -- typology: all (the AMLworld benchmark scores transactions)
 -- source: stg_legs and the cycles family; features of each side computed in timestamp order, without look-ahead
 -- parameters:
 --   w_24h: interval 24 hours
 --   w_7d: interval 7 days
+--   w_30d: interval 30 days
 --   sg_tolerance: 0.2
 -- columns:
 --   src_count_out_24h / src_sum_out_24h / src_distinct_receivers_7d: the sender's activity up to this transaction
@@ -15,7 +16,18 @@
 --   dst_count_out_24h: what the receiver paid out in the 24 h up to it
 --   src_forwards_recent_inflow: the sender received, within 48 h before, an amount this one is within
 --     sg_tolerance below (a relay: scatter-gather, stack, pass-through)
---   closes_cycle / cycle_length: this transaction closes a temporal cycle (its path is in the cycles evidence)
+--   closes_cycle / cycle_length: this transaction closes a temporal cycle (its path is in the cycles evidence);
+--     cycle_length is the longest when several close on it
+--   amount_base: the amount in the base currency
+--   src_count_out_30d / src_sum_out_30d / dst_count_in_30d / dst_sum_in_30d: each side's 30-day activity up to it
+--   src_distinct_receivers_24h / dst_distinct_senders_24h: counterparties of each side in the 24 h up to it
+--   src_hours_known / dst_hours_known: hours since the account's first transaction in the store (0: its first)
+--   pair_count_before: earlier transactions from this sender to this receiver (strictly before it)
+--   amount_to_src_mean_30d: the amount over the sender's mean outgoing amount in the 30 days up to it
+--   hour_utc / is_weekend: when it happened (UTC)
+--   is_round_amount: a whole multiple of 100 in its own currency
+--   is_self_transfer: sender and receiver are the same account (cash handling in some exports)
+--   is_cross_institution: sender and receiver hold their accounts at different institutions
 with legs as (
     select * from stg_legs
 ),
@@ -28,12 +40,29 @@ windowed as (
         coalesce(sum(amount_base) filter (where direction = 'in') over w24, 0) as sum_in_24h,
         count(distinct counterparty) filter (where direction = 'out') over w7 as distinct_receivers_7d,
         count(distinct counterparty) filter (where direction = 'in') over w7 as distinct_senders_7d,
+        count(distinct counterparty) filter (where direction = 'out') over w24 as distinct_receivers_24h,
+        count(distinct counterparty) filter (where direction = 'in') over w24 as distinct_senders_24h,
+        count(*) filter (where direction = 'out') over w30 as count_out_30d,
+        coalesce(sum(amount_base) filter (where direction = 'out') over w30, 0) as sum_out_30d,
+        count(*) filter (where direction = 'in') over w30 as count_in_30d,
+        coalesce(sum(amount_base) filter (where direction = 'in') over w30, 0) as sum_in_30d,
+        -- the earliest transaction of the account is never later than this one: no look-ahead
+        date_diff('second', min(ts) over (partition by account_id), ts) / 3600.0 as hours_known,
     from legs
     -- (ts − w, ts]: the same half-open windows as the account level
     window w24 as (partition by account_id order by ts
                    range between ($w_24h - interval 1 microsecond) preceding and current row),
            w7 as (partition by account_id order by ts
-                  range between ($w_7d - interval 1 microsecond) preceding and current row)
+                  range between ($w_7d - interval 1 microsecond) preceding and current row),
+           w30 as (partition by account_id order by ts
+                   range between ($w_30d - interval 1 microsecond) preceding and current row)
+),
+pairs as (
+    select txn_id,
+           count(*) over (partition by src_account, dst_account order by ts
+                          range between unbounded preceding and interval 1 microsecond preceding) as pair_count_before
+    from stg_transactions
+    where src_account is not null and dst_account is not null
 ),
 relays as (
     select distinct o.txn_id
@@ -56,10 +85,21 @@ final as (
         r.txn_id is not null as src_forwards_recent_inflow,
         c.txn_id is not null as closes_cycle,
         coalesce(c.cycle_length, 0) as cycle_length,
+        s.count_out_30d as src_count_out_30d, s.sum_out_30d as src_sum_out_30d,
+        d.count_in_30d as dst_count_in_30d, d.sum_in_30d as dst_sum_in_30d,
+        s.distinct_receivers_24h as src_distinct_receivers_24h, d.distinct_senders_24h as dst_distinct_senders_24h,
+        s.hours_known as src_hours_known, d.hours_known as dst_hours_known,
+        coalesce(p.pair_count_before, 0) as pair_count_before,
+        t.amount_base / nullif(s.sum_out_30d / nullif(s.count_out_30d, 0), 0) as amount_to_src_mean_30d,
+        t.hour_utc, t.is_weekend,
+        t.amount % 100 = 0 as is_round_amount,
+        coalesce(t.src_account = t.dst_account, false) as is_self_transfer,
+        coalesce(t.src_institution <> t.dst_institution, false) as is_cross_institution,
     from stg_transactions t
     left join windowed s on s.txn_id = t.txn_id and s.direction = 'out' and s.account_id = t.src_account
     left join windowed d on d.txn_id = t.txn_id and d.direction = 'in' and d.account_id = t.dst_account
     left join relays r on r.txn_id = t.txn_id
     left join closing c on c.txn_id = t.txn_id
+    left join pairs p on p.txn_id = t.txn_id
 )
 select * from final order by ts, txn_id

@@ -17,6 +17,8 @@ renamed as (
         ts,
         src_account,
         dst_account,
+        src_institution,
+        dst_institution,
         amount,
         currency,
         amount_base,

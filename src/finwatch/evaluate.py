@@ -43,7 +43,7 @@ from sklearn.metrics import average_precision_score, precision_recall_curve, roc
 
 from finwatch.exceptions import FinwatchError
 
-__all__ = ["BUDGETS", "compare", "metrics", "plot_pr_curves", "plot_typology_recall"]
+__all__ = ["BUDGETS", "COMPARED", "compare", "metrics", "plot_pr_curves", "plot_typology_recall"]
 
 BUDGETS: tuple[float, ...] = (0.005, 0.01, 0.02)  # alert budgets: share of rows alerted
 COMPARED = ("pr_auc", "roc_auc", "f1", "precision_at_budget", "recall_at_budget")  # the metrics `compare` reports

@@ -344,5 +344,6 @@ def compare_models(
         y, scores(a, rows)["model"], scores(b, rows)["model"], a.scorer.threshold_, b.scorer.threshold_,
         groups=_groups(rows, data.level), budget=budget, n_boot=n_boot, seed=seed,
     )  # fmt: skip
-    return {"a": a.ref, "b": b.ref, "split": split, "n": int(y.size), "n_positive": int(y.sum()),
-            "data_manifest_sha256": data.manifest_sha256, **result}  # fmt: skip
+    metrics = {name: result.pop(name) for name in ev.COMPARED}
+    return {"a": a.ref, "b": b.ref, "split": split, "data_manifest_sha256": data.manifest_sha256, **result,
+            "metrics": metrics}  # fmt: skip

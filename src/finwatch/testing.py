@@ -17,10 +17,10 @@ from typing import Any
 
 import polars as pl
 
-from finwatch.schema import ACCOUNT_SCHEMA, TRANSACTION_SCHEMA, conform, polars_schema
+from finwatch.schema import ACCOUNT_SCHEMA, LABEL_SCHEMA, TRANSACTION_SCHEMA, conform, polars_schema
 from finwatch.store import Store, StoreSettings
 
-__all__ = ["make_accounts", "make_store", "make_transactions"]
+__all__ = ["make_accounts", "make_labels", "make_store", "make_transactions"]
 
 _DEFAULTS: dict[str, Any] = {
     "currency": "USD", "channel": "wire", "src_institution": None, "dst_institution": None, "mcc": None,
@@ -73,7 +73,20 @@ def make_accounts(rows: list[dict[str, Any]]) -> pl.DataFrame:
     return pl.DataFrame(out, schema=polars_schema(ACCOUNT_SCHEMA))
 
 
-def make_store(root: Path, transactions: pl.DataFrame, accounts: pl.DataFrame | None = None) -> Store:
+def make_labels(rows: list[dict[str, Any]]) -> pl.DataFrame:
+    """Labels from short dicts: ``subject_id`` plus any label column (a positive transaction label by default)."""
+    out = []
+    for row in rows:
+        record: dict[str, Any] = {"subject_kind": "transaction", "label": True, "typology": "test", "instance_id": None,
+                                  "role": None, "source": "test"}  # fmt: skip
+        record.update(row)
+        out.append(record)
+    return pl.DataFrame(out, schema=polars_schema(LABEL_SCHEMA)).select(list(LABEL_SCHEMA.names))
+
+
+def make_store(
+    root: Path, transactions: pl.DataFrame, accounts: pl.DataFrame | None = None, labels: pl.DataFrame | None = None
+) -> Store:
     """A store holding exactly these tables, committed like an ingest batch (manifest last)."""
     from finwatch.ingest._pipeline import write_partitions
 
@@ -92,5 +105,11 @@ def make_store(root: Path, transactions: pl.DataFrame, accounts: pl.DataFrame | 
 
         pq.write_table(conform(accounts, ACCOUNT_SCHEMA, what="test accounts"), path)
         files["accounts"] = [(path, f"accounts/{digest}.parquet")]
+    if labels is not None:
+        import pyarrow.parquet as pq
+
+        path = staging / "labels.parquet"
+        pq.write_table(conform(labels, LABEL_SCHEMA, what="test labels"), path)
+        files["labels"] = [(path, f"labels/{digest}.parquet")]
     store.commit(digest, files, {"inputs": [{"file": "test", "sha256": digest}]})
     return store

@@ -1,0 +1,384 @@
+"""Models: temporal splits, labelled datasets, the XGBoost scorer, the registry, reasons, and the CLI forms."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import itertools
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from sklearn.base import clone
+from sklearn.metrics import f1_score, roc_auc_score
+
+from finwatch.dataset import as_of_times, build_dataset, temporal_cuts
+from finwatch.exceptions import FinwatchError
+from finwatch.explain import model_reasons, render, rule_reasons
+from finwatch.model import XGBScorer, best_f1_threshold, budget_threshold
+from finwatch.registry import Registry, RegistryError
+from finwatch.testing import make_labels, make_store, make_transactions
+
+SRC = Path(__file__).resolve().parents[1] / "src" / "finwatch"
+
+
+# --- temporal split ------------------------------------------------------------------------------------------------
+def test_thirty_equal_days_split_18_6_6() -> None:
+    assert temporal_cuts([100] * 30) == (18, 24)
+
+
+def _brute_force(counts: list[int], fractions: tuple[float, float, float]) -> float:
+    total = sum(counts)
+    best = float("inf")
+    for i, j in itertools.combinations(range(1, len(counts)), 2):
+        shares = (sum(counts[:i]) / total, sum(counts[i:j]) / total, sum(counts[j:]) / total)
+        best = min(best, max(abs(s - f) / f for s, f in zip(shares, fractions, strict=True)))
+    return best
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.integers(1, 1000), min_size=3, max_size=25))
+def test_cuts_minimise_the_largest_relative_deviation(counts: list[int]) -> None:
+    i, j = temporal_cuts(counts)
+    assert 0 < i < j < len(counts)  # three non-empty parts, in time order
+    total = sum(counts)
+    shares = (sum(counts[:i]) / total, sum(counts[i:j]) / total, sum(counts[j:]) / total)
+    achieved = max(abs(s - f) / f for s, f in zip(shares, (0.6, 0.2, 0.2), strict=True))
+    assert achieved == pytest.approx(_brute_force(counts, (0.6, 0.2, 0.2)))
+
+
+def test_a_heavy_last_day_moves_the_cuts() -> None:
+    # the busy last day alone is 40 % of the rows: the test part is that day only
+    i, j = temporal_cuts([10] * 9 + [60])
+    assert j == 9
+
+
+@pytest.mark.parametrize(("counts", "fractions"), [([5, 5], (0.6, 0.2, 0.2)), ([5] * 5, (0.5, 0.5, 0.1))])
+def test_impossible_splits_are_refused(counts: list[int], fractions: tuple[float, float, float]) -> None:
+    with pytest.raises(FinwatchError):
+        temporal_cuts(counts, fractions)
+
+
+def test_as_of_times_step_back_from_the_midnight_after_the_data() -> None:
+    first = dt.datetime(2026, 1, 1, 8, tzinfo=dt.UTC)
+    last = dt.datetime(2026, 1, 10, 23, 59, 59, tzinfo=dt.UTC)
+    times = as_of_times(first, last, dt.timedelta(days=3))
+    assert times[-1] == dt.datetime(2026, 1, 11, tzinfo=dt.UTC)
+    # at least one step of data before each: Jan 2 would look back to Dec 30, before the first transaction
+    assert times == [dt.datetime(2026, 1, d, tzinfo=dt.UTC) for d in (5, 8, 11)]
+
+
+# --- labelled datasets ---------------------------------------------------------------------------------------------
+def _day(d: int, hour: int = 12) -> str:
+    return f"2026-01-{d:02d}T{hour:02d}:00:00Z"
+
+
+@pytest.fixture(scope="module")
+def labelled_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Ten days of background traffic; M receives a labelled transaction on day 6; Z is labelled only as an account."""
+    rows = []
+    for d in range(1, 11):
+        for k in range(6):
+            rows.append({"txn_id": f"b{d}-{k}", "ts": _day(d, 8 + k), "src": f"P{k}", "dst": f"Q{(k + d) % 6}",
+                         "amount": "120.00"})  # fmt: skip
+    rows.append({"txn_id": "bad", "ts": _day(6, 15), "src": "X", "dst": "M", "amount": "9500.00"})
+    rows.append({"txn_id": "z1", "ts": _day(2, 15), "src": "Z", "dst": "Q1", "amount": "50.00"})
+    labels = make_labels([
+        {"subject_id": "bad", "typology": "fan_in"},
+        {"subject_kind": "account", "subject_id": "Z", "typology": "shell_company"},
+        {"subject_kind": "account", "subject_id": "M", "typology": "fan_in"},
+    ])  # fmt: skip
+    root = tmp_path_factory.mktemp("labelled") / "store"
+    make_store(root, make_transactions(rows), labels=labels)
+    return root
+
+
+def test_transaction_rows_carry_their_label_and_day(labelled_store: Path) -> None:
+    data = build_dataset(labelled_store, "transaction")
+    assert data.frame.height == 62
+    positive = data.frame.filter(pl.col("label"))
+    assert positive["txn_id"].to_list() == ["bad"]
+    assert positive["typologies"].to_list() == [["fan_in"]]
+    assert set(data.frame["part"]) == {"train", "validation", "test"}
+    assert data.split.units[0] == "2026-01-01"
+    # the parts follow time: every train day is before every validation day, which is before every test day
+    last_train = data.rows("train")["ts"].max()
+    assert last_train < data.rows("validation")["ts"].min()  # type: ignore[operator]
+    assert data.rows("validation")["ts"].max() < data.rows("test")["ts"].min()  # type: ignore[operator]
+
+
+def test_account_label_follows_the_window_of_its_labelled_transaction(labelled_store: Path) -> None:
+    data = build_dataset(labelled_store, "account", step=dt.timedelta(days=1))
+    m = data.frame.filter(pl.col("account_id") == "M").select("as_of", "label").sort("as_of")
+    # M appears once it transacts (day 6) and is positive from the as-of time after its labelled transaction
+    assert m["label"].to_list() == [True] * m.height
+    assert m["as_of"].min() == dt.datetime(2026, 1, 7, tzinfo=dt.UTC)
+    # Z: labelled only as an account (no labelled transactions of its own), positive whenever it is scored
+    z = data.frame.filter(pl.col("account_id") == "Z")
+    assert z.height > 0 and z["label"].all()
+    assert data.frame.filter(~pl.col("account_id").is_in(["M", "Z", "X"]))["label"].sum() == 0
+
+
+def test_a_store_without_labels_is_refused(tmp_path: Path) -> None:
+    root = tmp_path / "store"
+    make_store(root, make_transactions([{"ts": _day(d), "src": "A", "dst": "B", "amount": "1"} for d in range(1, 6)]))
+    with pytest.raises(FinwatchError, match="no labels"):
+        build_dataset(root, "transaction")
+
+
+# --- the scorer ----------------------------------------------------------------------------------------------------
+def _toy(n: int = 3000, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(n, 5)).astype(np.float32)
+    logit = 2.5 * X[:, 0] - 1.5 * X[:, 1] + X[:, 2] * X[:, 3] - 4
+    y = rng.random(n) < 1 / (1 + np.exp(-logit))
+    return X, y
+
+
+def test_follows_the_scikit_learn_contract() -> None:
+    X, y = _toy()
+    model = XGBScorer(n_estimators=60, random_state=3)
+    assert clone(model).get_params() == model.get_params()
+    assert model.fit(X, y) is model
+    proba = model.predict_proba(X)
+    assert proba.shape == (len(X), 2) and np.allclose(proba.sum(axis=1), 1)
+    assert set(np.unique(model.predict(X))) <= {False, True}
+    assert list(model.classes_) == [False, True]
+    assert model.n_features_in_ == 5
+
+
+def test_same_data_and_seed_give_identical_model_bytes() -> None:
+    X, y = _toy()
+    a = XGBScorer(n_estimators=80, random_state=5).fit(X[:2400], y[:2400], eval_set=(X[2400:], y[2400:]))
+    b = XGBScorer(n_estimators=80, random_state=5).fit(X[:2400], y[:2400], eval_set=(X[2400:], y[2400:]))
+    c = XGBScorer(n_estimators=80, random_state=6).fit(X[:2400], y[:2400], eval_set=(X[2400:], y[2400:]))
+    assert a.model_bytes() == b.model_bytes()
+    assert a.model_bytes() != c.model_bytes()  # subsampling follows the seed
+
+
+def test_threshold_is_the_best_f1_on_validation_and_calibration_keeps_the_ranking() -> None:
+    X, y = _toy(4000, seed=1)
+    model = XGBScorer(n_estimators=80).fit(X[:3000], y[:3000], eval_set=(X[3000:], y[3000:]))
+    p = model.predict_proba(X[3000:])[:, 1]
+    assert model.threshold_ == best_f1_threshold(y[3000:], p)
+    best = f1_score(y[3000:], p >= model.threshold_)
+    for t in np.unique(p)[::7]:
+        assert f1_score(y[3000:], p >= t) <= best + 1e-12
+    margin = model.decision_function(X[3000:])
+    assert roc_auc_score(y[3000:], p) == pytest.approx(roc_auc_score(y[3000:], margin))
+
+
+def test_an_alert_budget_sets_the_threshold_at_that_share_of_validation() -> None:
+    X, y = _toy(4000, seed=2)
+    model = XGBScorer(n_estimators=40, alert_budget=0.02).fit(X[:3000], y[:3000], eval_set=(X[3000:], y[3000:]))
+    p = model.predict_proba(X[3000:])[:, 1]
+    assert (p >= model.threshold_).sum() == 20
+
+
+def test_best_f1_threshold_boundaries() -> None:
+    y = np.array([True, True, False, False])
+    assert best_f1_threshold(y, np.array([0.9, 0.8, 0.3, 0.1])) == 0.8
+    # equal scores are alerted together: the threshold cannot split them
+    assert best_f1_threshold(np.array([True, False, True]), np.array([0.5, 0.5, 0.2])) in (0.5, 0.2)
+    assert budget_threshold(np.array([0.1, 0.2, 0.3, 0.4]), 0.5) == 0.3
+    with pytest.raises(FinwatchError):
+        budget_threshold(np.array([0.1]), 1.5)
+
+
+def test_one_class_is_refused_with_a_clear_error() -> None:
+    X, _ = _toy(100)
+    with pytest.raises(FinwatchError, match="both classes"):
+        XGBScorer().fit(X, np.zeros(100, dtype=bool))
+
+
+def test_state_round_trip_predicts_the_same() -> None:
+    X, y = _toy()
+    model = XGBScorer(n_estimators=50).fit(X, y, feature_names=[f"x{i}" for i in range(5)])
+    again = XGBScorer.from_state(model.model_bytes(), json.loads(json.dumps(model.state())))
+    assert np.array_equal(again.predict_proba(X), model.predict_proba(X))
+    assert again.threshold_ == model.threshold_
+
+
+def test_contributions_add_up_to_the_margin_and_become_reasons() -> None:
+    X, y = _toy()
+    names = ["count_in_24h", "sum_in_24h", "closes_cycle", "amount_base", "hour_utc"]
+    model = XGBScorer(n_estimators=50).fit(X, y, feature_names=names)
+    contrib = model.contributions(X[:10])
+    assert np.allclose(contrib.sum(axis=1), model.decision_function(X[:10]), atol=1e-4)
+    top = int(np.argmax(model.predict_proba(X)[:, 1]))
+    reasons = model_reasons(model, X[top : top + 1], booleans=["closes_cycle"], top=3)[0]
+    assert reasons and all(r["contribution"] > 0 for r in reasons)
+    assert [r["contribution"] for r in reasons] == sorted((r["contribution"] for r in reasons), reverse=True)
+    assert "count_in_24h" not in reasons[0]["text"] or reasons[0]["feature"] != "count_in_24h"  # sentences, not names
+
+
+def test_reason_sentences_read_as_plain_language() -> None:
+    assert render("count_in_24h", 14.0).startswith("14 ")
+    assert "yes" in render("closes_cycle", True, boolean=True)
+    assert render("not_a_feature", 2.0) == "not_a_feature = 2.0"
+    hits = [
+        {"rule_id": "FW-B", "typology": "fan_in", "severity": "low", "description": "Many small payers.",
+         "citation": "FATF", "evidence_txn_ids": ["t2"]},
+        {"rule_id": "FW-A", "typology": "structuring", "severity": "high", "description": "Deposits under 10,000.",
+         "citation": "31 CFR 1010.314", "evidence_txn_ids": ["t1"]},
+    ]  # fmt: skip
+    reasons = rule_reasons(hits)
+    assert [r["rule_id"] for r in reasons] == ["FW-A", "FW-B"]  # most severe first
+    assert reasons[0]["citation"] == "31 CFR 1010.314" and reasons[0]["evidence_txn_ids"] == ["t1"]
+
+
+def test_nothing_is_pickled() -> None:
+    for path in SRC.rglob("*.py"):
+        text = path.read_text(encoding="utf-8")
+        for word in ("import pickle", "import joblib", "import cloudpickle", "from pickle", "from joblib"):
+            assert word not in text, f"{path} uses {word}"
+
+
+# --- the registry --------------------------------------------------------------------------------------------------
+@pytest.fixture
+def registry(tmp_path: Path) -> Registry:
+    return Registry(tmp_path / "models")
+
+
+def _fitted(seed: int = 0) -> XGBScorer:
+    X, y = _toy()
+    return XGBScorer(n_estimators=30, random_state=seed).fit(X, y)
+
+
+def _register(registry: Registry, seed: int = 0) -> int:
+    meta = {"level": "transaction", "training_data": {"rows": 3000}, "threshold": 0.5}
+    return registry.register("toy", _fitted(seed), meta, "# card {version}\n").version
+
+
+def test_versions_count_up_and_references_resolve(registry: Registry) -> None:
+    assert [_register(registry), _register(registry, 1)] == [1, 2]
+    folder = registry.root / "toy" / "2"
+    assert sorted(p.name for p in folder.iterdir()) == ["MODEL_CARD.md", "metadata.json", "model.ubj"]
+    assert (folder / "MODEL_CARD.md").read_text() == "# card 2\n"
+    meta = json.loads((folder / "metadata.json").read_text())
+    assert meta["files"]["model.ubj"] == hashlib.sha256((folder / "model.ubj").read_bytes()).hexdigest()
+    assert registry.resolve("toy@latest") == ("toy", 2)
+    assert registry.resolve("toy@v1") == ("toy", 1)
+    assert registry.resolve("toy") == ("toy", 2)  # no champion yet: the latest
+    registry.promote("toy@1", "champion")
+    assert registry.resolve("toy") == ("toy", 1)
+    assert registry.resolve("toy@champion") == ("toy", 1)
+    assert json.loads((registry.root / "toy" / "aliases.json").read_text()) == {"champion": 1}
+
+
+@pytest.mark.parametrize(
+    ("ref", "message"),
+    [("toy@9", "no version"), ("other", "no model named"), ("toy@challenger", "no challenger"), ("../x", "not a")],
+)
+def test_unknown_references_say_what_exists(registry: Registry, ref: str, message: str) -> None:
+    _register(registry)
+    with pytest.raises(RegistryError, match=message):
+        registry.load(ref)
+
+
+@pytest.mark.parametrize("file", ["model.ubj", "MODEL_CARD.md"])
+def test_a_tampered_file_is_refused(registry: Registry, file: str) -> None:
+    _register(registry)
+    path = registry.root / "toy" / "1" / file
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 0x01
+    path.write_bytes(bytes(data))
+    with pytest.raises(RegistryError, match="sha256"):
+        registry.load("toy@1")
+    with pytest.raises(RegistryError):
+        registry.promote("toy@1", "champion")
+
+
+def test_an_unfinished_version_folder_is_invisible(registry: Registry) -> None:
+    _register(registry)
+    (registry.root / "toy" / ".staging-2-123").mkdir()
+    (registry.root / "toy" / "2").mkdir()  # no metadata: a killed run's leftovers
+    assert registry.versions("toy") == [1]
+    assert _register(registry) == 2
+    assert registry.load("toy@2").version == 2
+
+
+# --- the command forms ---------------------------------------------------------------------------------------------
+def finwatch(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "finwatch", *args], capture_output=True, text=True, cwd=cwd)
+
+
+@pytest.fixture(scope="module")
+def aml_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A small AMLworld-layout world, ingested with the documented command form."""
+    root = tmp_path_factory.mktemp("aml")
+    world = root / "world"
+    done = finwatch("synth", "--out", str(world), "--accounts", "1500", "--days", "30", "--seed", "21",
+                    "--exports", "amlworld")  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    store = root / "store"
+    csv = world / "amlworld" / "transactions.csv"
+    done = finwatch("ingest", str(csv), "--store", str(store), "--format", "amlworld")
+    assert done.returncode == 0, done.stderr
+    done = finwatch("ingest", str(world / "amlworld" / "patterns.txt"), "--store", str(store), "--format", "amlworld")
+    assert done.returncode == 0, done.stderr
+    return store
+
+
+@pytest.mark.parametrize("level", ["transaction", "account"])
+def test_train_and_evaluate_command_forms(aml_store: Path, tmp_path: Path, level: str) -> None:
+    models = tmp_path / "models"
+    train = ["train", "--store", str(aml_store), "--level", level, "--split", "temporal", "--name", "aml"]
+    fast = ["--rounds", "60"] + (["--step-hours", "168"] if level == "account" else [])  # fewer rounds, as-of times
+    done = finwatch(*train, *fast, cwd=tmp_path)  # the registry defaults to ./models
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip().splitlines()[-1] == "1"  # prints the new version
+    assert (models / "aml" / "1" / "model.ubj").is_file()
+    out = tmp_path / "eval.json"
+    evaluate = ["evaluate", "--store", str(aml_store), "--model", "aml@latest", "--split", "test", "--json", str(out)]
+    if level == "account":
+        evaluate += ["--level", "account"]
+    done = finwatch(*evaluate, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    result = json.loads(out.read_text())
+    for key in ("f1", "pr_auc", "roc_auc", "threshold", "n_test", "n_test_positive"):
+        assert key in result
+    assert result["n_test_positive"] > 0 and 0 < result["pr_auc"] <= 1
+    assert result["threshold"] == json.loads((models / "aml" / "1" / "metadata.json").read_text())["threshold"]
+    assert result["same_data_as_training"] is True
+    if level == "account":
+        assert set(result["scorers"]) == {"model", "rules", "combined"}
+    assert result["examples"] and result["examples"][0]["reasons"]
+    # retraining on the same data with the same seed gives the same model bytes
+    assert finwatch(*train, *fast, cwd=tmp_path).returncode == 0
+    assert (models / "aml" / "1" / "model.ubj").read_bytes() == (models / "aml" / "2" / "model.ubj").read_bytes()
+    # the registry commands
+    listed = finwatch("models", "list", cwd=tmp_path)
+    assert listed.returncode == 0 and "aml" in listed.stdout
+    assert finwatch("models", "promote", "aml@1", "champion", cwd=tmp_path).returncode == 0
+    shown = finwatch("models", "show", "aml@champion", cwd=tmp_path)
+    assert shown.returncode == 0 and "Model card: aml version 1" in shown.stdout
+    compared = tmp_path / "compare.json"
+    done = finwatch("models", "compare", "aml@1", "aml@2", "--store", str(aml_store), "--n-boot", "50",
+                    "--json", str(compared), cwd=tmp_path)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert json.loads(compared.read_text())["metrics"]["pr_auc"]["diff"] == 0  # identical models
+
+
+def test_evaluate_writes_plots_and_refuses_a_wrong_level(aml_store: Path, tmp_path: Path) -> None:
+    models = str(tmp_path / "models")
+    assert (
+        finwatch("train", "--store", str(aml_store), "--name", "t", "--models", models, "--rounds", "40").returncode
+        == 0
+    )
+    plots = tmp_path / "plots"
+    done = finwatch("evaluate", "--store", str(aml_store), "--model", "t", "--models", models, "--plots", str(plots))
+    assert done.returncode == 0, done.stderr
+    assert (plots / "pr_curve.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert (plots / "typology_recall.png").is_file()
+    done = finwatch("evaluate", "--store", str(aml_store), "--model", "t", "--models", models, "--level", "account")
+    assert done.returncode == 2 and "transaction-level model" in done.stderr and "Traceback" not in done.stderr
+    (tmp_path / "models" / "t" / "1" / "model.ubj").write_bytes(b"tampered")
+    done = finwatch("evaluate", "--store", str(aml_store), "--model", "t@1", "--models", models)
+    assert done.returncode == 2 and "refusing to load" in done.stderr and "Traceback" not in done.stderr
