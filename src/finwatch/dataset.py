@@ -6,10 +6,11 @@ Two levels:
   a row is positive when the store's labels mark the transaction positive. Rows are split by the UTC day of
   their timestamp.
 - **account**: account features computed as of several points in time (every ``step`` back from the end of the
-  data); a row is one account at one as-of time. It is positive when the account sent or received a
-  positive-labelled transaction in the window (as_of − 30 d, as_of], or when the ground truth labels the account
-  positive and labels none of its transactions (account-only ground truth, e.g. AMLSim alert members). Rows are
-  split by as-of time.
+  data); a row is one account at one as-of time. When the ground truth labels accounts, an account is positive at
+  an as-of time when it is labelled positive and took part in a labelled transaction in the window
+  (as_of − 30 d, as_of] — or, if none of its transactions is labelled (account-only ground truth such as AMLSim's
+  nodes), whenever it is scored. For transaction-labelled data without account labels, an account is positive when
+  it sent or received a positive-labelled transaction in the window. Rows are split by as-of time.
 
 The split is temporal: whole units (days, or as-of times) in order, cut where the largest relative deviation from
 the wanted fractions (60/20/20 by default) is smallest — the rule IBM's Multi-GNN uses to split AMLworld.
@@ -278,6 +279,11 @@ def _account_dataset(
     from finwatch.rules import evaluate, load_rules
 
     legs = _positive_legs(store, labels)
+    positive_accounts = labels.filter((pl.col("subject_kind") == "account") & pl.col("label"))["subject_id"].unique()
+    if positive_accounts.len():
+        # the ground truth names the accounts in patterns: a counterparty merely paid by or paying one of them
+        # (a hotel, an ad platform, an exchange's hot wallet) is not positive for having touched its transactions
+        legs = legs.filter(pl.col("account_id").is_in(positive_accounts.to_list()))
     labelled_txn_accounts = set(legs["account_id"].to_list())
     account_only = (
         labels.filter((pl.col("subject_kind") == "account") & pl.col("label"))

@@ -144,8 +144,10 @@ def train_model(store: Path, name: str, options: TrainOptions, registry: Registr
         prec = {k: v["precision"] for k, v in precision.items()}
         r_valid = np.array([max((prec.get(r, 0.0) for r in f), default=0.0) for f in valid["rule_ids"].to_list()])
         c_valid = 1 - (1 - p_valid) * (1 - r_valid)
-        rules["thresholds"] = {"rules": best_f1_threshold(y_valid, r_valid),
-                               "combined": best_f1_threshold(y_valid, c_valid)}  # fmt: skip
+        # a rules-only alert needs a rule that fired: the threshold is never 0 (that would alert every row)
+        fired = r_valid[r_valid > 0]
+        rules_threshold = max(best_f1_threshold(y_valid, r_valid), float(fired.min()) if fired.size else 1.0)
+        rules["thresholds"] = {"rules": rules_threshold, "combined": best_f1_threshold(y_valid, c_valid)}
         validation["rules"] = ev.metrics(y_valid, r_valid, rules["thresholds"]["rules"], groups=groups)
         validation["combined"] = ev.metrics(y_valid, c_valid, rules["thresholds"]["combined"], groups=groups)
     types = dict(zip(data.frame.columns, [str(t) for t in data.frame.dtypes], strict=True))
