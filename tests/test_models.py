@@ -55,7 +55,7 @@ def test_cuts_minimise_the_largest_relative_deviation(counts: list[int]) -> None
 
 def test_a_heavy_last_day_moves_the_cuts() -> None:
     # the busy last day alone is 40 % of the rows: the test part is that day only
-    i, j = temporal_cuts([10] * 9 + [60])
+    _i, j = temporal_cuts([10] * 9 + [60])
     assert j == 9
 
 
@@ -121,7 +121,8 @@ def test_account_label_follows_the_window_of_its_labelled_transaction(labelled_s
     assert m["as_of"].min() == dt.datetime(2026, 1, 7, tzinfo=dt.UTC)
     # Z: labelled only as an account (no labelled transactions of its own), positive whenever it is scored
     z = data.frame.filter(pl.col("account_id") == "Z")
-    assert z.height > 0 and z["label"].all()
+    assert z.height > 0
+    assert z["label"].all()
     assert data.frame.filter(~pl.col("account_id").is_in(["M", "Z", "X"]))["label"].sum() == 0
 
 
@@ -147,7 +148,8 @@ def test_follows_the_scikit_learn_contract() -> None:
     assert clone(model).get_params() == model.get_params()
     assert model.fit(X, y) is model
     proba = model.predict_proba(X)
-    assert proba.shape == (len(X), 2) and np.allclose(proba.sum(axis=1), 1)
+    assert proba.shape == (len(X), 2)
+    assert np.allclose(proba.sum(axis=1), 1)
     assert set(np.unique(model.predict(X))) <= {False, True}
     assert list(model.classes_) == [False, True]
     assert model.n_features_in_ == 5
@@ -213,7 +215,8 @@ def test_contributions_add_up_to_the_margin_and_become_reasons() -> None:
     assert np.allclose(contrib.sum(axis=1), model.decision_function(X[:10]), atol=1e-4)
     top = int(np.argmax(model.predict_proba(X)[:, 1]))
     reasons = model_reasons(model, X[top : top + 1], booleans=["closes_cycle"], top=3)[0]
-    assert reasons and all(r["contribution"] > 0 for r in reasons)
+    assert reasons
+    assert all(r["contribution"] > 0 for r in reasons)
     assert [r["contribution"] for r in reasons] == sorted((r["contribution"] for r in reasons), reverse=True)
     assert "count_in_24h" not in reasons[0]["text"] or reasons[0]["feature"] != "count_in_24h"  # sentences, not names
 
@@ -230,7 +233,8 @@ def test_reason_sentences_read_as_plain_language() -> None:
     ]  # fmt: skip
     reasons = rule_reasons(hits)
     assert [r["rule_id"] for r in reasons] == ["FW-A", "FW-B"]  # most severe first
-    assert reasons[0]["citation"] == "31 CFR 1010.314" and reasons[0]["evidence_txn_ids"] == ["t1"]
+    assert reasons[0]["citation"] == "31 CFR 1010.314"
+    assert reasons[0]["evidence_txn_ids"] == ["t1"]
 
 
 def test_nothing_is_pickled() -> None:
@@ -344,21 +348,25 @@ def test_train_and_evaluate_command_forms(aml_store: Path, tmp_path: Path, level
     result = json.loads(out.read_text())
     for key in ("f1", "pr_auc", "roc_auc", "threshold", "n_test", "n_test_positive"):
         assert key in result
-    assert result["n_test_positive"] > 0 and 0 < result["pr_auc"] <= 1
+    assert result["n_test_positive"] > 0
+    assert 0 < result["pr_auc"] <= 1
     assert result["threshold"] == json.loads((models / "aml" / "1" / "metadata.json").read_text())["threshold"]
     assert result["same_data_as_training"] is True
     if level == "account":
         assert set(result["scorers"]) == {"model", "rules", "combined"}
-    assert result["examples"] and result["examples"][0]["reasons"]
+    assert result["examples"]
+    assert result["examples"][0]["reasons"]
     # retraining on the same data with the same seed gives the same model bytes
     assert finwatch(*train, *fast, cwd=tmp_path).returncode == 0
     assert (models / "aml" / "1" / "model.ubj").read_bytes() == (models / "aml" / "2" / "model.ubj").read_bytes()
     # the registry commands
     listed = finwatch("models", "list", cwd=tmp_path)
-    assert listed.returncode == 0 and "aml" in listed.stdout
+    assert listed.returncode == 0
+    assert "aml" in listed.stdout
     assert finwatch("models", "promote", "aml@1", "champion", cwd=tmp_path).returncode == 0
     shown = finwatch("models", "show", "aml@champion", cwd=tmp_path)
-    assert shown.returncode == 0 and "Model card: aml version 1" in shown.stdout
+    assert shown.returncode == 0
+    assert "Model card: aml version 1" in shown.stdout
     compared = tmp_path / "compare.json"
     done = finwatch("models", "compare", "aml@1", "aml@2", "--store", str(aml_store), "--n-boot", "50",
                     "--json", str(compared), cwd=tmp_path)  # fmt: skip
@@ -378,7 +386,11 @@ def test_evaluate_writes_plots_and_refuses_a_wrong_level(aml_store: Path, tmp_pa
     assert (plots / "pr_curve.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert (plots / "typology_recall.png").is_file()
     done = finwatch("evaluate", "--store", str(aml_store), "--model", "t", "--models", models, "--level", "account")
-    assert done.returncode == 2 and "transaction-level model" in done.stderr and "Traceback" not in done.stderr
+    assert done.returncode == 2
+    assert "transaction-level model" in done.stderr
+    assert "Traceback" not in done.stderr
     (tmp_path / "models" / "t" / "1" / "model.ubj").write_bytes(b"tampered")
     done = finwatch("evaluate", "--store", str(aml_store), "--model", "t@1", "--models", models)
-    assert done.returncode == 2 and "refusing to load" in done.stderr and "Traceback" not in done.stderr
+    assert done.returncode == 2
+    assert "refusing to load" in done.stderr
+    assert "Traceback" not in done.stderr

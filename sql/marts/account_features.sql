@@ -29,6 +29,7 @@ final as (
     left join feat_scatter_gather using (account_id)
     left join cycle_members using (account_id)
     left join feat_pass_through using (account_id)
+    left join feat_relations using (account_id)
     left join feat_funnel using (account_id)
     left join feat_shell using (account_id)
     left join feat_trafficking using (account_id)

@@ -24,12 +24,25 @@
 --   src_hours_known / dst_hours_known: hours since the account's first transaction in the store (0: its first)
 --   pair_count_before: earlier transactions from this sender to this receiver (strictly before it)
 --   amount_to_src_mean_30d: the amount over the sender's mean outgoing amount in the 30 days up to it
+--   src_new_receivers_24h / dst_new_senders_24h: counterparties in the 24 h up to it dealt with for the first time
+--   dst_in_amount_cv_24h: spread (standard deviation over mean) of the receiver's inflows in the 24 h up to it
+--   src_hours_since_previous_out / dst_hours_since_previous_in: hours since the sender's previous payment out /
+--     the receiver's previous inflow (null: the first)
 --   hour_utc / is_weekend: when it happened (UTC)
 --   is_round_amount: a whole multiple of 100 in its own currency
 --   is_self_transfer: sender and receiver are the same account (cash handling in some exports)
 --   is_cross_institution: sender and receiver hold their accounts at different institutions
-with legs as (
-    select * from stg_legs
+--   channel_cash / channel_wire / channel_ach / channel_card / channel_cheque / channel_p2p / channel_crypto / channel_internal: how the money moved, one indicator per canonical channel
+with pairs as (
+    select txn_id,
+           count(*) over (partition by src_account, dst_account order by ts
+                          range between unbounded preceding and interval 1 microsecond preceding) as pair_count_before
+    from stg_transactions
+    where src_account is not null and dst_account is not null
+),
+legs as (
+    select l.*, coalesce(p.pair_count_before, 0) = 0 as first_with_counterparty
+    from stg_legs l left join pairs p using (txn_id)
 ),
 windowed as (
     select
@@ -46,8 +59,16 @@ windowed as (
         coalesce(sum(amount_base) filter (where direction = 'out') over w30, 0) as sum_out_30d,
         count(*) filter (where direction = 'in') over w30 as count_in_30d,
         coalesce(sum(amount_base) filter (where direction = 'in') over w30, 0) as sum_in_30d,
+        count(distinct counterparty) filter (where direction = 'out' and first_with_counterparty) over w24
+            as new_receivers_24h,
+        count(distinct counterparty) filter (where direction = 'in' and first_with_counterparty) over w24
+            as new_senders_24h,
+        coalesce(stddev_pop(amount_base) filter (where direction = 'in') over w24
+                 / nullif(avg(amount_base) filter (where direction = 'in') over w24, 0), 0) as in_amount_cv_24h,
         -- the earliest transaction of the account is never later than this one: no look-ahead
         date_diff('second', min(ts) over (partition by account_id), ts) / 3600.0 as hours_known,
+        date_diff('second', lag(ts) over (partition by account_id, direction order by ts, txn_id), ts) / 3600.0
+            as hours_since_previous,
     from legs
     -- (ts − w, ts]: the same half-open windows as the account level
     window w24 as (partition by account_id order by ts
@@ -56,13 +77,6 @@ windowed as (
                   range between ($w_7d - interval 1 microsecond) preceding and current row),
            w30 as (partition by account_id order by ts
                    range between ($w_30d - interval 1 microsecond) preceding and current row)
-),
-pairs as (
-    select txn_id,
-           count(*) over (partition by src_account, dst_account order by ts
-                          range between unbounded preceding and interval 1 microsecond preceding) as pair_count_before
-    from stg_transactions
-    where src_account is not null and dst_account is not null
 ),
 relays as (
     select distinct o.txn_id
@@ -89,12 +103,19 @@ final as (
         d.count_in_30d as dst_count_in_30d, d.sum_in_30d as dst_sum_in_30d,
         s.distinct_receivers_24h as src_distinct_receivers_24h, d.distinct_senders_24h as dst_distinct_senders_24h,
         s.hours_known as src_hours_known, d.hours_known as dst_hours_known,
+        s.new_receivers_24h as src_new_receivers_24h, d.new_senders_24h as dst_new_senders_24h,
+        d.in_amount_cv_24h as dst_in_amount_cv_24h,
+        s.hours_since_previous as src_hours_since_previous_out, d.hours_since_previous as dst_hours_since_previous_in,
         coalesce(p.pair_count_before, 0) as pair_count_before,
         t.amount_base / nullif(s.sum_out_30d / nullif(s.count_out_30d, 0), 0) as amount_to_src_mean_30d,
         t.hour_utc, t.is_weekend,
         t.amount % 100 = 0 as is_round_amount,
         coalesce(t.src_account = t.dst_account, false) as is_self_transfer,
         coalesce(t.src_institution <> t.dst_institution, false) as is_cross_institution,
+        -- the canonical channels (finwatch.schema.Channel), one indicator each
+        t.channel = 'cash' as channel_cash, t.channel = 'wire' as channel_wire, t.channel = 'ach' as channel_ach,
+        t.channel = 'card' as channel_card, t.channel = 'cheque' as channel_cheque, t.channel = 'p2p' as channel_p2p,
+        t.channel = 'crypto' as channel_crypto, t.channel = 'internal' as channel_internal,
     from stg_transactions t
     left join windowed s on s.txn_id = t.txn_id and s.direction = 'out' and s.account_id = t.src_account
     left join windowed d on d.txn_id = t.txn_id and d.direction = 'in' and d.account_id = t.dst_account

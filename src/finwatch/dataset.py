@@ -334,22 +334,8 @@ def _account_dataset(
 
 
 def _numeric(frame: pl.DataFrame, features: tuple[str, ...]) -> tuple[pl.DataFrame, tuple[str, ...]]:
-    """Models take numbers: ``channel`` becomes one indicator per canonical channel; other text columns (account
-    ids) are not features."""
-    from finwatch.schema import Channel
-
-    out: list[str] = []
-    added: list[pl.Expr] = []
-    for name in features:
-        dtype = frame.schema[name]
-        if dtype.is_numeric() or dtype == pl.Boolean:
-            out.append(name)
-        elif name == "channel":
-            for channel in Channel:
-                column = f"channel_{channel.value}"
-                added.append((pl.col("channel") == channel.value).fill_null(False).alias(column))
-                out.append(column)
-    return frame.with_columns(added), tuple(out)
+    """Models take numbers: text columns (account ids, the channel name) are not features."""
+    return frame, tuple(f for f in features if frame.schema[f].is_numeric() or frame.schema[f] == pl.Boolean)
 
 
 def _finish(

@@ -1,0 +1,47 @@
+-- name: relations
+-- grain: account
+-- time_column: ts
+-- windows: 30d
+-- typology: fan_in, fan_out, gather_scatter, scatter_gather, stack, bipartite (members whose own activity looks ordinary)
+-- source: feat_fan and feat_pass_through of the counterparties; AMLworld laundering patterns (Altman et al., NeurIPS 2023): a fan-in source or a fan-out receiver is unremarkable alone; its counterparty is not. FATF, "Professional Money Laundering" (2018): networks of money mules
+-- parameters:
+--   as_of: timestamp, required
+--   w_30d: interval 30 days
+-- columns:
+--   max_payee_distinct_senders_30d: the most distinct senders any account this one paid had in the last 30 days
+--     (paying into a collector)
+--   max_payee_distinct_receivers_30d: the most distinct receivers any account this one paid had (paying a hub
+--     that pays many onward)
+--   max_payer_distinct_receivers_30d: the most distinct receivers any account that paid this one had (paid by a
+--     distributor)
+--   max_payer_distinct_senders_30d: the most distinct senders any account that paid this one had (paid by a hub
+--     that collects from many)
+--   max_counterparty_passed_on_share_30d: the highest share of outgoing volume sent on within 24 h of an inflow
+--     among this account's counterparties (dealing with relays)
+--   share_volume_with_relays_30d: share of this account's volume with counterparties that passed on at least 80 %
+--     of their outgoing volume within 24 h of an inflow
+with legs as (
+    -- transfers between accounts over the lookback: card payments to merchants are not relations
+    select account_id, counterparty, direction, amount_base
+    from stg_legs
+    where ts > $as_of - $w_30d and counterparty is not null and channel <> 'card' and counterparty <> account_id
+),
+final as (
+    select
+        l.account_id,
+        max(d.senders) filter (where l.direction = 'out') as max_payee_distinct_senders_30d,
+        max(d.receivers) filter (where l.direction = 'out') as max_payee_distinct_receivers_30d,
+        max(d.receivers) filter (where l.direction = 'in') as max_payer_distinct_receivers_30d,
+        max(d.senders) filter (where l.direction = 'in') as max_payer_distinct_senders_30d,
+        max(r.passed_on) as max_counterparty_passed_on_share_30d,
+        coalesce(sum(l.amount_base) filter (where r.passed_on >= 0.8) / nullif(sum(l.amount_base), 0), 0)
+            as share_volume_with_relays_30d,
+    from legs l
+    -- the counterparties' own measures as of the same time (families built before this one)
+    join (select account_id, distinct_senders_30d as senders, distinct_receivers_30d as receivers from feat_fan) d
+      on d.account_id = l.counterparty
+    left join (select account_id, share_out_within_24h_of_in_30d as passed_on from feat_pass_through) r
+      on r.account_id = l.counterparty
+    group by l.account_id
+)
+select * from final
