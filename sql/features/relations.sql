@@ -3,7 +3,7 @@
 -- time_column: ts
 -- windows: 30d
 -- typology: fan_in, fan_out, gather_scatter, scatter_gather, stack, bipartite (members whose own activity looks ordinary)
--- source: feat_fan and feat_pass_through of the counterparties; AMLworld laundering patterns (Altman et al., NeurIPS 2023): a fan-in source or a fan-out receiver is unremarkable alone; its counterparty is not. FATF, "Professional Money Laundering" (2018): networks of money mules
+-- source: feat_fan, feat_pass_through and stg_accounts of the counterparties; AMLworld laundering patterns (Altman et al., NeurIPS 2023): a fan-in source or a fan-out receiver is unremarkable alone; its counterparty is not. FATF, "Professional Money Laundering" (2018): networks of money mules
 -- parameters:
 --   as_of: timestamp, required
 --   w_30d: interval 30 days
@@ -18,6 +18,9 @@
 --     that collects from many)
 --   max_counterparty_passed_on_share_30d: the highest share of outgoing volume sent on within 24 h of an inflow
 --     among this account's counterparties (dealing with relays)
+--   max_private_payee_distinct_senders_30d / max_private_payer_distinct_receivers_30d: the same two measures over
+--     counterparties not known to be businesses or merchants (a private account collecting from, or paying out
+--     to, many others is a mule's signature; a utility or an employer is not)
 --   share_volume_with_relays_30d: share of this account's volume with counterparties that passed on at least 80 %
 --     of their outgoing volume within 24 h of an inflow
 with legs as (
@@ -33,6 +36,10 @@ final as (
         max(d.receivers) filter (where l.direction = 'out') as max_payee_distinct_receivers_30d,
         max(d.receivers) filter (where l.direction = 'in') as max_payer_distinct_receivers_30d,
         max(d.senders) filter (where l.direction = 'in') as max_payer_distinct_senders_30d,
+        coalesce(max(d.senders) filter (where l.direction = 'out' and not coalesce(a.is_business, false)), 0)
+            as max_private_payee_distinct_senders_30d,
+        coalesce(max(d.receivers) filter (where l.direction = 'in' and not coalesce(a.is_business, false)), 0)
+            as max_private_payer_distinct_receivers_30d,
         max(r.passed_on) as max_counterparty_passed_on_share_30d,
         coalesce(sum(l.amount_base) filter (where r.passed_on >= 0.8) / nullif(sum(l.amount_base), 0), 0)
             as share_volume_with_relays_30d,
@@ -42,6 +49,7 @@ final as (
       on d.account_id = l.counterparty
     left join (select account_id, share_out_within_24h_of_in_30d as passed_on from feat_pass_through) r
       on r.account_id = l.counterparty
+    left join stg_accounts a on a.account_id = l.counterparty
     group by l.account_id
 )
 select * from final
