@@ -8,7 +8,10 @@
 --   w_24h: interval 24 hours
 --   w_7d: interval 7 days
 --   w_30d: interval 30 days
+--   w_5d: interval 5 days
 --   sg_tolerance: 0.2
+--   threshold: 10000
+--   near_share: 0.8
 -- columns:
 --   src_count_out_24h / src_sum_out_24h / src_distinct_receivers_7d: the sender's activity up to this transaction
 --   src_count_in_24h / src_sum_in_24h: what the sender received in the 24 h up to it
@@ -28,6 +31,9 @@
 --   dst_in_amount_cv_24h: spread (standard deviation over mean) of the receiver's inflows in the 24 h up to it
 --   src_hours_since_previous_out / dst_hours_since_previous_in: hours since the sender's previous payment out /
 --     the receiver's previous inflow (null: the first)
+--   is_cash_near_threshold: a cash movement between near_share × threshold and the threshold (base currency)
+--   dst_cash_near_threshold_5d / src_cash_near_threshold_5d: such cash movements of the receiver / sender in the
+--     5 days up to and including this one (structuring)
 --   hour_utc / is_weekend: when it happened (UTC)
 --   is_round_amount: a whole multiple of 100 in its own currency
 --   is_self_transfer: sender and receiver are the same account (cash handling in some exports)
@@ -41,7 +47,9 @@ with pairs as (
     where src_account is not null and dst_account is not null
 ),
 legs as (
-    select l.*, coalesce(p.pair_count_before, 0) = 0 as first_with_counterparty
+    select l.*, coalesce(p.pair_count_before, 0) = 0 as first_with_counterparty,
+           l.channel = 'cash' and l.amount_base >= $near_share * $threshold and l.amount_base < $threshold
+               as cash_near_threshold
     from stg_legs l left join pairs p using (txn_id)
 ),
 windowed as (
@@ -65,6 +73,7 @@ windowed as (
             as new_senders_24h,
         coalesce(stddev_pop(amount_base) filter (where direction = 'in') over w24
                  / nullif(avg(amount_base) filter (where direction = 'in') over w24, 0), 0) as in_amount_cv_24h,
+        count(*) filter (where cash_near_threshold) over w5 as cash_near_threshold_5d,
         -- the earliest transaction of the account is never later than this one: no look-ahead
         date_diff('second', min(ts) over (partition by account_id), ts) / 3600.0 as hours_known,
         date_diff('second', lag(ts) over (partition by account_id, direction order by ts, txn_id), ts) / 3600.0
@@ -73,6 +82,8 @@ windowed as (
     -- (ts − w, ts]: the same half-open windows as the account level
     window w24 as (partition by account_id order by ts
                    range between ($w_24h - interval 1 microsecond) preceding and current row),
+           w5 as (partition by account_id order by ts
+                  range between ($w_5d - interval 1 microsecond) preceding and current row),
            w7 as (partition by account_id order by ts
                   range between ($w_7d - interval 1 microsecond) preceding and current row),
            w30 as (partition by account_id order by ts
@@ -108,6 +119,9 @@ final as (
         s.hours_since_previous as src_hours_since_previous_out, d.hours_since_previous as dst_hours_since_previous_in,
         coalesce(p.pair_count_before, 0) as pair_count_before,
         t.amount_base / nullif(s.sum_out_30d / nullif(s.count_out_30d, 0), 0) as amount_to_src_mean_30d,
+        t.channel = 'cash' and t.amount_base >= $near_share * $threshold and t.amount_base < $threshold
+            as is_cash_near_threshold,
+        d.cash_near_threshold_5d as dst_cash_near_threshold_5d, s.cash_near_threshold_5d as src_cash_near_threshold_5d,
         t.hour_utc, t.is_weekend,
         t.amount % 100 = 0 as is_round_amount,
         coalesce(t.src_account = t.dst_account, false) as is_self_transfer,
