@@ -6,6 +6,9 @@ import csv
 import datetime as dt
 import hashlib
 import json
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
@@ -122,15 +125,18 @@ class Features:
     transactions: pl.DataFrame | None = None  # the transaction level: one row per transaction up to as_of
 
 
-def _connection(config: FeatureConfig) -> duckdb.DuckDBPyConnection:
-    import tempfile
-
-    con = connect()
-    # bounded memory: beyond the limit DuckDB spills intermediate results to a private temporary folder
-    con.execute("set temp_directory = $d", {"d": tempfile.mkdtemp(prefix="finwatch-duckdb-")})
-    if config.memory_limit:
-        con.execute("set memory_limit = $m", {"m": config.memory_limit})
-    return con
+@contextmanager
+def _connection(config: FeatureConfig) -> Iterator[duckdb.DuckDBPyConnection]:
+    """A connection that spills beyond the memory limit to a private temporary folder, removed afterwards."""
+    with tempfile.TemporaryDirectory(prefix="finwatch-duckdb-") as spill:
+        con = connect()
+        try:
+            con.execute("set temp_directory = $d", {"d": spill})
+            if config.memory_limit:
+                con.execute("set memory_limit = $m", {"m": config.memory_limit})
+            yield con
+        finally:
+            con.close()
 
 
 def build_account_features(store_dir: Path, as_of: dt.datetime, config: FeatureConfig | None = None) -> Features:
@@ -159,40 +165,40 @@ def _build(store_dir: Path, as_of: dt.datetime, config: FeatureConfig, level: st
     values = config.parameters(as_of.astimezone(dt.UTC)) | {"files": files}
     if level == "transaction":
         values["lookback"] = dt.timedelta(days=365 * 100)
-    con = _connection(config)
-    con.register("store_accounts", store.scan("accounts").collect())
-    root = sql_root()
-    models: list[SqlModel] = []
-    built: set[str] = set()
-    for layer, prefix in LAYERS:
-        wanted = LEVELS[level][layer]
-        for model in load_models(root / layer):
-            if wanted is not None and model.name not in wanted:
-                continue
-            table = prefix + model.name
-            # the table name comes from the file's own header, never from user input; values are bound
-            con.execute(f"create or replace temp table {table} as {model.body}", bind(model, values))
-            models.append(model)
-            built.add(table)
-    for audit in load_models(root / "audits"):
-        if not _tables(audit.body) <= built:
-            continue  # audits of tables this level does not build
-        violations = con.sql(audit.body, params=bind(audit, values)).fetchall()
-        if violations:
-            shown = "; ".join(str(v) for v in violations[:5])
-            raise AuditFailed(f"audit {audit.name} failed: {len(violations)} violating row(s): {shown}")
-    batches = sorted(m["batch"] for m in store.manifests())
-    cycles = fetch(con, "select * from feat_cycles")
-    if level == "transaction":
-        transactions = fetch(con, "select * from transaction_features")
-        return Features(as_of, pl.DataFrame(), cycles, pl.DataFrame(), models, batches, transactions)
-    # an account absent from a family's table had none of its events: counts and sums are 0, flags false;
-    # ratios (shares, imbalance, age) stay null because they are undefined, not zero
-    accounts = fetch(con, "select * from account_features").with_columns(
-        pl.col(COUNT_COLUMNS).fill_null(0), pl.col(pl.Boolean).fill_null(False)
-    )
-    evidence = fetch(con, "select * from evidence order by account_id, family, ts, txn_id")
-    return Features(as_of, accounts, cycles, evidence, models, batches)
+    with _connection(config) as con:
+        con.register("store_accounts", store.scan("accounts").collect())
+        root = sql_root()
+        models: list[SqlModel] = []
+        built: set[str] = set()
+        for layer, prefix in LAYERS:
+            wanted = LEVELS[level][layer]
+            for model in load_models(root / layer):
+                if wanted is not None and model.name not in wanted:
+                    continue
+                table = prefix + model.name
+                # the table name comes from the file's own header, never from user input; values are bound
+                con.execute(f"create or replace temp table {table} as {model.body}", bind(model, values))
+                models.append(model)
+                built.add(table)
+        for audit in load_models(root / "audits"):
+            if not _tables(audit.body) <= built:
+                continue  # audits of tables this level does not build
+            violations = con.sql(audit.body, params=bind(audit, values)).fetchall()
+            if violations:
+                shown = "; ".join(str(v) for v in violations[:5])
+                raise AuditFailed(f"audit {audit.name} failed: {len(violations)} violating row(s): {shown}")
+        batches = sorted(m["batch"] for m in store.manifests())
+        cycles = fetch(con, "select * from feat_cycles")
+        if level == "transaction":
+            transactions = fetch(con, "select * from transaction_features")
+            return Features(as_of, pl.DataFrame(), cycles, pl.DataFrame(), models, batches, transactions)
+        # an account absent from a family's table had none of its events: counts and sums are 0, flags false;
+        # ratios (shares, imbalance, age) stay null because they are undefined, not zero
+        accounts = fetch(con, "select * from account_features").with_columns(
+            pl.col(COUNT_COLUMNS).fill_null(0), pl.col(pl.Boolean).fill_null(False)
+        )
+        evidence = fetch(con, "select * from evidence order by account_id, family, ts, txn_id")
+        return Features(as_of, accounts, cycles, evidence, models, batches)
 
 
 @dataclass(frozen=True)
