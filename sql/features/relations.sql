@@ -21,6 +21,9 @@
 --   max_private_payee_distinct_senders_30d / max_private_payer_distinct_receivers_30d: the same two measures over
 --     counterparties not known to be businesses or merchants (a private account collecting from, or paying out
 --     to, many others is a mule's signature; a utility or an employer is not)
+--   max_transfer_out_30d / max_transfer_in_30d: the largest transfer sent / received (base currency)
+--   max_transfer_to_private_30d / max_transfer_from_private_30d: the largest transfer sent to / received from a
+--     counterparty not known to be a business or merchant
 --   share_volume_with_relays_30d: share of this account's volume with counterparties that passed on at least 80 %
 --     of their outgoing volume within 24 h of an inflow
 with legs as (
@@ -40,6 +43,12 @@ final as (
             as max_private_payee_distinct_senders_30d,
         coalesce(max(d.receivers) filter (where l.direction = 'in' and not coalesce(a.is_business, false)), 0)
             as max_private_payer_distinct_receivers_30d,
+        max(l.amount_base) filter (where l.direction = 'out') as max_transfer_out_30d,
+        max(l.amount_base) filter (where l.direction = 'in') as max_transfer_in_30d,
+        coalesce(max(l.amount_base) filter (where l.direction = 'out' and not coalesce(a.is_business, false)), 0)
+            as max_transfer_to_private_30d,
+        coalesce(max(l.amount_base) filter (where l.direction = 'in' and not coalesce(a.is_business, false)), 0)
+            as max_transfer_from_private_30d,
         max(r.passed_on) as max_counterparty_passed_on_share_30d,
         coalesce(sum(l.amount_base) filter (where r.passed_on >= 0.8) / nullif(sum(l.amount_base), 0), 0)
             as share_volume_with_relays_30d,
