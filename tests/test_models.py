@@ -394,3 +394,15 @@ def test_evaluate_writes_plots_and_refuses_a_wrong_level(aml_store: Path, tmp_pa
     assert done.returncode == 2
     assert "refusing to load" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+def test_party_profiles_are_account_features_as_of_the_start_of_the_day(labelled_store: Path) -> None:
+    data = build_dataset(labelled_store, "transaction", profiles=("count_in_24h", "count_out_30d"))
+    assert {"src_profile_count_out_30d", "dst_profile_count_in_24h"} <= set(data.features)
+    bad = data.frame.filter(pl.col("txn_id") == "bad").row(0, named=True)
+    # M's first transaction is this one (day 6, 15:00): as of 00:00 that day M had nothing, so no profile
+    assert bad["dst_profile_count_in_24h"] is None
+    # P0 pays out every day at 08:00: as of the start of day 6 it has paid on days 1-5 only, not that morning
+    p0 = data.frame.filter(pl.col("txn_id") == "b6-0").row(0, named=True)
+    assert p0["src_profile_count_out_30d"] == 5
+    assert render("src_profile_count_in_24h", 3.0).startswith("the sender, as of the start of that day: ")

@@ -31,7 +31,13 @@ import numpy as np
 import polars as pl
 
 from finwatch.exceptions import FinwatchError, StoreError
-from finwatch.features import FeatureConfig, build_account_features, build_transaction_features, feature_catalog
+from finwatch.features import (
+    PARTY_SIDES,
+    FeatureConfig,
+    build_account_features,
+    build_transaction_features,
+    feature_catalog,
+)
 from finwatch.store import Store
 
 __all__ = [
@@ -48,8 +54,8 @@ __all__ = [
 
 LEVELS = ("account", "transaction")
 PARTS = ("train", "validation", "test")
-#: the columns that identify a row at each level (never features)
-KEYS = {"transaction": ("txn_id", "ts"), "account": ("account_id", "as_of")}
+#: the columns that identify a row and its parties at each level (never features)
+KEYS = {"transaction": ("txn_id", "ts", "src_account", "dst_account"), "account": ("account_id", "as_of")}
 #: bookkeeping columns a dataset adds
 META = ("unit", "part", "label", "typologies", "rule_ids")
 
@@ -220,8 +226,13 @@ def build_dataset(
     fractions: Sequence[float] = (0.6, 0.2, 0.2),
     config: FeatureConfig | None = None,
     with_rules: bool = True,
+    profiles: Sequence[str] = (),
 ) -> Dataset:
-    """The labelled rows of ``level`` from a store, split in time. Raises StoreError when the store has no labels."""
+    """The labelled rows of ``level`` from a store, split in time. Raises StoreError when the store has no labels.
+
+    ``profiles`` (transaction level): account features to add for both parties of each transaction, as of the
+    start of its UTC day (``src_profile_<name>``, ``dst_profile_<name>``).
+    """
     if level not in LEVELS:
         raise FinwatchError(f"unknown level {level!r}; choose {' or '.join(LEVELS)}")
     config = config or FeatureConfig()
@@ -230,7 +241,7 @@ def build_dataset(
     first, last = _span(store)
     if level == "transaction":
         end = as_of or last
-        return _transaction_dataset(store, labels, end, fractions, config)
+        return _transaction_dataset(store, labels, end, fractions, config, tuple(profiles))
     times = as_of_times(first, as_of or last, step)
     if len(times) < 3:
         raise FinwatchError(
@@ -241,7 +252,12 @@ def build_dataset(
 
 
 def _transaction_dataset(
-    store: Store, labels: pl.DataFrame, as_of: dt.datetime, fractions: Sequence[float], config: FeatureConfig
+    store: Store,
+    labels: pl.DataFrame,
+    as_of: dt.datetime,
+    fractions: Sequence[float],
+    config: FeatureConfig,
+    profiles: tuple[str, ...],
 ) -> Dataset:
     built = build_transaction_features(store.root, as_of, config)
     assert built.transactions is not None
@@ -265,7 +281,30 @@ def _transaction_dataset(
     )
     if frame.is_empty():
         raise StoreError(f"{store.root}: no transactions up to {as_of.isoformat()}")
+    if profiles:
+        frame = _with_party_profiles(store, frame, profiles, config)
+        features += tuple(f"{side}_profile_{f}" for side in PARTY_SIDES for f in profiles)
     return _finish(store, "transaction", frame, features, fractions, as_of, built.models, None)
+
+
+def _with_party_profiles(
+    store: Store, frame: pl.DataFrame, profiles: tuple[str, ...], config: FeatureConfig
+) -> pl.DataFrame:
+    """Each party's account features as of the start of the transaction's UTC day (nothing from that day on)."""
+    days: list[pl.DataFrame] = []
+    for unit in sorted(set(frame["unit"].to_list())):
+        moment = dt.datetime.fromisoformat(unit).replace(tzinfo=dt.UTC)
+        table = build_account_features(store.root, moment, config).accounts
+        missing = [f for f in profiles if f not in table.columns]
+        if missing:
+            raise FinwatchError(f"party profiles name features the account level does not compute: {missing}")
+        typed = [pl.col(f) if table.schema[f] == pl.Boolean else pl.col(f).cast(pl.Float64) for f in profiles]
+        days.append(table.select("account_id", *typed).with_columns(unit=pl.lit(unit)))
+    table = pl.concat(days)
+    for side in PARTY_SIDES:
+        renamed = table.rename({"account_id": f"{side}_account"} | {f: f"{side}_profile_{f}" for f in profiles})
+        frame = frame.join(renamed, on=[f"{side}_account", "unit"], how="left")
+    return frame
 
 
 def _account_dataset(

@@ -29,7 +29,7 @@ from finwatch import evaluate as ev
 from finwatch.dataset import PARTS, Dataset, build_dataset
 from finwatch.exceptions import ConfigError, FinwatchError
 from finwatch.explain import model_reasons, render
-from finwatch.features import FeatureConfig, load_feature_set
+from finwatch.features import PARTY_SIDES, FeatureConfig, load_feature_set
 from finwatch.model import XGBScorer, best_f1_threshold
 from finwatch.registry import LoadedModel, Registry
 
@@ -67,8 +67,19 @@ def _as_of(text: str | None) -> dt.datetime | None:
     return (moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)).astimezone(dt.UTC)
 
 
-def _dataset(store: Path, level: str, step_hours: int, fractions: tuple[float, ...], as_of: str | None) -> Dataset:
-    return build_dataset(store, level, as_of=_as_of(as_of), step=dt.timedelta(hours=step_hours), fractions=fractions)
+def _dataset(
+    store: Path,
+    level: str,
+    step_hours: int,
+    fractions: tuple[float, ...],
+    as_of: str | None,
+    features: tuple[str, ...] = (),
+) -> Dataset:
+    """The labelled rows a model with these input ``features`` needs (party profiles are built only if used)."""
+    prefix = tuple(f"{side}_profile_" for side in PARTY_SIDES)
+    profiles = tuple(dict.fromkeys(f.removeprefix(p) for f in features for p in prefix if f.startswith(p)))
+    return build_dataset(store, level, as_of=_as_of(as_of), step=dt.timedelta(hours=step_hours),
+                         fractions=fractions, profiles=profiles)  # fmt: skip
 
 
 def _labels(rows: pl.DataFrame) -> np.ndarray:
@@ -118,8 +129,8 @@ def train_model(store: Path, name: str, options: TrainOptions, registry: Registr
     if feature_set.level != level:
         raise ConfigError(f"feature set {feature_set.name} is for the {feature_set.level} level, not {level}")
     config = FeatureConfig()
-    data = _dataset(store, level, options.step_hours, options.fractions, options.as_of)
-    features = list(feature_set.features)
+    features = list(feature_set.names())
+    data = _dataset(store, level, options.step_hours, options.fractions, options.as_of, tuple(features))
     train, valid = data.rows("train"), data.rows("validation")
     for part, rows in (("train", train), ("validation", valid)):
         if rows.is_empty() or not rows["label"].any():
@@ -248,7 +259,8 @@ def _load_for(registry: Registry, ref: str, level: str | None) -> LoadedModel:
 
 def _eval_dataset(store: Path, loaded: LoadedModel, as_of: str | None) -> Dataset:
     opts = loaded.metadata["options"]
-    return _dataset(store, loaded.metadata["level"], int(opts["step_hours"]), tuple(opts["fractions"]), as_of)
+    return _dataset(store, loaded.metadata["level"], int(opts["step_hours"]), tuple(opts["fractions"]), as_of,
+                    tuple(loaded.scorer.feature_names_))  # fmt: skip
 
 
 def evaluate_model(

@@ -41,6 +41,10 @@ def reason_templates() -> dict[str, str]:
 
 def render(feature: str, value: Any, boolean: bool = False) -> str:
     """The sentence for ``feature`` at ``value`` (a feature without a template is named as it is)."""
+    for side, party in (("src", "the sender"), ("dst", "the receiver")):
+        prefix = f"{side}_profile_"
+        if feature.startswith(prefix):  # a party's account feature as of the start of the transaction's day
+            return f"{party}, as of the start of that day: {render(feature.removeprefix(prefix), value, boolean)}"
     template = reason_templates().get(feature)
     if value is None or (isinstance(value, float) and math.isnan(value)):
         shown: Any = "unknown"

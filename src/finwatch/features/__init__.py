@@ -203,18 +203,34 @@ def _build(store_dir: Path, as_of: dt.datetime, config: FeatureConfig, level: st
 
 @dataclass(frozen=True)
 class FeatureSet:
-    """A versioned list of the features a model uses (``features/feature_sets/<name>.yaml``)."""
+    """A versioned list of the features a model uses (``features/feature_sets/<name>.yaml``).
+
+    ``features`` are columns of the level's mart. A transaction-level set may add ``party_profiles``: an
+    account-level set whose features are taken for both parties of each transaction as of the start of its UTC
+    day (``src_profile_<feature>``, ``dst_profile_<feature>``).
+    """
 
     name: str
     version: int
     level: str
     features: tuple[str, ...]
+    profiles: FeatureSet | None = None
 
     def select(self, table: pl.DataFrame) -> pl.DataFrame:
         missing = [f for f in self.features if f not in table.columns]
         if missing:
             raise FinwatchError(f"feature set {self.name} v{self.version}: the table lacks {missing}")
         return table.select(self.features)
+
+    def names(self) -> tuple[str, ...]:
+        """Every model input: the mart's features, then each party's profile features."""
+        if self.profiles is None:
+            return self.features
+        sides = tuple(f"{side}_profile_{f}" for side in PARTY_SIDES for f in self.profiles.features)
+        return self.features + sides
+
+
+PARTY_SIDES = ("src", "dst")
 
 
 def load_feature_set(name: str) -> FeatureSet:
@@ -226,7 +242,12 @@ def load_feature_set(name: str) -> FeatureSet:
     except FileNotFoundError:
         known = sorted(p.stem for p in path.parent.glob("*.yaml"))
         raise FinwatchError(f"unknown feature set {name!r}; known: {', '.join(known)}") from None
-    return FeatureSet(data["name"], int(data["version"]), data["level"], tuple(data["features"]))
+    profiles = None
+    if data.get("party_profiles"):
+        profiles = load_feature_set(str(data["party_profiles"]))
+        if data["level"] != "transaction" or profiles.level != "account":
+            raise FinwatchError(f"feature set {name}: party profiles are account features of a transaction's parties")
+    return FeatureSet(data["name"], int(data["version"]), data["level"], tuple(data["features"]), profiles)
 
 
 def _tables(sql: str) -> set[str]:
