@@ -27,6 +27,7 @@
 --   src_hours_known / dst_hours_known: hours since the account's first transaction in the store (0: its first)
 --   pair_count_before: earlier transactions from this sender to this receiver (strictly before it)
 --   amount_to_src_mean_30d: the amount over the sender's mean outgoing amount in the 30 days up to it
+--   amount_to_dst_mean_30d: the amount over the receiver's mean incoming amount in the 30 days up to it
 --   src_new_receivers_24h / dst_new_senders_24h: counterparties in the 24 h up to it dealt with for the first time
 --   dst_in_amount_cv_24h: spread (standard deviation over mean) of the receiver's inflows in the 24 h up to it
 --   src_hours_since_previous_out / dst_hours_since_previous_in: hours since the sender's previous payment out /
@@ -119,6 +120,7 @@ final as (
         s.hours_since_previous as src_hours_since_previous_out, d.hours_since_previous as dst_hours_since_previous_in,
         coalesce(p.pair_count_before, 0) as pair_count_before,
         t.amount_base / nullif(s.sum_out_30d / nullif(s.count_out_30d, 0), 0) as amount_to_src_mean_30d,
+        t.amount_base / nullif(d.sum_in_30d / nullif(d.count_in_30d, 0), 0) as amount_to_dst_mean_30d,
         t.channel = 'cash' and t.amount_base >= $near_share * $threshold and t.amount_base < $threshold
             as is_cash_near_threshold,
         d.cash_near_threshold_5d as dst_cash_near_threshold_5d, s.cash_near_threshold_5d as src_cash_near_threshold_5d,
