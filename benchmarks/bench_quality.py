@@ -185,7 +185,7 @@ def part_b(accounts: int, days: int, gfp_timeout: float) -> None:
               f"{m['at_budget']['1%']['recall'] or 0:10.4f}")  # fmt: skip
     for metric in ("f1", "pr_auc"):
         ratio = (model[metric] or 0) / peer[metric] if peer[metric] else float("inf")
-        print(f"    {metric}: finwatch / peer = {ratio:.2f} ({verdict(ratio >= 1.15)} the 1.15 target)")
+        print(f"    {metric}: finwatch / peer = {ratio:.3f} ({verdict(ratio >= 1.15)} the 1.15 target)")
     gfp_note = f"GFP {gfp_seconds:.0f} s" if gfp_seconds is not None else "GFP features reused from an earlier run"
     print(f"    time: finwatch train {ours['seconds']['train']} s + evaluate {ours['seconds']['evaluate']} s; "
           f"{gfp_note} + peer training and scoring {peer_seconds:.0f} s")
