@@ -257,10 +257,12 @@ def _load_for(registry: Registry, ref: str, level: str | None) -> LoadedModel:
     return loaded
 
 
-def _eval_dataset(store: Path, loaded: LoadedModel, as_of: str | None) -> Dataset:
+def _eval_dataset(store: Path, loaded: LoadedModel, as_of: str | None, *others: LoadedModel) -> Dataset:
+    """The rows to score with ``loaded``'s split settings, with the inputs of every model given."""
     opts = loaded.metadata["options"]
+    inputs = tuple(dict.fromkeys(f for m in (loaded, *others) for f in m.scorer.feature_names_))
     return _dataset(store, loaded.metadata["level"], int(opts["step_hours"]), tuple(opts["fractions"]), as_of,
-                    tuple(loaded.scorer.feature_names_))  # fmt: skip
+                    inputs)  # fmt: skip
 
 
 def evaluate_model(
@@ -349,7 +351,7 @@ def compare_models(
     a, b = registry.load(ref_a), registry.load(ref_b)
     if a.metadata["level"] != b.metadata["level"]:
         raise ConfigError(f"{a.ref} and {b.ref} score different levels; compare models of one level")
-    data = _eval_dataset(store, a, as_of)
+    data = _eval_dataset(store, a, as_of, b)  # the split follows A, the baseline
     rows = data.rows(split)
     if rows.is_empty():
         raise FinwatchError(f"the {split} part of {store} has no rows")
