@@ -187,8 +187,10 @@ def part_b(accounts: int, days: int, gfp_timeout: float) -> None:
         ratio = (model[metric] or 0) / peer[metric] if peer[metric] else float("inf")
         print(f"    {metric}: finwatch / peer = {ratio:.3f} ({verdict(ratio >= 1.15)} the 1.15 target)")
     gfp_note = f"GFP {gfp_seconds:.0f} s" if gfp_seconds is not None else "GFP features reused from an earlier run"
-    print(f"    time: finwatch train {ours['seconds']['train']} s + evaluate {ours['seconds']['evaluate']} s; "
-          f"{gfp_note} + peer training and scoring {peer_seconds:.0f} s")
+    print(
+        f"    time: finwatch train {ours['seconds']['train']} s + evaluate {ours['seconds']['evaluate']} s; "
+        f"{gfp_note} + peer training and scoring {peer_seconds:.0f} s"
+    )
 
 
 def part_c() -> dict[str, Any]:
@@ -197,8 +199,10 @@ def part_c() -> dict[str, Any]:
     store = store_of("amlsim", [fixture], "--start", "2026-01-01", "--currency", "USD")
     result = train_evaluate(store, "amlsim-c", "account", "test")
     model = result["scorers"]["model"]
-    print(f"    test part: {result['n_test']:,} account rows ({result['n_test_positive']:,} positive); "
-          f"PR-AUC {model['pr_auc']:.4f}, ROC-AUC {model['roc_auc']:.4f}, F1 {model['f1'] or 0:.4f}")
+    print(
+        f"    test part: {result['n_test']:,} account rows ({result['n_test_positive']:,} positive); "
+        f"PR-AUC {model['pr_auc']:.4f}, ROC-AUC {model['roc_auc']:.4f}, F1 {model['f1'] or 0:.4f}"
+    )
     return result
 
 
