@@ -21,13 +21,12 @@ import argparse
 import json
 import subprocess
 import sys
-import venv
 from pathlib import Path
 
 from _common import OUT, amlworld, timed
+from _gfp import EDGES_CODE, GFP_CODE, WINDOW_SECONDS, gfp_python
 
 THREADS = 2
-WINDOW_SECONDS = 7 * 86_400
 
 FEATURES_CODE = """
 import sys, datetime as dt, duckdb
@@ -38,44 +37,6 @@ build = build_account_features if level == "account" else build_transaction_feat
 result = build(store, as_of)
 rows = result.accounts.height if level == "account" else result.transactions.height
 print(rows, result.cycles.height)
-"""
-
-EDGES_CODE = """
-import sys, numpy as np, polars as pl
-from pathlib import Path
-from finwatch.store import Store
-txns = Store(Path(sys.argv[1])).scan("transactions").select("ts", "src_account", "dst_account", "amount_base") \\
-    .filter(pl.col("src_account").is_not_null() & pl.col("dst_account").is_not_null()).sort("ts").collect()
-ids = pl.concat([txns["src_account"], txns["dst_account"]]).unique().sort()
-index = {v: i for i, v in enumerate(ids.to_list())}
-edges = np.column_stack([
-    np.arange(txns.height, dtype=np.float64),
-    np.array([index[v] for v in txns["src_account"].to_list()], dtype=np.float64),
-    np.array([index[v] for v in txns["dst_account"].to_list()], dtype=np.float64),
-    (txns["ts"].dt.epoch("s")).to_numpy().astype(np.float64),
-    txns["amount_base"].to_numpy(),
-])
-np.save(sys.argv[2], edges)
-print(edges.shape[0])
-"""
-
-GFP_CODE = """
-import sys, numpy as np
-from snapml import GraphFeaturePreprocessor
-edges = np.load(sys.argv[1])
-window, threads, simple_cycles = int(sys.argv[2]), int(sys.argv[3]), sys.argv[4] == "1"
-gfp = GraphFeaturePreprocessor()
-params = {"num_threads": threads, "time_window": window, "vertex_stats": True, "vertex_stats_cols": [4],
-          "fan": True, "fan_tw": window, "fan_bins": [2, 3, 4, 5, 10, 20],
-          "degree": True, "degree_tw": window, "degree_bins": [2, 3, 4, 5, 10, 20],
-          "scatter-gather": True, "scatter-gather_tw": window, "scatter-gather_bins": [2, 3, 4, 5, 10],
-          "temp-cycle": True, "temp-cycle_tw": window, "temp-cycle_bins": [2, 3, 4, 5, 6],
-          "lc-cycle": simple_cycles, "lc-cycle_tw": window, "lc-cycle_len": 6, "lc-cycle_bins": [2, 3, 4, 5, 6]}
-gfp.set_params(params)
-out = []
-for start in range(0, len(edges), 2048):
-    out.append(gfp.transform(edges[start:start + 2048]))
-print(sum(len(o) for o in out))
 """
 
 
@@ -104,15 +65,6 @@ def world_store(accounts: int) -> tuple[Path, str]:
 
     end = dt.date.fromisoformat(config["start"]) + dt.timedelta(days=config["days"])
     return store, f"{end.isoformat()}T00:00:00+00:00"
-
-
-def gfp_python() -> Path:
-    env = OUT / "gfp-venv"
-    python = env / "bin" / "python"
-    if not python.exists():
-        venv.create(env, with_pip=True)
-        subprocess.run([str(python), "-m", "pip", "install", "--quiet", "snapml"], check=True)
-    return python
 
 
 def main() -> None:
@@ -146,7 +98,16 @@ def main() -> None:
         if not args.no_gfp:
             simple = "0" if args.gfp_without_simple_cycles else "1"
             patterns = "fan, degree, scatter-gather, temporal" + (" and simple" if simple == "1" else "") + " cycles"
-            command = [str(gfp_python()), "-c", GFP_CODE, str(edges_file), str(WINDOW_SECONDS), str(THREADS), simple]
+            command = [
+                str(gfp_python()),
+                "-c",
+                GFP_CODE,
+                str(edges_file),
+                str(WINDOW_SECONDS),
+                str(THREADS),
+                simple,
+                "-",
+            ]
             seconds, peak, out = timed(command, env, timeout=args.gfp_timeout)
             row["gfp"] = seconds
             done = out != "timeout"

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from finwatch.exceptions import OutputExistsError
 
-__all__ = ["atomic_directory", "atomic_write_bytes", "atomic_write_text", "fsync_tree", "sha256_file"]
+__all__ = ["atomic_directory", "atomic_write_bytes", "atomic_write_text", "fsync_path", "fsync_tree", "sha256_file"]
 
 _CHUNK = 1 << 20
 
@@ -29,19 +29,12 @@ def fsync_tree(root: Path) -> None:
     """Flush every file and folder under ``root`` to disk, so a rename publishes complete content."""
     for folder, _dirs, files in os.walk(root):
         for name in files:
-            fd = os.open(Path(folder) / name, os.O_RDONLY)
-            try:
-                os.fsync(fd)
-            finally:
-                os.close(fd)
-        fd = os.open(folder, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
+            fsync_path(Path(folder) / name)
+        fsync_path(Path(folder))
 
 
-def _fsync(path: Path) -> None:
+def fsync_path(path: Path) -> None:
+    """Flush one file or folder to disk."""
     fd = os.open(path, os.O_RDONLY)
     try:
         os.fsync(fd)
@@ -53,9 +46,9 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
     """Replace ``path`` with ``data`` in one rename: readers see the old file or the new one, never a part."""
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
     tmp.write_bytes(data)
-    _fsync(tmp)
+    fsync_path(tmp)
     os.replace(tmp, path)
-    _fsync(path.parent)
+    fsync_path(path.parent)
 
 
 def atomic_write_text(path: Path, text: str) -> None:

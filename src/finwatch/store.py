@@ -28,7 +28,7 @@ from typing import Any
 
 import polars as pl
 
-from finwatch._io import atomic_write_text, sha256_file
+from finwatch._io import atomic_write_text, fsync_path, sha256_file
 from finwatch.exceptions import FinwatchError, StoreError
 from finwatch.schema import ACCOUNT_SCHEMA, LABEL_SCHEMA, TRANSACTION_SCHEMA, polars_schema
 
@@ -203,7 +203,7 @@ class Store:
                 entries.append(
                     {"table": table, "path": relative, "sha256": sha256_file(source), "rows": _parquet_rows(source)}
                 )
-                _fsync(source)
+                fsync_path(source)
                 os.replace(source, target)
         _fsync_dir_tree(self.root, [str(e["path"]) for e in entries])
         manifest = {**manifest, "batch": batch, "files": sorted(entries, key=lambda e: (e["table"], e["path"]))}
@@ -220,14 +220,6 @@ def _parquet_rows(path: Path) -> int:
     return int(pq.read_metadata(path).num_rows)
 
 
-def _fsync(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 def _fsync_dir_tree(root: Path, relatives: list[str]) -> None:
     for folder in sorted({(root / r).parent for r in relatives}):
-        _fsync(folder)
+        fsync_path(folder)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import csv
+import io
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -12,7 +14,16 @@ import polars as pl
 from finwatch.exceptions import InputError
 from finwatch.ingest._base import Source, fetch
 
-__all__ = ["CsvRead", "csv_source", "decode_utf8", "finish_csv", "line_numbers", "read_csv"]
+__all__ = [
+    "CsvRead",
+    "csv_header",
+    "csv_source",
+    "decode_utf8",
+    "finish_csv",
+    "line_numbers",
+    "read_csv",
+    "require_columns",
+]
 
 
 def decode_utf8(source: Source, data: bytes, encoding: str = "utf-8") -> str:
@@ -33,6 +44,32 @@ def decode_utf8(source: Source, data: bytes, encoding: str = "utf-8") -> str:
         ) from None
     except LookupError:
         raise InputError(source.display, f"unknown encoding {encoding!r}") from None
+
+
+def csv_header(text: str) -> list[str]:
+    """The first line's column names, stripped and lower-cased (empty when it is not CSV)."""
+    end = text.find("\n")
+    first = (text if end < 0 else text[:end]).strip("\r")
+    try:
+        return [name.strip().lower() for name in next(csv.reader(io.StringIO(first)))]
+    except (csv.Error, StopIteration):
+        return []
+
+
+def require_columns(
+    source: Source, names: list[str], required: tuple[str, ...], optional: tuple[str, ...], what: str
+) -> None:
+    """Refuse a header that lacks a required column or repeats a name, naming the file and line 1."""
+    missing = [c for c in required if c not in names]
+    if missing:
+        raise InputError(
+            source.display,
+            f"missing required columns {missing} ({what} has {', '.join(required)}, and optionally "
+            f"{', '.join(optional)})",
+            row=1,
+        )
+    if len(set(names)) != len(names):
+        raise InputError(source.display, "repeated column names in the header", row=1)
 
 
 def line_numbers(data: bytes, header_lines: int, skipped: set[int]) -> np.ndarray:

@@ -36,12 +36,8 @@ pending entries, listed again with a txid once credited: they are kept with a re
 
 from __future__ import annotations
 
-import csv
-import io
-
 import polars as pl
 
-from finwatch.exceptions import InputError
 from finwatch.ingest._base import (
     PARSED_ACCOUNT_COLUMNS,
     Adapter,
@@ -53,7 +49,7 @@ from finwatch.ingest._base import (
     fetch,
     sql_values,
 )
-from finwatch.ingest._text import decode_utf8, read_csv
+from finwatch.ingest._text import csv_header, decode_utf8, read_csv, require_columns
 
 REQUIRED = ("txid", "refid", "time", "type", "asset", "amount", "fee")
 OPTIONAL = ("subtype", "aclass", "balance", "wallet")
@@ -170,15 +166,6 @@ select * from final order by source_row
 """
 
 
-def _header(text: str) -> list[str]:
-    end = text.find("\n")
-    first = (text if end < 0 else text[:end]).strip("\r")
-    try:
-        return [name.strip().lower() for name in next(csv.reader(io.StringIO(first)))]
-    except (csv.Error, StopIteration):
-        return []
-
-
 def _first_of(names: list[str], candidates: tuple[str, ...]) -> str:
     """SQL for the first candidate column present, or a null literal."""
     found = next((c for c in candidates if c in names), None)
@@ -193,7 +180,7 @@ class ExchangeLedgerAdapter(Adapter):
     def sniff(cls, sample: Sample) -> str | None:
         if sample.is_dir:
             return None
-        names = _header(sample.text.lstrip())
+        names = csv_header(sample.text.lstrip())
         if {"txid", "refid", "asset"} <= set(names):
             missing = [c for c in REQUIRED if c not in names]
             extra = " (missing " + ", ".join(missing) + ")" if missing else ""
@@ -203,17 +190,8 @@ class ExchangeLedgerAdapter(Adapter):
     def parse(self, source: Source, options: ParseOptions) -> Parsed:
         data = source.read_bytes()
         text = decode_utf8(source, data)
-        names = _header(text)
-        missing = [c for c in REQUIRED if c not in names]
-        if missing:
-            raise InputError(
-                source.display,
-                f"missing required columns {missing} (a Kraken ledger has {', '.join(REQUIRED)}, and optionally "
-                f"{', '.join(OPTIONAL)})",
-                row=1,
-            )
-        if len(set(names)) != len(names):
-            raise InputError(source.display, "repeated column names in the header", row=1)
+        names = csv_header(text)
+        require_columns(source, names, REQUIRED, OPTIONAL, "a Kraken ledger")
         account = options.account or f"exchange:{source.path.stem}"
         con = duckdb_connection()
         con.execute("set enable_progress_bar = false")

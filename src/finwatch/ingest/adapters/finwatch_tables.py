@@ -36,8 +36,6 @@ a column of the wrong type) is rejected with one message.
 
 from __future__ import annotations
 
-import csv
-import io
 from pathlib import Path
 from typing import Final
 
@@ -58,7 +56,7 @@ from finwatch.ingest._base import (
     duckdb_connection,
     json_raw,
 )
-from finwatch.ingest._text import decode_utf8, read_csv
+from finwatch.ingest._text import csv_header, decode_utf8, read_csv, require_columns
 from finwatch.schema import (
     ACCOUNT_SCHEMA,
     LABEL_SCHEMA,
@@ -89,15 +87,6 @@ TXN_OPTIONAL: Final = tuple(c for c in PARSED_SCHEMA if c not in (*TXN_REQUIRED,
 #: canonical columns the pipeline recomputes for every file: present in the table, not read
 TXN_RECOMPUTED: Final = tuple(c for c in TRANSACTION_SCHEMA.names if c not in (*TXN_REQUIRED, *TXN_OPTIONAL))
 KINDS: Final = ("transactions", "labels", "accounts")
-
-
-def _csv_header(text: str) -> list[str]:
-    end = text.find("\n")
-    first = (text if end < 0 else text[:end]).strip("\r")
-    try:
-        return [name.strip().lower() for name in next(csv.reader(io.StringIO(first)))]
-    except (csv.Error, StopIteration):
-        return []
 
 
 def _table_kind(schema: pa.Schema) -> str | None:
@@ -150,7 +139,7 @@ class FinwatchTablesAdapter(Adapter):
             if kind == "transactions":
                 return f"finwatch transactions ({metadata.num_rows} rows)"
             return f"finwatch {kind} table (Parquet)" if kind in ("labels", "accounts") else None
-        names = _csv_header(sample.text.lstrip())
+        names = csv_header(sample.text.lstrip())
         if set(LABEL_REQUIRED) <= set(names):
             return "finwatch labels CSV"
         return None
@@ -287,17 +276,8 @@ class FinwatchTablesAdapter(Adapter):
     # --- CSV ------------------------------------------------------------------------------------------------
     def _labels_csv(self, source: Source, data: bytes) -> Parsed:
         text = decode_utf8(source, data)
-        names = _csv_header(text)
-        missing = [c for c in LABEL_REQUIRED if c not in names]
-        if missing:
-            raise InputError(
-                source.display,
-                f"missing required columns {missing} (a labels CSV has {', '.join(LABEL_REQUIRED)}, and optionally "
-                f"{', '.join(LABEL_OPTIONAL)})",
-                row=1,
-            )
-        if len(set(names)) != len(names):
-            raise InputError(source.display, "repeated column names in the header", row=1)
+        names = csv_header(text)
+        require_columns(source, names, LABEL_REQUIRED, LABEL_OPTIONAL, "a labels CSV")
         con = duckdb_connection()
         con.execute("set enable_progress_bar = false")
         read = read_csv(con, source, data, names)
