@@ -20,7 +20,7 @@ from sklearn.metrics import f1_score, roc_auc_score
 
 from finwatch.dataset import as_of_times, build_dataset, temporal_cuts
 from finwatch.exceptions import FinwatchError
-from finwatch.explain import model_reasons, render, rule_reasons
+from finwatch.explain import merge, model_reasons, render, rule_reasons
 from finwatch.model import XGBScorer, best_f1_threshold, budget_threshold
 from finwatch.registry import Registry, RegistryError
 from finwatch.testing import make_labels, make_store, make_transactions
@@ -406,3 +406,15 @@ def test_party_profiles_are_account_features_as_of_the_start_of_the_day(labelled
     p0 = data.frame.filter(pl.col("txn_id") == "b6-0").row(0, named=True)
     assert p0["src_profile_count_out_30d"] == 5
     assert render("src_profile_count_in_24h", 3.0).startswith("the sender, as of the start of that day: ")
+
+
+def test_rules_come_first_then_model_reasons() -> None:
+    rules = rule_reasons([{"rule_id": "FW-A", "typology": "fan_in", "severity": "medium", "description": "Many payers.",
+                           "citation": "FATF"}])  # fmt: skip
+    model = [{"source": "model", "feature": f"f{i}", "contribution": 1.0 / (i + 1), "text": f"t{i}"} for i in range(6)]
+    merged = merge(rules, model, top=4)
+    assert [r["source"] for r in merged] == ["rule", "model", "model", "model"]
+    assert merged[1]["feature"] == "f0"
+    many = rule_reasons([{"rule_id": f"FW-{i}", "typology": "x", "severity": "low", "description": "d", "citation": "c"}
+                         for i in range(6)])  # fmt: skip
+    assert len(merge(many, model, top=4)) == 6  # every rule that fired is listed, even beyond top

@@ -28,10 +28,11 @@ from finwatch import __version__
 from finwatch import evaluate as ev
 from finwatch.dataset import PARTS, Dataset, build_dataset
 from finwatch.exceptions import ConfigError, FinwatchError
-from finwatch.explain import model_reasons, render
+from finwatch.explain import merge, model_reasons, render, rule_reasons
 from finwatch.features import PARTY_SIDES, FeatureConfig, load_feature_set
 from finwatch.model import XGBScorer, best_f1_threshold
 from finwatch.registry import LoadedModel, Registry
+from finwatch.rules import load_rules
 
 __all__ = ["TrainOptions", "compare_models", "evaluate_model", "scores", "train_model"]
 
@@ -327,12 +328,18 @@ def _examples(loaded: LoadedModel, rows: pl.DataFrame, score: np.ndarray, n: int
     picked = rows[top.tolist()]
     booleans = [f["name"] for f in loaded.metadata["features"] if f["type"] == "Boolean"]
     reasons = model_reasons(loaded.scorer, Dataset.matrix(picked, loaded.scorer.feature_names_), booleans=booleans)
+    rules = {r.id: r for r in load_rules().rules}
     key = "txn_id" if loaded.metadata["level"] == "transaction" else "account_id"
-    return [
-        {"id": r[key], "score": round(float(score[i]), 6), "label": bool(r["label"]), "typologies": r["typologies"],
-         "reasons": reason}
-        for i, r, reason in zip(top.tolist(), picked.iter_rows(named=True), reasons, strict=True)
-    ]  # fmt: skip
+    out = []
+    for i, row, reason in zip(top.tolist(), picked.iter_rows(named=True), reasons, strict=True):
+        fired = [
+            {"rule_id": rules[r].id, "typology": rules[r].typology, "severity": rules[r].severity,
+             "description": rules[r].description, "citation": rules[r].citation}
+            for r in row["rule_ids"] if r in rules
+        ]  # fmt: skip
+        out.append({"id": row[key], "score": round(float(score[i]), 6), "label": bool(row["label"]),
+                    "typologies": row["typologies"], "reasons": merge(rule_reasons(fired), reason)})  # fmt: skip
+    return out
 
 
 def compare_models(

@@ -21,7 +21,7 @@ from finwatch.exceptions import ConfigError
 from finwatch.features import reference_root
 from finwatch.model import XGBScorer
 
-__all__ = ["Reason", "model_reasons", "reason_templates", "render", "rule_reasons"]
+__all__ = ["Reason", "merge", "model_reasons", "reason_templates", "render", "rule_reasons"]
 
 Reason = dict[str, Any]
 
@@ -113,3 +113,13 @@ def rule_reasons(hits: Sequence[Mapping[str, Any]]) -> list[Reason]:
         }
         for h in ordered
     ]
+
+
+def merge(rules: Sequence[Reason], model: Sequence[Reason], top: int = 5) -> list[Reason]:
+    """One list of reasons: every rule that fired (most severe first), then the model's, up to ``top`` in all.
+
+    A model reason about a feature a listed rule already reads is kept: the rule says the test failed, the model
+    reason says how much that feature weighed in the score.
+    """
+    merged = list(rules) + [r for r in model if r.get("source") == "model"]
+    return merged[: max(top, len(rules))]
