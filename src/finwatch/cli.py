@@ -461,6 +461,39 @@ def _num(value: float | None) -> str:
     return "n/a" if value is None else f"{value:.4f}"
 
 
+@app.command()
+@_user_errors
+def score(
+    store: Annotated[Path, typer.Option("--store", help="Store folder written by finwatch ingest.")],
+    as_of: Annotated[str, typer.Option("--as-of", help="Point in time (ISO; a bare date means 00:00 UTC).")],
+    out: Annotated[Path, typer.Option("--out", help="Run folder for leads.parquet/.csv/.json and run.json.")],
+    model: Annotated[str, typer.Option("--model", help="An account-level model.")] = "finwatch@champion",
+    budget: Annotated[str, typer.Option(help="Share of scored accounts raised as leads.")] = "1%",
+    models: ModelsOption = None,
+) -> None:
+    """Score every account as of a time with the model and the rules; write ranked leads with reasons and evidence."""
+    from finwatch.leads import score_run
+    from finwatch.registry import Registry
+
+    share = _share(budget, "--budget")
+    assert share is not None
+    began = time.perf_counter()
+    with console.status(f"scoring as of {as_of} with {model}…"):
+        run = score_run(store, _as_of(as_of), model, Registry(models), out, budget=share)
+    s = run.summary
+    table = Table(title=f"top leads of run {run.run_id} ({s['leads']} of {s['accounts_scored']:,} accounts)")
+    for column in ("rank", "account", "score", "typologies", "first reason"):
+        table.add_column(column)
+    for row in run.leads.head(10).iter_rows(named=True):
+        import json
+
+        reasons = json.loads(row["reasons"])
+        table.add_row(str(row["rank"]), row["subject_id"], f"{row['score']:.3f}", ", ".join(row["typologies"]),
+                      reasons[0]["text"] if reasons else "")  # fmt: skip
+    console.print(table)
+    console.print(f"{s['leads']} leads ({s['new_leads']} new) in {time.perf_counter() - began:.1f} s → {out}")
+
+
 models_app = typer.Typer(help="The model registry: list, show, promote and compare versions.", no_args_is_help=True)
 app.add_typer(models_app, name="models")
 

@@ -4,7 +4,8 @@ Three scorers are measured side by side on the same rows:
 
 - **model**: the calibrated XGBoost probability;
 - **rules**: for each row, the highest precision (measured on the training and validation parts when the model
-  was trained) among the rules that fired for it — a rule is as strong as it has proven to be;
+  was trained, smoothed as (right + 1) / (fired + 2)) among the rules that fired for it — a rule is as strong as
+  it has proven to be;
 - **combined**: ``1 − (1 − model) × (1 − rules)``: either strong evidence raises the score.
 
 Rules are account-level, so the rules and combined scorers exist for account-level models only. Every threshold
@@ -97,10 +98,12 @@ def _rule_precision(rows: pl.DataFrame) -> dict[str, dict[str, float]]:
     if exploded.is_empty():
         return {}
     table = exploded.group_by("rule_ids").agg(hits=pl.len(), positive=pl.col("label").sum()).sort("rule_ids")
+    # Laplace's rule of succession: a rule right 3 times out of 3 is not certain; (positive + 1) / (hits + 2)
     return {
-        r["rule_ids"]: {"hits": int(r["hits"]), "precision": round(r["positive"] / r["hits"], 6)}
+        r["rule_ids"]: {"hits": int(r["hits"]), "positive": int(r["positive"]),
+                        "precision": round((r["positive"] + 1) / (r["hits"] + 2), 6)}
         for r in table.iter_rows(named=True)
-    }
+    }  # fmt: skip
 
 
 def scores(model: LoadedModel, rows: pl.DataFrame) -> dict[str, np.ndarray]:
