@@ -179,16 +179,31 @@ def demo(
     out: Annotated[Path, typer.Option("--out", help="Folder for everything the demo produces.")] = Path("demo-output"),
     seed: Annotated[int, typer.Option(help="Seed of the demo world.")] = 7,
 ) -> None:
-    """Build the default synthetic world and show what it holds."""
-    from finwatch.synth import WorldConfig, generate_world, save_world
+    """The default synthetic world through ingest, training and scoring: leads in demo-output/."""
+    import json
 
-    began = time.perf_counter()
-    with console.status("generating the default world…"):
-        world = generate_world(WorldConfig(seed=seed))
-    target = out / "world"
-    with console.status(f"writing {world.transactions.height:,} transactions…"):
-        manifest = save_world(world, target)
-    _print_world_summary(manifest, target, time.perf_counter() - began)
+    from finwatch.demo import run_demo
+
+    with console.status("starting…") as status:
+        result = run_demo(out, seed, step=lambda stage: status.update(f"{stage}…"))
+    counts = result.world_manifest["counts"]
+    assert isinstance(counts, dict)
+    console.print(
+        f"world: {counts['accounts']:,} accounts, {counts['transactions']:,} transactions "
+        f"({counts['positive_accounts']:,} accounts in a pattern) → {out / 'world'}"
+    )
+    run = result.run
+    table = Table(title=f"top leads of run {run.run_id} ({run.summary['leads']} of "
+                        f"{run.summary['accounts_scored']:,} accounts, model {run.summary['model']})")  # fmt: skip
+    for column in ("rank", "account", "score", "typologies", "first reason"):
+        table.add_column(column)
+    for row in run.leads.head(10).iter_rows(named=True):
+        reasons = json.loads(row["reasons"])
+        table.add_row(str(row["rank"]), row["subject_id"], f"{row['score']:.3f}", ", ".join(row["typologies"]),
+                      reasons[0]["text"] if reasons else "")  # fmt: skip
+    console.print(table)
+    times = ", ".join(f"{k} {v:.1f} s" for k, v in result.seconds.items())
+    console.print(f"leads: {out / 'leads.csv'}, {out / 'leads.parquet'} (run folder {run.folder}); {times}")
 
 
 @app.command()
