@@ -8,6 +8,9 @@ from pathlib import Path
 import polars as pl
 import pytest
 
+from finwatch.experiment import TrainOptions, train_model
+from finwatch.ingest import IngestOptions, ingest
+from finwatch.registry import Registry
 from finwatch.synth import World, WorldConfig, generate_world, save_world
 
 DEFAULT_SEED = 7
@@ -52,3 +55,20 @@ def prefect_harness(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
         temporary_settings({PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}),
     ):
         yield
+
+
+@pytest.fixture(scope="session")
+def scored(small_world_dir: tuple[World, Path], tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Registry]:
+    """The small world loaded from its canonical tables, and an account-level model trained on it."""
+    _world, folder = small_world_dir
+    root = tmp_path_factory.mktemp("scored")
+    store = root / "store"
+    inputs = [folder / "truth" / "transactions.parquet", folder / "truth" / "accounts.parquet",
+              folder / "labels" / "accounts.parquet", folder / "labels" / "transactions.parquet"]  # fmt: skip
+    result = ingest(inputs, store, IngestOptions(fx=folder / "fx_rates.csv"))
+    assert result.committed
+    registry = Registry(root / "models")
+    options = TrainOptions(level="account", step_hours=48, n_estimators=60)
+    model = train_model(store, "finwatch", options, registry)
+    registry.promote(model.ref, "champion")
+    return store, registry

@@ -12,39 +12,19 @@ import polars as pl
 import pytest
 
 from finwatch.exceptions import ConfigError
-from finwatch.experiment import TrainOptions, train_model
-from finwatch.ingest import IngestOptions, ingest
 from finwatch.leads import lead_id, score_run
 from finwatch.registry import Registry
 from finwatch.store import Store
-from finwatch.synth import World
 
 
-@pytest.fixture(scope="module")
-def scored(small_world_dir: tuple[World, Path], tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Registry]:
-    """The small world loaded from its canonical tables, and an account-level model trained on it."""
-    _world, folder = small_world_dir
-    root = tmp_path_factory.mktemp("leads")
-    store = root / "store"
-    inputs = [folder / "truth" / "transactions.parquet", folder / "truth" / "accounts.parquet",
-              folder / "labels" / "accounts.parquet", folder / "labels" / "transactions.parquet"]  # fmt: skip
-    result = ingest(inputs, store, IngestOptions(fx=folder / "fx_rates.csv"))
-    assert result.committed
-    registry = Registry(root / "models")
-    options = TrainOptions(level="account", step_hours=48, n_estimators=60)
-    model = train_model(store, "finwatch", options, registry)
-    registry.promote(model.ref, "champion")
-    return store, registry
-
-
-def _end(store: Path) -> dt.datetime:
+def end_of(store: Path) -> dt.datetime:
     last = Store(store).scan("transactions").select(pl.col("ts").max()).collect().item()
     return dt.datetime.combine(last.date() + dt.timedelta(days=1), dt.time(), dt.UTC)
 
 
 def test_leads_carry_versions_reasons_and_evidence_that_exists(scored: tuple[Path, Registry], tmp_path: Path) -> None:
     store, registry = scored
-    run = score_run(store, _end(store), "finwatch@champion", registry, tmp_path / "runs" / "r1", budget=0.02)
+    run = score_run(store, end_of(store), "finwatch@champion", registry, tmp_path / "runs" / "r1", budget=0.02)
     leads = run.leads
     assert leads.height == run.summary["leads"] > 0
     assert leads["rank"].to_list() == list(range(1, leads.height + 1))
@@ -74,7 +54,7 @@ def test_a_rerun_gives_identical_files_and_a_later_run_says_since_when(
     scored: tuple[Path, Registry], tmp_path: Path
 ) -> None:
     store, registry = scored
-    end = _end(store)
+    end = end_of(store)
     runs = tmp_path / "runs"
     earlier = score_run(store, end - dt.timedelta(days=1), "finwatch", registry, runs / "day1", budget=0.02)
     a = score_run(store, end, "finwatch", registry, runs / "day2", budget=0.02)
@@ -97,13 +77,13 @@ def test_a_transaction_model_cannot_raise_account_leads(scored: tuple[Path, Regi
     registry.register("tx", registry.load("finwatch").scorer, {**registry.metadata("finwatch"), "level": "transaction"},
                       "# card\n")  # fmt: skip
     with pytest.raises(ConfigError, match="account-level model"):
-        score_run(store, _end(store), "tx", registry, tmp_path / "run")
+        score_run(store, end_of(store), "tx", registry, tmp_path / "run")
 
 
 def test_score_command_prints_the_top_leads(scored: tuple[Path, Registry], tmp_path: Path) -> None:
     store, registry = scored
     done = subprocess.run(
-        [sys.executable, "-m", "finwatch", "score", "--store", str(store), "--as-of", _end(store).isoformat(),
+        [sys.executable, "-m", "finwatch", "score", "--store", str(store), "--as-of", end_of(store).isoformat(),
          "--models", str(registry.root), "--out", str(tmp_path / "run"), "--budget", "1%"],
         capture_output=True, text=True,
     )  # fmt: skip

@@ -204,6 +204,7 @@ def demo(
     console.print(table)
     times = ", ".join(f"{k} {v:.1f} s" for k, v in result.seconds.items())
     console.print(f"leads: {out / 'leads.csv'}, {out / 'leads.parquet'} (run folder {run.folder}); {times}")
+    console.print(f"report: {out / 'report.html'}")
 
 
 @app.command()
@@ -507,6 +508,21 @@ def score(
                       reasons[0]["text"] if reasons else "")  # fmt: skip
     console.print(table)
     console.print(f"{s['leads']} leads ({s['new_leads']} new) in {time.perf_counter() - began:.1f} s → {out}")
+
+
+@app.command()
+@_user_errors
+def report(
+    run_dir: Annotated[Path, typer.Argument(help="A run folder written by finwatch score.")],
+    store: Annotated[Path | None, typer.Option("--store", help="The run's store, if it has moved.")] = None,
+    out: Annotated[Path | None, typer.Option("--out", help="HTML file to write (default RUN_DIR/report.html).")] = None,
+) -> None:
+    """One self-contained HTML report of a run: overview, sortable lead table, a case page per lead."""
+    from finwatch.report import build_report
+
+    with console.status("writing the report…"):
+        target = build_report(run_dir, store, out)
+    console.print(f"report → {target}")
 
 
 models_app = typer.Typer(help="The model registry: list, show, promote and compare versions.", no_args_is_help=True)

@@ -7,6 +7,7 @@ Layout of ``out``::
     models/         the registry with the trained model (promoted champion)
     runs/<as-of>/   the scoring run: leads.parquet, leads.csv, leads.json, run.json
     leads.csv, leads.parquet   the run's leads, copied to a fixed place for scripts
+    report.html     the run's report (self-contained HTML)
 
 The world is loaded from its canonical tables and ground truth (``finwatch-tables``), the fastest complete
 route; ``finwatch ingest`` reads its bank exports (bank CSV, camt.053, ethereum-etl) just as well.
@@ -28,6 +29,7 @@ from finwatch.experiment import TrainOptions, train_model
 from finwatch.ingest import IngestOptions, ingest
 from finwatch.leads import Run, score_run
 from finwatch.registry import Registry
+from finwatch.report import build_report
 from finwatch.store import Store
 from finwatch.synth import WorldConfig, generate_world, save_world
 
@@ -44,7 +46,7 @@ class DemoResult:
 
 
 def run_demo(out: Path, seed: int = 7, step: Callable[[str], None] | None = None) -> DemoResult:
-    """Synthetic world → store → account-level model → leads. ``step`` is told each stage as it starts."""
+    """Synthetic world → store → account-level model → leads and report. ``step`` hears each stage start."""
     say = step or (lambda _stage: None)
     seconds: dict[str, float] = {}
     began = time.perf_counter()
@@ -82,5 +84,10 @@ def run_demo(out: Path, seed: int = 7, step: Callable[[str], None] | None = None
     for name in ("leads.csv", "leads.parquet"):
         atomic_write_bytes(out / name, (run.folder / name).read_bytes())
     seconds["score"] = time.perf_counter() - mark
+
+    say("writing the report")
+    mark = time.perf_counter()
+    build_report(run.folder, out=out / "report.html")
+    seconds["report"] = time.perf_counter() - mark
     seconds["total"] = time.perf_counter() - began
     return DemoResult(run, seconds, manifest)

@@ -171,6 +171,7 @@ def score_run(
         "model_sha256": model_sha,
         "rules_version": pack.version,
         "data_manifest_sha256": manifest,
+        "store": str(store_dir),
         "store_batches": features.batches,
         "feature_config_sha256": config.digest(),
         "budget": budget,
