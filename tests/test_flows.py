@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import importlib.util
+import json
 import sys
 from pathlib import Path
 from types import ModuleType
 
 import pytest
 
+from finwatch.registry import Registry
 from finwatch.store import Store
 
 FLOWS = Path(__file__).resolve().parent.parent / "flows"
@@ -67,3 +69,38 @@ def test_features_flow_writes_features_and_rule_hits(tmp_path: Path) -> None:
     out = Path(result["out"])
     assert (out / "features" / "account_features.parquet").is_file()
     assert (out / "rules" / "rule_hits.parquet").is_file()
+
+
+@pytest.mark.usefixtures("prefect_harness")
+def test_pipeline_ingests_retrains_scores_and_reports(small_world_dir: tuple[object, Path], tmp_path: Path) -> None:
+    _world, world = small_world_dir
+    pipeline = load_flow("pipeline")
+    inputs = [world / "truth" / "transactions.parquet", world / "truth" / "accounts.parquet",
+              world / "labels" / "accounts.parquet", world / "labels" / "transactions.parquet"]  # fmt: skip
+    parameters = pipeline.PipelineParameters(
+        store=str(tmp_path / "store"), runs=str(tmp_path / "runs"), paths=[str(p) for p in inputs],
+        fx=str(world / "fx_rates.csv"), retrain=True, models=str(tmp_path / "models"), budget=0.02,
+    )  # fmt: skip
+    result = pipeline.pipeline_flow(parameters)
+    assert result["ingest"]["committed"]
+    assert result["train"]["model"] == "finwatch@1"
+    score = result["score"]
+    assert score["leads"] > 0
+    assert Path(score["report"]).is_file()
+    assert (Path(score["out"]) / "leads.parquet").is_file()
+
+
+@pytest.mark.usefixtures("prefect_harness")
+def test_evaluate_flow_writes_the_metrics(scored: tuple[Path, Registry], tmp_path: Path) -> None:
+    store, registry = scored
+    evaluate = load_flow("evaluate")
+    out = tmp_path / "eval.json"
+    parameters = evaluate.EvaluateParameters(
+        store=str(store),
+        model="finwatch@champion",
+        json_out=str(out),
+        models=str(registry.root),  # type: ignore[attr-defined]
+    )
+    result = evaluate.evaluate_flow(parameters)
+    assert result["n_test_positive"] > 0
+    assert json.loads(out.read_text())["model"] == "finwatch@1"
