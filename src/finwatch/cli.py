@@ -525,6 +525,32 @@ def report(
     console.print(f"report → {target}")
 
 
+export_app = typer.Typer(help="Drafts in the formats FIUs receive.", no_args_is_help=True)
+app.add_typer(export_app, name="export")
+
+
+@export_app.command("goaml")
+@_user_errors
+def export_goaml_command(
+    run: Annotated[Path, typer.Option("--run", help="A run folder written by finwatch score.")],
+    xsd: Annotated[Path, typer.Option("--xsd", help="The FIU's goAML schema (XSD).")],
+    mapping: Annotated[Path, typer.Option("--mapping", help="Codes of the FIU (see features/goaml/).")],
+    out: Annotated[Path | None, typer.Option("--out", help="Folder for the drafts (default RUN/goaml).")] = None,
+) -> None:
+    """One goAML STR draft and one narrative per lead, validated against the FIU's XSD (invalid fields listed)."""
+    from finwatch.export import export_goaml
+
+    with console.status("writing goAML drafts…"):
+        problems = export_goaml(run, xsd, mapping, out)
+    target = out or run / "goaml"
+    invalid = {k: v for k, v in problems.items() if v}
+    for lead, errors in sorted(invalid.items()):
+        for error in errors[:5]:
+            err.print(f"{lead}: {error['path']}: {error['reason']}", highlight=False, markup=False, soft_wrap=True)
+    console.print(f"{len(problems)} drafts, {len(problems) - len(invalid)} valid against {xsd.name} → {target} "
+                  f"(validation.json lists every invalid field)")  # fmt: skip
+
+
 models_app = typer.Typer(help="The model registry: list, show, promote and compare versions.", no_args_is_help=True)
 app.add_typer(models_app, name="models")
 
