@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import functools
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
@@ -361,6 +362,21 @@ def rules(
     )
 
 
+@contextlib.contextmanager
+def _progress() -> Iterator[Callable[[int, int, str], None]]:
+    """A progress bar over the feature builds of a dataset (then it stays at 100 % while the model trains)."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                  console=err, transient=True) as bar:  # fmt: skip
+        task = bar.add_task("reading the store", total=None)
+
+        def step(done: int, total: int, what: str) -> None:
+            bar.update(task, completed=done, total=total, description=what)
+
+        yield step
+
+
 ModelsOption = Annotated[
     Path | None, typer.Option("--models", help="Model registry folder (default: $FINWATCH_MODELS or ./models).")
 ]
@@ -426,8 +442,8 @@ def train(
         feature_set=feature_set, seed=seed, alert_budget=_share(alert_budget, "--alert-budget"), n_estimators=rounds,
     )  # fmt: skip
     began = time.perf_counter()
-    with console.status(f"building the {level} dataset and training…"):
-        loaded = train_model(store, name, options, Registry(models))
+    with _progress() as step:
+        loaded = train_model(store, name, options, Registry(models), progress=step)
     meta = loaded.metadata
     v = meta["metrics"]["validation"]["model"]
     data = meta["training_data"]
@@ -458,8 +474,9 @@ def evaluate(
 
     if level is not None and level not in ("account", "transaction"):
         raise ConfigError(f"--level {level!r}: choose account or transaction")
-    with console.status(f"evaluating {model}…"):
-        result = evaluate_model(store, model, Registry(models), split=split, level=level, as_of=as_of, plots=plots)
+    with _progress() as step:
+        result = evaluate_model(store, model, Registry(models), split=split, level=level, as_of=as_of, plots=plots,
+                                progress=step)  # fmt: skip
     table = Table(title=f"{result['model']} on the {split} part ({result['n_test']:,} rows, "
                         f"{result['n_test_positive']:,} positive)")  # fmt: skip
     for column in ("scorer", "PR-AUC", "ROC-AUC", "F1", "precision", "recall", "recall @1%", "Brier"):

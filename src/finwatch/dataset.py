@@ -22,7 +22,7 @@ import datetime as dt
 import hashlib
 import itertools
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -56,6 +56,8 @@ LEVELS = ("account", "transaction")
 PARTS = ("train", "validation", "test")
 #: the columns that identify a row and its parties at each level (never features)
 KEYS = {"transaction": ("txn_id", "ts", "src_account", "dst_account"), "account": ("account_id", "as_of")}
+#: told (steps done, steps in all, what is being done) before each feature build of a dataset
+Progress = Callable[[int, int, str], None]
 #: bookkeeping columns a dataset adds
 META = ("unit", "part", "label", "typologies", "rule_ids")
 
@@ -227,6 +229,7 @@ def build_dataset(
     config: FeatureConfig | None = None,
     with_rules: bool = True,
     profiles: Sequence[str] = (),
+    progress: Progress | None = None,
 ) -> Dataset:
     """The labelled rows of ``level`` from a store, split in time. Raises StoreError when the store has no labels.
 
@@ -241,14 +244,14 @@ def build_dataset(
     first, last = _span(store)
     if level == "transaction":
         end = as_of or last
-        return _transaction_dataset(store, labels, end, fractions, config, tuple(profiles))
+        return _transaction_dataset(store, labels, end, fractions, config, tuple(profiles), progress)
     times = as_of_times(first, as_of or last, step)
     if len(times) < 3:
         raise FinwatchError(
             f"{store.root}: {len(times)} as-of time(s) with a step of {step}; the data ({first:%Y-%m-%d} to "
             f"{last:%Y-%m-%d}) needs at least 3 for a temporal split — use a shorter step"
         )
-    return _account_dataset(store, labels, times, fractions, config, with_rules)
+    return _account_dataset(store, labels, times, fractions, config, with_rules, progress)
 
 
 def _transaction_dataset(
@@ -258,6 +261,7 @@ def _transaction_dataset(
     fractions: Sequence[float],
     config: FeatureConfig,
     profiles: tuple[str, ...],
+    progress: Progress | None,
 ) -> Dataset:
     built = build_transaction_features(store.root, as_of, config)
     assert built.transactions is not None
@@ -282,17 +286,20 @@ def _transaction_dataset(
     if frame.is_empty():
         raise StoreError(f"{store.root}: no transactions up to {as_of.isoformat()}")
     if profiles:
-        frame = _with_party_profiles(store, frame, profiles, config)
+        frame = _with_party_profiles(store, frame, profiles, config, progress)
         features += tuple(f"{side}_profile_{f}" for side in PARTY_SIDES for f in profiles)
     return _finish(store, "transaction", frame, features, fractions, as_of, built.models, None)
 
 
 def _with_party_profiles(
-    store: Store, frame: pl.DataFrame, profiles: tuple[str, ...], config: FeatureConfig
+    store: Store, frame: pl.DataFrame, profiles: tuple[str, ...], config: FeatureConfig, progress: Progress | None
 ) -> pl.DataFrame:
     """Each party's account features as of the start of the transaction's UTC day (nothing from that day on)."""
     days: list[pl.DataFrame] = []
-    for unit in sorted(set(frame["unit"].to_list())):
+    units = sorted(set(frame["unit"].to_list()))
+    for done, unit in enumerate(units):
+        if progress is not None:
+            progress(done, len(units), f"party profiles as of {unit}")
         moment = dt.datetime.fromisoformat(unit).replace(tzinfo=dt.UTC)
         table = build_account_features(store.root, moment, config).accounts
         missing = [f for f in profiles if f not in table.columns]
@@ -314,6 +321,7 @@ def _account_dataset(
     fractions: Sequence[float],
     config: FeatureConfig,
     with_rules: bool,
+    progress: Progress | None,
 ) -> Dataset:
     from finwatch.rules import evaluate, load_rules
 
@@ -335,7 +343,9 @@ def _account_dataset(
     frames: list[pl.DataFrame] = []
     models: list[Any] = []
     features: tuple[str, ...] = ()
-    for moment in times:
+    for done, moment in enumerate(times):
+        if progress is not None:
+            progress(done, len(times), f"account features as of {moment:%Y-%m-%d %H:%M}")
         built = build_account_features(store.root, moment, config)
         models = built.models
         table = built.accounts

@@ -27,7 +27,7 @@ import polars as pl
 
 from finwatch import __version__
 from finwatch import evaluate as ev
-from finwatch.dataset import PARTS, Dataset, build_dataset
+from finwatch.dataset import PARTS, Dataset, Progress, build_dataset
 from finwatch.exceptions import ConfigError, FinwatchError
 from finwatch.explain import merge, model_reasons, render, rule_reasons
 from finwatch.features import PARTY_SIDES, FeatureConfig, load_feature_set
@@ -76,12 +76,13 @@ def _dataset(
     fractions: tuple[float, ...],
     as_of: str | None,
     features: tuple[str, ...] = (),
+    progress: Progress | None = None,
 ) -> Dataset:
     """The labelled rows a model with these input ``features`` needs (party profiles are built only if used)."""
     prefix = tuple(f"{side}_profile_" for side in PARTY_SIDES)
     profiles = tuple(dict.fromkeys(f.removeprefix(p) for f in features for p in prefix if f.startswith(p)))
     return build_dataset(store, level, as_of=_as_of(as_of), step=dt.timedelta(hours=step_hours),
-                         fractions=fractions, profiles=profiles)  # fmt: skip
+                         fractions=fractions, profiles=profiles, progress=progress)  # fmt: skip
 
 
 def _labels(rows: pl.DataFrame) -> np.ndarray:
@@ -124,7 +125,9 @@ def _typologies(rows: pl.DataFrame) -> list[list[str]]:
     return [list(t) for t in rows["typologies"].to_list()]
 
 
-def train_model(store: Path, name: str, options: TrainOptions, registry: Registry) -> LoadedModel:
+def train_model(
+    store: Path, name: str, options: TrainOptions, registry: Registry, progress: Progress | None = None
+) -> LoadedModel:
     """Build the labelled dataset, fit on train with early stopping and threshold on validation, register."""
     if options.split != "temporal":
         raise ConfigError(f"--split {options.split!r}: only 'temporal' is supported (a random split leaks the future)")
@@ -134,7 +137,7 @@ def train_model(store: Path, name: str, options: TrainOptions, registry: Registr
         raise ConfigError(f"feature set {feature_set.name} is for the {feature_set.level} level, not {level}")
     config = FeatureConfig()
     features = list(feature_set.names())
-    data = _dataset(store, level, options.step_hours, options.fractions, options.as_of, tuple(features))
+    data = _dataset(store, level, options.step_hours, options.fractions, options.as_of, tuple(features), progress)
     train, valid = data.rows("train"), data.rows("validation")
     for part, rows in (("train", train), ("validation", valid)):
         if rows.is_empty() or not rows["label"].any():
@@ -261,12 +264,14 @@ def _load_for(registry: Registry, ref: str, level: str | None) -> LoadedModel:
     return loaded
 
 
-def _eval_dataset(store: Path, loaded: LoadedModel, as_of: str | None, *others: LoadedModel) -> Dataset:
+def _eval_dataset(
+    store: Path, loaded: LoadedModel, as_of: str | None, *others: LoadedModel, progress: Progress | None = None
+) -> Dataset:
     """The rows to score with ``loaded``'s split settings, with the inputs of every model given."""
     opts = loaded.metadata["options"]
     inputs = tuple(dict.fromkeys(f for m in (loaded, *others) for f in m.scorer.feature_names_))
     return _dataset(store, loaded.metadata["level"], int(opts["step_hours"]), tuple(opts["fractions"]), as_of,
-                    inputs)  # fmt: skip
+                    inputs, progress)  # fmt: skip
 
 
 def evaluate_model(
@@ -279,10 +284,11 @@ def evaluate_model(
     as_of: str | None = None,
     plots: Path | None = None,
     examples: int = 5,
+    progress: Progress | None = None,
 ) -> dict[str, Any]:
     """Metrics of a registered model (and, at account level, rules-only and combined) on a part of a store."""
     loaded = _load_for(registry, ref, level)
-    data = _eval_dataset(store, loaded, as_of)
+    data = _eval_dataset(store, loaded, as_of, progress=progress)
     rows = data.rows(split)
     if rows.is_empty():
         raise FinwatchError(f"the {split} part of {store} has no rows")
