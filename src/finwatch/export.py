@@ -129,12 +129,15 @@ def narrative(lead: dict[str, Any], txns: pl.DataFrame) -> str:
 
 
 def _draft(lead: dict[str, Any], txns: pl.DataFrame, mapping: GoamlMapping, text: str) -> bytes:
+    # goAML's element order: entity, codes, reference, submission date, local currency, person, reason, action,
+    # transactions, indicators
     root = etree.Element("report")
-    for field in REPORT_FIELDS:
-        _sub(root, field, mapping.report[field])
-        if field == "report_code":
-            _sub(root, "entity_reference", lead["lead_id"])
+    _sub(root, "rentity_id", mapping.report["rentity_id"])
+    _sub(root, "submission_code", mapping.report["submission_code"])
+    _sub(root, "report_code", mapping.report["report_code"])
+    _sub(root, "entity_reference", lead["lead_id"])
     _sub(root, "submission_date", _when(dt.datetime.fromisoformat(lead["as_of"])))
+    _sub(root, "currency_code_local", mapping.report["currency_code_local"])
     person = mapping.report.get("reporting_person")
     if isinstance(person, dict):
         node = _sub(root, "reporting_person")
