@@ -174,6 +174,22 @@ def _print_world_summary(manifest: dict[str, Any], out: Path, seconds: float) ->
     )
 
 
+def _print_top_leads(run: Any, n: int = 10) -> None:
+    """The first ``n`` leads of a run with their first reason."""
+    import json
+
+    s = run.summary
+    table = Table(title=f"top leads of run {run.run_id} ({s['leads']} of {s['accounts_scored']:,} accounts, "
+                        f"model {s['model']})")  # fmt: skip
+    for column in ("rank", "account", "score", "typologies", "first reason"):
+        table.add_column(column)
+    for row in run.leads.head(n).iter_rows(named=True):
+        reasons = json.loads(row["reasons"])
+        table.add_row(str(row["rank"]), row["subject_id"], f"{row['score']:.3f}", ", ".join(row["typologies"]),
+                      reasons[0]["text"] if reasons else "")  # fmt: skip
+    console.print(table)
+
+
 @app.command()
 @_user_errors
 def demo(
@@ -181,7 +197,6 @@ def demo(
     seed: Annotated[int, typer.Option(help="Seed of the demo world.")] = 7,
 ) -> None:
     """The default synthetic world through ingest, training and scoring: leads in demo-output/."""
-    import json
 
     from finwatch.demo import run_demo
 
@@ -194,15 +209,7 @@ def demo(
         f"({counts['positive_accounts']:,} accounts in a pattern) → {out / 'world'}"
     )
     run = result.run
-    table = Table(title=f"top leads of run {run.run_id} ({run.summary['leads']} of "
-                        f"{run.summary['accounts_scored']:,} accounts, model {run.summary['model']})")  # fmt: skip
-    for column in ("rank", "account", "score", "typologies", "first reason"):
-        table.add_column(column)
-    for row in run.leads.head(10).iter_rows(named=True):
-        reasons = json.loads(row["reasons"])
-        table.add_row(str(row["rank"]), row["subject_id"], f"{row['score']:.3f}", ", ".join(row["typologies"]),
-                      reasons[0]["text"] if reasons else "")  # fmt: skip
-    console.print(table)
+    _print_top_leads(run)
     times = ", ".join(f"{k} {v:.1f} s" for k, v in result.seconds.items())
     console.print(f"leads: {out / 'leads.csv'}, {out / 'leads.parquet'} (run folder {run.folder}); {times}")
     console.print(f"report: {out / 'report.html'}")
@@ -514,16 +521,7 @@ def score(
     with console.status(f"scoring as of {as_of} with {model}…"):
         run = score_run(store, _as_of(as_of), model, Registry(models), out, budget=share)
     s = run.summary
-    table = Table(title=f"top leads of run {run.run_id} ({s['leads']} of {s['accounts_scored']:,} accounts)")
-    for column in ("rank", "account", "score", "typologies", "first reason"):
-        table.add_column(column)
-    for row in run.leads.head(10).iter_rows(named=True):
-        import json
-
-        reasons = json.loads(row["reasons"])
-        table.add_row(str(row["rank"]), row["subject_id"], f"{row['score']:.3f}", ", ".join(row["typologies"]),
-                      reasons[0]["text"] if reasons else "")  # fmt: skip
-    console.print(table)
+    _print_top_leads(run)
     console.print(f"{s['leads']} leads ({s['new_leads']} new) in {time.perf_counter() - began:.1f} s → {out}")
 
 
