@@ -418,3 +418,13 @@ def test_rules_come_first_then_model_reasons() -> None:
     many = rule_reasons([{"rule_id": f"FW-{i}", "typology": "x", "severity": "low", "description": "d", "citation": "c"}
                          for i in range(6)])  # fmt: skip
     assert len(merge(many, model, top=4)) == 6  # every rule that fired is listed, even beyond top
+
+
+def test_an_unknown_split_is_refused_before_any_work(tmp_path: Path) -> None:
+    from finwatch.exceptions import ConfigError
+    from finwatch.experiment import compare_models, evaluate_model
+
+    with pytest.raises(ConfigError, match="choose train, validation, test or all"):
+        evaluate_model(tmp_path, "nothing", Registry(tmp_path), split="tset")
+    with pytest.raises(ConfigError, match="choose train, validation, test or all"):
+        compare_models(tmp_path, "a", "b", Registry(tmp_path), split="tset")

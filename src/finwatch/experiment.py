@@ -257,6 +257,12 @@ def _fmt(value: float | None) -> str:
     return "n/a" if value is None else f"{value:.4f}"
 
 
+def _check_split(split: str) -> None:
+    """Refuse an unknown part before any feature is computed."""
+    if split not in (*PARTS, "all"):
+        raise ConfigError(f"--split {split!r}: choose {', '.join(PARTS)} or all")
+
+
 def _load_for(registry: Registry, ref: str, level: str | None) -> LoadedModel:
     loaded = registry.load(ref)
     if level is not None and loaded.metadata["level"] != level:
@@ -287,6 +293,7 @@ def evaluate_model(
     progress: Progress | None = None,
 ) -> dict[str, Any]:
     """Metrics of a registered model (and, at account level, rules-only and combined) on a part of a store."""
+    _check_split(split)
     loaded = _load_for(registry, ref, level)
     data = _eval_dataset(store, loaded, as_of, progress=progress)
     rows = data.rows(split)
@@ -364,6 +371,7 @@ def compare_models(
     budget: float = 0.01,
 ) -> dict[str, Any]:
     """Both models on the same rows, with paired bootstrap intervals for the differences (B − A)."""
+    _check_split(split)
     a, b = registry.load(ref_a), registry.load(ref_b)
     if a.metadata["level"] != b.metadata["level"]:
         raise ConfigError(f"{a.ref} and {b.ref} score different levels; compare models of one level")
