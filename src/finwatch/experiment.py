@@ -18,6 +18,7 @@ import datetime as dt
 import hashlib
 import json
 from dataclasses import asdict, dataclass, field
+from importlib.metadata import PackageNotFoundError
 from importlib.metadata import version as package_version
 from pathlib import Path
 from typing import Any
@@ -193,7 +194,7 @@ def _libraries() -> dict[str, str]:
     for n in names:
         try:
             found[n] = package_version(n)
-        except Exception:  # a missing distribution is recorded as unknown
+        except PackageNotFoundError:  # a missing distribution is recorded as unknown
             found[n] = "unknown"
     return {"finwatch": __version__, **found}
 
