@@ -32,33 +32,35 @@ with legs as (
     from stg_legs
     where ts > $as_of - $w_30d and counterparty is not null and channel <> 'card' and counterparty <> account_id
 ),
-final as (
-    select
-        l.account_id,
-        max(d.senders) filter (where l.direction = 'out') as max_payee_distinct_senders_30d,
-        max(d.receivers) filter (where l.direction = 'out') as max_payee_distinct_receivers_30d,
-        max(d.receivers) filter (where l.direction = 'in') as max_payer_distinct_receivers_30d,
-        max(d.senders) filter (where l.direction = 'in') as max_payer_distinct_senders_30d,
-        coalesce(max(d.senders) filter (where l.direction = 'out' and not coalesce(a.is_business, false)), 0)
-            as max_private_payee_distinct_senders_30d,
-        coalesce(max(d.receivers) filter (where l.direction = 'in' and not coalesce(a.is_business, false)), 0)
-            as max_private_payer_distinct_receivers_30d,
-        max(l.amount_base) filter (where l.direction = 'out') as max_transfer_out_30d,
-        max(l.amount_base) filter (where l.direction = 'in') as max_transfer_in_30d,
-        coalesce(max(l.amount_base) filter (where l.direction = 'out' and not coalesce(a.is_business, false)), 0)
-            as max_transfer_to_private_30d,
-        coalesce(max(l.amount_base) filter (where l.direction = 'in' and not coalesce(a.is_business, false)), 0)
-            as max_transfer_from_private_30d,
-        max(r.passed_on) as max_counterparty_passed_on_share_30d,
-        coalesce(sum(l.amount_base) filter (where r.passed_on >= 0.8) / nullif(sum(l.amount_base), 0), 0)
-            as share_volume_with_relays_30d,
+counterparties as (
+    -- each transfer with the counterparty's own measures as of the same time (families built before this one)
+    select l.account_id, l.direction, l.amount_base, d.senders, d.receivers, r.passed_on,
+           not coalesce(a.is_business, false) as private,
     from legs l
-    -- the counterparties' own measures as of the same time (families built before this one)
     join (select account_id, distinct_senders_30d as senders, distinct_receivers_30d as receivers from feat_fan) d
       on d.account_id = l.counterparty
     left join (select account_id, share_out_within_24h_of_in_30d as passed_on from feat_pass_through) r
       on r.account_id = l.counterparty
     left join stg_accounts a on a.account_id = l.counterparty
-    group by l.account_id
+),
+final as (
+    select
+        account_id,
+        max(senders) filter (where direction = 'out') as max_payee_distinct_senders_30d,
+        max(receivers) filter (where direction = 'out') as max_payee_distinct_receivers_30d,
+        max(receivers) filter (where direction = 'in') as max_payer_distinct_receivers_30d,
+        max(senders) filter (where direction = 'in') as max_payer_distinct_senders_30d,
+        coalesce(max(senders) filter (where direction = 'out' and private), 0) as max_private_payee_distinct_senders_30d,
+        coalesce(max(receivers) filter (where direction = 'in' and private), 0)
+            as max_private_payer_distinct_receivers_30d,
+        max(amount_base) filter (where direction = 'out') as max_transfer_out_30d,
+        max(amount_base) filter (where direction = 'in') as max_transfer_in_30d,
+        coalesce(max(amount_base) filter (where direction = 'out' and private), 0) as max_transfer_to_private_30d,
+        coalesce(max(amount_base) filter (where direction = 'in' and private), 0) as max_transfer_from_private_30d,
+        max(passed_on) as max_counterparty_passed_on_share_30d,
+        coalesce(sum(amount_base) filter (where passed_on >= 0.8) / nullif(sum(amount_base), 0), 0)
+            as share_volume_with_relays_30d,
+    from counterparties
+    group by account_id
 )
 select * from final
