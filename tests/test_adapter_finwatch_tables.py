@@ -23,6 +23,7 @@ from finwatch.ingest.pseudonym import Pseudonymizer
 from finwatch.schema import ACCOUNT_SCHEMA, LABEL_SCHEMA, TRANSACTION_SCHEMA
 from finwatch.store import Store
 from finwatch.synth import World, WorldConfig, generate_world, save_world
+from tests.test_ingest import assert_damaged_file_is_handled
 
 KEY = b"correct horse battery staple 42"
 LABELS_HEADER = "subject_kind,subject_id,label,typology,instance_id,role,source"
@@ -462,19 +463,4 @@ def test_damaged_tables_are_rejected_or_quarantined_never_a_traceback(
     flips: list[tuple[float, int]],
 ) -> None:  # fmt: skip
     _, root = world_dir
-    source = root / table
-    original = source.read_bytes()
-    data = bytearray(original[: max(4, int(len(original) * cut))])
-    for where, byte in flips:
-        data[min(len(data) - 1, int(where * len(data)))] = byte
-    folder = tmp_path_factory.mktemp("damaged")
-    path = folder / source.name
-    path.write_bytes(bytes(data))
-    report = ingest([path], folder / "store", IngestOptions())  # must not raise
-    f = report.files[0]
-    assert f.status in ("ingested", "rejected")
-    if f.status == "rejected":
-        assert f.error.startswith(str(path))
-        assert not report.committed
-    else:
-        assert f.rows_read == f.accepted + f.quarantined
+    assert_damaged_file_is_handled(root / table, cut, flips, tmp_path_factory, keep=4)

@@ -420,8 +420,16 @@ CORPUS = [
 def test_damaged_real_files_are_rejected_or_quarantined_never_a_traceback(
     tmp_path_factory: pytest.TempPathFactory, which: int, cut: float, flips: list[tuple[float, int]]
 ) -> None:
-    source = CORPUS[which]
-    data = bytearray(source.read_bytes()[: max(1, int(len(source.read_bytes()) * cut))])
+    assert_damaged_file_is_handled(CORPUS[which], cut, flips, tmp_path_factory, keep=1)
+
+
+def assert_damaged_file_is_handled(
+    source: Path, cut: float, flips: list[tuple[float, int]], tmp_path_factory: pytest.TempPathFactory, keep: int
+) -> None:
+    """Truncate ``source`` to ``cut`` of its length (at least ``keep`` bytes), overwrite bytes at ``flips``, ingest:
+    the file is rejected with a message naming it and nothing is committed, or every record read is accounted for."""
+    original = source.read_bytes()
+    data = bytearray(original[: max(keep, int(len(original) * cut))])
     for where, byte in flips:
         data[min(len(data) - 1, int(where * len(data)))] = byte
     folder = tmp_path_factory.mktemp("damaged")
