@@ -36,7 +36,7 @@ from finwatch.model import XGBScorer, best_f1_threshold
 from finwatch.registry import LoadedModel, Registry
 from finwatch.rules import load_rules
 
-__all__ = ["TrainOptions", "compare_models", "evaluate_model", "scores", "train_model"]
+__all__ = ["TrainOptions", "combine", "compare_models", "evaluate_model", "rule_scores", "scores", "train_model"]
 
 SCORERS = ("model", "rules", "combined")
 
@@ -108,17 +108,26 @@ def _rule_precision(rows: pl.DataFrame) -> dict[str, dict[str, float]]:
     }  # fmt: skip
 
 
+def rule_scores(precision: dict[str, dict[str, Any]], fired: list[list[str]]) -> np.ndarray:
+    """Per row, the highest measured precision among the rules that fired for it (0 when none did)."""
+    p = {rule: float(v["precision"]) for rule, v in precision.items()}
+    return np.array([max((p.get(r, 0.0) for r in rules), default=0.0) for rules in fired], dtype=np.float64)
+
+
+def combine(model: np.ndarray, rules: np.ndarray) -> np.ndarray:
+    """Either strong evidence raises the score: 1 − (1 − model) × (1 − rules)."""
+    out: np.ndarray = 1 - (1 - model) * (1 - rules)
+    return out
+
+
 def scores(model: LoadedModel, rows: pl.DataFrame) -> dict[str, np.ndarray]:
     """Model, rules and combined scores of ``rows`` (rules and combined only for account-level models)."""
     X = Dataset.matrix(rows, model.scorer.feature_names_)
     out = {"model": model.scorer.predict_proba(X)[:, 1]}
     rules = model.metadata.get("rules")
     if rules:
-        precision = {k: v["precision"] for k, v in rules["precision"].items()}
-        rule_score = np.array([max((precision.get(r, 0.0) for r in fired), default=0.0)
-                               for fired in rows["rule_ids"].to_list()], dtype=np.float64)  # fmt: skip
-        out["rules"] = rule_score
-        out["combined"] = 1 - (1 - out["model"]) * (1 - rule_score)
+        out["rules"] = rule_scores(rules["precision"], rows["rule_ids"].to_list())
+        out["combined"] = combine(out["model"], out["rules"])
     return out
 
 
@@ -160,9 +169,8 @@ def train_model(
     if level == "account" and data.rules_version is not None:
         precision = _rule_precision(pl.concat([train, valid]))
         rules = {"version": data.rules_version, "precision": precision, "measured_on": ["train", "validation"]}
-        prec = {k: v["precision"] for k, v in precision.items()}
-        r_valid = np.array([max((prec.get(r, 0.0) for r in f), default=0.0) for f in valid["rule_ids"].to_list()])
-        c_valid = 1 - (1 - p_valid) * (1 - r_valid)
+        r_valid = rule_scores(precision, valid["rule_ids"].to_list())
+        c_valid = combine(p_valid, r_valid)
         # a rules-only alert needs a rule that fired: the threshold is never 0 (that would alert every row)
         fired = r_valid[r_valid > 0]
         rules_threshold = max(best_f1_threshold(y_valid, r_valid), float(fired.min()) if fired.size else 1.0)

@@ -2,7 +2,7 @@
 
 A run computes account features as of T, evaluates the rule pack, scores every account with a registered
 account-level model, and raises leads for the top ``budget`` share of accounts by the combined score
-(``1 − (1 − model) × (1 − rules)``, rules weighted by their measured precision; see ``finwatch.experiment``).
+(``finwatch.experiment.combine``: rules weighted by their measured precision).
 
 Each lead carries the run id, the model name@version and its sha256, the rules version, the data manifest hash,
 its score and rank, the typologies suspected, its reasons in plain language (rules that fired with their
@@ -29,6 +29,7 @@ import polars as pl
 from finwatch._io import atomic_directory
 from finwatch.dataset import Dataset, data_manifest_sha256
 from finwatch.exceptions import ConfigError, FinwatchError, StoreError
+from finwatch.experiment import combine, rule_scores
 from finwatch.explain import merge, model_reasons, rule_reasons
 from finwatch.features import FeatureConfig, build_account_features
 from finwatch.registry import Registry
@@ -107,12 +108,12 @@ def score_run(
         raise FinwatchError(f"no account was active in the 30 days up to {as_of.isoformat()}")
     hits = evaluate(features, pack)
     model_score = loaded.scorer.predict_proba(Dataset.matrix(table, loaded.scorer.feature_names_))[:, 1]
-    precision = {k: v["precision"] for k, v in (loaded.metadata.get("rules") or {}).get("precision", {}).items()}
+    precision = (loaded.metadata.get("rules") or {}).get("precision", {})
     fired = hits.group_by("account_id").agg(pl.col("rule_id").unique().sort())
     fired_map = dict(zip(fired["account_id"].to_list(), fired["rule_id"].to_list(), strict=True))
     ids = table["account_id"].to_list()
-    rules_score = np.array([max((precision.get(r, 0.0) for r in fired_map.get(a, [])), default=0.0) for a in ids])
-    score = 1 - (1 - model_score) * (1 - rules_score)
+    rules_score = rule_scores(precision, [fired_map.get(a, []) for a in ids])
+    score = combine(model_score, rules_score)
     order = np.lexsort((np.array(ids), -score))  # highest first; ties by account id
     k = max(1, math.ceil(budget * len(ids)))
     top = order[:k]
