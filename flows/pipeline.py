@@ -20,11 +20,10 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-import polars as pl
 from prefect import flow
 from pydantic import BaseModel, ConfigDict
 
-from finwatch.store import Store
+from finwatch.dataset import end_of_data
 
 HERE = Path(__file__).resolve().parent
 
@@ -73,8 +72,7 @@ def pipeline_flow(parameters: PipelineParameters) -> dict[str, Any]:
         )
     as_of = parameters.as_of
     if as_of is None:
-        last = Store(Path(parameters.store)).scan("transactions").select(pl.col("ts").max()).collect().item()
-        as_of = dt.datetime.combine(last.date() + dt.timedelta(days=1), dt.time(), dt.UTC)
+        as_of = end_of_data(Path(parameters.store))
     out = Path(parameters.runs) / f"{as_of:%Y-%m-%dT%H%M%SZ}"
     result["score"] = score.score_flow(score.ScoreParameters(
         store=parameters.store, as_of=as_of, out=str(out), model=f"{parameters.name}@champion",

@@ -13,11 +13,11 @@ import pytest
 import yaml
 from lxml import etree
 
+from finwatch.dataset import end_of_data
 from finwatch.exceptions import ConfigError, FinwatchError
 from finwatch.export import KEY_TERM, export_goaml
 from finwatch.leads import score_run
 from finwatch.registry import Registry
-from tests.test_leads import end_of
 
 FIXTURES = Path(__file__).parent / "fixtures" / "goaml"
 XSD = FIXTURES / "finwatch-test-goaml.xsd"
@@ -28,7 +28,7 @@ EXAMPLE = Path(__file__).resolve().parents[1] / "features" / "goaml" / "mapping.
 def run_dir(scored: tuple[Path, Registry], tmp_path_factory: pytest.TempPathFactory) -> Path:
     store, registry = scored
     folder = tmp_path_factory.mktemp("goaml") / "runs" / "r1"
-    score_run(store, end_of(store), "finwatch@champion", registry, folder, budget=0.02)
+    score_run(store, end_of_data(store), "finwatch@champion", registry, folder, budget=0.02)
     return folder
 
 

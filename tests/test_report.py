@@ -12,11 +12,11 @@ import polars as pl
 import pytest
 from lxml import html as lxml_html
 
+from finwatch.dataset import end_of_data
 from finwatch.exceptions import FinwatchError
 from finwatch.leads import score_run
 from finwatch.registry import Registry
 from finwatch.report import build_report, psi
-from tests.test_leads import end_of
 
 BROWSER = shutil.which("chromium") or shutil.which("chromium-browser")
 #: CI installs Chromium and sets this, so that a missing browser fails there instead of skipping
@@ -27,7 +27,7 @@ REQUIRE_BROWSER = os.environ.get("FINWATCH_REQUIRE_BROWSER") == "1"
 def run_dir(scored: tuple[Path, Registry], tmp_path_factory: pytest.TempPathFactory) -> Path:
     store, registry = scored
     folder = tmp_path_factory.mktemp("report") / "runs" / "r1"
-    score_run(store, end_of(store), "finwatch@champion", registry, folder, budget=0.02)
+    score_run(store, end_of_data(store), "finwatch@champion", registry, folder, budget=0.02)
     build_report(folder)
     return folder
 

@@ -49,6 +49,8 @@ __all__ = [
     "as_of_times",
     "build_dataset",
     "data_manifest_sha256",
+    "end_of_data",
+    "midnight_after",
     "temporal_cuts",
 ]
 
@@ -181,11 +183,21 @@ def _span(store: Store) -> tuple[dt.datetime, dt.datetime]:
     return lo, hi
 
 
+def midnight_after(moment: dt.datetime) -> dt.datetime:
+    """00:00 UTC of the day after ``moment``: the as-of time that covers its whole day."""
+    return dt.datetime.combine(moment.astimezone(dt.UTC).date() + dt.timedelta(days=1), dt.time(), dt.UTC)
+
+
+def end_of_data(store_dir: Path) -> dt.datetime:
+    """The midnight after a store's newest transaction: the default time to score it as of."""
+    return midnight_after(_span(_store(store_dir))[1])
+
+
 def as_of_times(first: dt.datetime, last: dt.datetime, step: dt.timedelta) -> list[dt.datetime]:
     """Midnight after the last day of data, then every ``step`` back while at least ``step`` of data precedes."""
     if step <= dt.timedelta(0):
         raise FinwatchError("the as-of step must be positive")
-    end = dt.datetime.combine(last.astimezone(dt.UTC).date() + dt.timedelta(days=1), dt.time(), dt.UTC)
+    end = midnight_after(last)
     times = []
     moment = end
     while moment - step >= first:

@@ -15,22 +15,19 @@ route; ``finwatch ingest`` reads its bank exports (bank CSV, camt.053, ethereum-
 
 from __future__ import annotations
 
-import datetime as dt
 import shutil
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import polars as pl
-
 from finwatch._io import atomic_write_bytes
+from finwatch.dataset import end_of_data
 from finwatch.experiment import TrainOptions, train_model
 from finwatch.ingest import IngestOptions, ingest
 from finwatch.leads import Run, score_run
 from finwatch.registry import Registry
 from finwatch.report import build_report
-from finwatch.store import Store
 from finwatch.synth import WorldConfig, generate_world, save_world
 
 __all__ = ["DemoResult", "run_demo"]
@@ -78,8 +75,7 @@ def run_demo(out: Path, seed: int = 7, step: Callable[[str], None] | None = None
 
     say("scoring and raising leads")
     mark = time.perf_counter()
-    last = Store(store).scan("transactions").select(pl.col("ts").max()).collect().item()
-    as_of = dt.datetime.combine(last.date() + dt.timedelta(days=1), dt.time(), dt.UTC)
+    as_of = end_of_data(store)
     run = score_run(store, as_of, f"{MODEL}@champion", registry, out / "runs" / f"{as_of:%Y-%m-%d}")
     for name in ("leads.csv", "leads.parquet"):
         atomic_write_bytes(out / name, (run.folder / name).read_bytes())
