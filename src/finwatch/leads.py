@@ -129,18 +129,32 @@ def score_run(
     explained = model_reasons(loaded.scorer, Dataset.matrix(picked, loaded.scorer.feature_names_),
                               booleans=booleans, top=REASONS)  # fmt: skip
     hit_rows = {a: g.to_dicts() for (a,), g in hits.group_by("account_id")} if hits.height else {}
-    evidence = features.evidence.sort(["amount_base", "txn_id"], descending=[True, False])
-    cycles = features.cycles
+    # each lead's family evidence (largest first) and cycles, grouped once rather than filtered per lead
+    leads_frame = pl.DataFrame({"account_id": picked["account_id"]})
+    by_account = dict(
+        features.evidence.join(leads_frame, on="account_id", how="semi")
+        .sort(["amount_base", "txn_id"], descending=[True, False])
+        .group_by("account_id", maintain_order=True)
+        .agg("txn_id")
+        .iter_rows()
+    )
+    cycle_paths: dict[str, list[dict[str, Any]]] = {}
+    if features.cycles.height:
+        members = (
+            features.cycles.sort("cycle_id")
+            .with_columns(member=pl.col("accounts"))
+            .explode("member")
+            .join(leads_frame.rename({"account_id": "member"}), on="member", how="semi")
+            .unique(["member", "cycle_id"], maintain_order=True)
+        )
+        for row in members.iter_rows(named=True):
+            cycle_paths.setdefault(row["member"], []).append({"accounts": row["accounts"], "txn_ids": row["txn_ids"]})
     records = []
     for rank, (index, account, reasons) in enumerate(zip(top.tolist(), picked["account_id"], explained, strict=True)):
         account_hits = sorted(hit_rows.get(account, []), key=lambda h: h["rule_id"])
         from_rules = [t for h in account_hits for t in h["evidence_txn_ids"]]
-        from_families = evidence.filter(pl.col("account_id") == account)["txn_id"].to_list()
-        evidence_ids = list(dict.fromkeys(from_rules + from_families))[:EVIDENCE_LIMIT]
-        paths = (
-            cycles.filter(pl.col("accounts").list.contains(account)).sort("cycle_id").select("accounts", "txn_ids")
-            .to_dicts() if cycles.height else []
-        )  # fmt: skip
+        evidence_ids = list(dict.fromkeys(from_rules + by_account.get(account, [])))[:EVIDENCE_LIMIT]
+        paths = cycle_paths.get(account, [])
         lid = lead_id("account", account)
         records.append({
             "lead_id": lid,
