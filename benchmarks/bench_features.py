@@ -31,10 +31,12 @@ THREADS = 2
 FEATURES_CODE = """
 import sys, datetime as dt, duckdb
 from pathlib import Path
+from finwatch.config import FeatureConfig
 from finwatch.features import build_account_features, build_transaction_features
+from finwatch.store import Store
 level, store, as_of = sys.argv[1], Path(sys.argv[2]), dt.datetime.fromisoformat(sys.argv[3])
 build = build_account_features if level == "account" else build_transaction_features
-result = build(store, as_of)
+result = build(Store(store), as_of, FeatureConfig())
 rows = result.accounts.height if level == "account" else result.transactions.height
 print(rows, result.cycles.height)
 """

@@ -38,10 +38,12 @@ PEER_CODE = """
 import json, sys, numpy as np, polars as pl
 from pathlib import Path
 from finwatch import evaluate as ev
+from finwatch.config import FeatureConfig
 from finwatch.dataset import Dataset, build_dataset
+from finwatch.store import Store
 from finwatch.model import XGBScorer
 store, gfp_file, ids_file, seed = Path(sys.argv[1]), sys.argv[2], sys.argv[3], int(sys.argv[4])
-data = build_dataset(store, "transaction")                  # the same rows, labels and split as finwatch train
+data = build_dataset(Store(store), "transaction", FeatureConfig())  # the same rows, labels and split as finwatch train
 g = np.load(gfp_file)
 ids = pl.read_parquet(ids_file)
 gfp = [f"gfp_{i}" for i in range(g.shape[1] - 5)]           # GFP appends its features to the 5 edge columns

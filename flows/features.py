@@ -23,6 +23,7 @@ from pydantic import BaseModel, ConfigDict
 from finwatch._io import atomic_directory
 from finwatch.features import FeatureConfig, build_account_features, write_features
 from finwatch.rules import evaluate, load_rules
+from finwatch.store import Store
 
 
 class FeatureParameters(BaseModel):
@@ -36,7 +37,7 @@ class FeatureParameters(BaseModel):
 @task(name="features and rules")
 def features_task(store: Path, as_of: dt.datetime, out: Path) -> dict[str, Any]:
     config = FeatureConfig()
-    features = build_account_features(store, as_of, config)
+    features = build_account_features(Store(store), as_of, config)
     write_features(features, out / "features", config)
     pack = load_rules()
     hits = evaluate(features, pack)

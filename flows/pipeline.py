@@ -24,6 +24,7 @@ from prefect import flow
 from pydantic import BaseModel, ConfigDict
 
 from finwatch.dataset import end_of_data
+from finwatch.store import Store
 
 HERE = Path(__file__).resolve().parent
 
@@ -72,7 +73,7 @@ def pipeline_flow(parameters: PipelineParameters) -> dict[str, Any]:
         )
     as_of = parameters.as_of
     if as_of is None:
-        as_of = end_of_data(Path(parameters.store))
+        as_of = end_of_data(Store(Path(parameters.store)))
     out = Path(parameters.runs) / f"{as_of:%Y-%m-%dT%H%M%SZ}"
     result["score"] = score.score_flow(score.ScoreParameters(
         store=parameters.store, as_of=as_of, out=str(out), model=f"{parameters.name}@champion",

@@ -18,6 +18,7 @@ from finwatch.exceptions import ConfigError, FinwatchError
 from finwatch.export import KEY_TERM, export_goaml
 from finwatch.leads import score_run
 from finwatch.registry import Registry
+from finwatch.store import Store
 
 FIXTURES = Path(__file__).parent / "fixtures" / "goaml"
 XSD = FIXTURES / "finwatch-test-goaml.xsd"
@@ -28,7 +29,7 @@ EXAMPLE = Path(__file__).resolve().parents[1] / "features" / "goaml" / "mapping.
 def run_dir(scored: tuple[Path, Registry], tmp_path_factory: pytest.TempPathFactory) -> Path:
     store, registry = scored
     folder = tmp_path_factory.mktemp("goaml") / "runs" / "r1"
-    score_run(store, end_of_data(store), "finwatch@champion", registry, folder, budget=0.02)
+    score_run(store, end_of_data(Store(store)), "finwatch@champion", registry, folder, budget=0.02)
     return folder
 
 

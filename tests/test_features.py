@@ -14,6 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from finwatch.features import AuditFailed, FeatureConfig, build_account_features
+from finwatch.store import Store
 from finwatch.testing import make_store, make_transactions
 
 AS_OF = dt.datetime(2026, 2, 1, tzinfo=dt.UTC)
@@ -24,7 +25,7 @@ S = dt.timedelta(seconds=1)
 
 def features_of(tmp_path: Path, rows: list[dict[str, Any]], name: str = "s", **config: Any) -> pl.DataFrame:
     make_store(tmp_path / name, make_transactions(rows))
-    return build_account_features(tmp_path / name, AS_OF, FeatureConfig(**config)).accounts
+    return build_account_features(Store(tmp_path / name), AS_OF, FeatureConfig(**config)).accounts
 
 
 def one(frame: pl.DataFrame, account: str, column: str) -> Any:
@@ -108,7 +109,7 @@ def cycle_rows(
 )
 def test_cycle_window_to_the_second(tmp_path: Path, close_after: dt.timedelta, found: bool) -> None:
     make_store(tmp_path / "s", make_transactions(cycle_rows(close_after)))
-    result = build_account_features(tmp_path / "s", AS_OF)
+    result = build_account_features(Store(tmp_path / "s"), AS_OF, FeatureConfig())
     assert (result.cycles.height == 1) is found
     if found:
         cycle = result.cycles.row(0, named=True)
@@ -127,14 +128,14 @@ def test_cycle_window_to_the_second(tmp_path: Path, close_after: dt.timedelta, f
 )
 def test_cycle_amount_tolerance(tmp_path: Path, amounts: tuple[str, str, str], found: bool) -> None:
     make_store(tmp_path / "s", make_transactions(cycle_rows(2 * H, amounts)))
-    assert (build_account_features(tmp_path / "s", AS_OF).cycles.height == 1) is found
+    assert (build_account_features(Store(tmp_path / "s"), AS_OF, FeatureConfig()).cycles.height == 1) is found
 
 
 def test_cycle_needs_increasing_timestamps(tmp_path: Path) -> None:
     rows = cycle_rows(2 * H)
     rows[1]["ts"] = rows[0]["ts"] - H  # B → C happened before A → B
     make_store(tmp_path / "s", make_transactions(rows))
-    assert build_account_features(tmp_path / "s", AS_OF).cycles.height == 0
+    assert build_account_features(Store(tmp_path / "s"), AS_OF, FeatureConfig()).cycles.height == 0
 
 
 EDGE = st.tuples(st.integers(0, 4), st.integers(0, 4), st.integers(0, 40))
@@ -173,7 +174,7 @@ def test_cycles_match_a_networkx_reference(
     if not rows:
         return
     make_store(root / "s", make_transactions(rows))
-    result = build_account_features(root / "s", AS_OF)
+    result = build_account_features(Store(root / "s"), AS_OF, FeatureConfig())
     ours = {tuple(ids) for ids in result.cycles["txn_ids"].to_list()}
     assert ours == reference_cycles(edges, FeatureConfig().cycle_window)
 
@@ -230,7 +231,7 @@ def test_activity_fan_and_structuring_match_a_polars_reference(
     root = tmp_path_factory.mktemp("diff")
     txns = make_transactions(rows)
     make_store(root / "s", txns)
-    ours = build_account_features(root / "s", AS_OF).accounts
+    ours = build_account_features(Store(root / "s"), AS_OF, FeatureConfig()).accounts
     expected = polars_reference(txns).sort("account_id")
     columns = [c for c in expected.columns if c != "account_id"]
     got = expected.select("account_id").join(ours.select("account_id", *columns), on="account_id", how="left")
@@ -266,7 +267,7 @@ def test_audits_fail_the_build_with_the_violating_rows(tmp_path: Path) -> None:
     txns = make_transactions([cash_in("A", "100.00", AS_OF - H)]).with_columns(amount_base=pl.lit(-1.0))
     make_store(tmp_path / "s", txns)
     with pytest.raises(AuditFailed, match=r"audit staging_amounts failed: 1 violating row\(s\)"):
-        build_account_features(tmp_path / "s", AS_OF)
+        build_account_features(Store(tmp_path / "s"), AS_OF, FeatureConfig())
 
 
 # --- the transaction level: each side's history up to the transaction, no look-ahead ----------------------------
@@ -280,7 +281,7 @@ def test_transaction_features_count_each_sides_trailing_window(tmp_path: Path) -
         {"ts": t0 + D, "src": "A", "dst": "B", "amount": "100", "txn_id": "x3"},  # x1 is exactly 24 h before
     ]
     make_store(tmp_path / "s", make_transactions(rows))
-    frame = build_transaction_features(tmp_path / "s", AS_OF).transactions
+    frame = build_transaction_features(Store(tmp_path / "s"), AS_OF, FeatureConfig()).transactions
     by_id = {r["txn_id"]: r for r in frame.iter_rows(named=True)}
     assert [by_id[i]["src_count_out_24h"] for i in ("x1", "x2", "x3")] == [1, 2, 2]
     assert [by_id[i]["src_distinct_receivers_7d"] for i in ("x1", "x2", "x3")] == [1, 2, 2]
@@ -291,7 +292,7 @@ def test_only_the_closing_transaction_of_a_cycle_is_marked(tmp_path: Path) -> No
     from finwatch.features import build_transaction_features
 
     make_store(tmp_path / "s", make_transactions(cycle_rows(2 * H)))
-    frame = build_transaction_features(tmp_path / "s", AS_OF).transactions.sort("txn_id")
+    frame = build_transaction_features(Store(tmp_path / "s"), AS_OF, FeatureConfig()).transactions.sort("txn_id")
     assert frame["closes_cycle"].to_list() == [False, False, True]
     assert frame["cycle_length"].to_list() == [0, 0, 3]
     assert frame["src_forwards_recent_inflow"].to_list() == [False, True, True]
@@ -305,8 +306,8 @@ def test_transaction_features_never_look_ahead(tmp_path: Path) -> None:
     make_store(tmp_path / "a", make_transactions(early))
     make_store(tmp_path / "b", make_transactions(early + later))
     moment = AS_OF + 3 * D
-    a = build_transaction_features(tmp_path / "a", moment).transactions
-    b = build_transaction_features(tmp_path / "b", moment).transactions
+    a = build_transaction_features(Store(tmp_path / "a"), moment, FeatureConfig()).transactions
+    b = build_transaction_features(Store(tmp_path / "b"), moment, FeatureConfig()).transactions
     assert a.equals(b.filter(pl.col("txn_id").is_in(a["txn_id"].to_list())).sort(["ts", "txn_id"]))
 
 
@@ -354,8 +355,8 @@ def test_feature_sets_name_columns_the_build_produces(tmp_path: Path) -> None:
     from finwatch.features import build_transaction_features, load_feature_set
 
     make_store(tmp_path / "s", make_transactions(BASE_ROWS))
-    accounts = build_account_features(tmp_path / "s", AS_OF).accounts
-    transactions = build_transaction_features(tmp_path / "s", AS_OF).transactions
+    accounts = build_account_features(Store(tmp_path / "s"), AS_OF, FeatureConfig()).accounts
+    transactions = build_transaction_features(Store(tmp_path / "s"), AS_OF, FeatureConfig()).transactions
     assert transactions is not None
     account_set, transaction_set = load_feature_set("account_v1"), load_feature_set("transaction_v1")
     assert account_set.select(accounts).width == len(account_set.features) == accounts.width - 2

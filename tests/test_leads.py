@@ -20,7 +20,9 @@ from finwatch.store import Store
 
 def test_leads_carry_versions_reasons_and_evidence_that_exists(scored: tuple[Path, Registry], tmp_path: Path) -> None:
     store, registry = scored
-    run = score_run(store, end_of_data(store), "finwatch@champion", registry, tmp_path / "runs" / "r1", budget=0.02)
+    run = score_run(
+        store, end_of_data(Store(store)), "finwatch@champion", registry, tmp_path / "runs" / "r1", budget=0.02
+    )
     leads = run.leads
     assert leads.height == run.summary["leads"] > 0
     assert leads["rank"].to_list() == list(range(1, leads.height + 1))
@@ -50,7 +52,7 @@ def test_a_rerun_gives_identical_files_and_a_later_run_says_since_when(
     scored: tuple[Path, Registry], tmp_path: Path
 ) -> None:
     store, registry = scored
-    end = end_of_data(store)
+    end = end_of_data(Store(store))
     runs = tmp_path / "runs"
     earlier = score_run(store, end - dt.timedelta(days=1), "finwatch", registry, runs / "day1", budget=0.02)
     a = score_run(store, end, "finwatch", registry, runs / "day2", budget=0.02)
@@ -73,13 +75,14 @@ def test_a_transaction_model_cannot_raise_account_leads(scored: tuple[Path, Regi
     registry.register("tx", registry.load("finwatch").scorer, {**registry.metadata("finwatch"), "level": "transaction"},
                       "# card\n")  # fmt: skip
     with pytest.raises(ConfigError, match="account-level model"):
-        score_run(store, end_of_data(store), "tx", registry, tmp_path / "run")
+        score_run(store, end_of_data(Store(store)), "tx", registry, tmp_path / "run")
 
 
 def test_score_command_prints_the_top_leads(scored: tuple[Path, Registry], tmp_path: Path) -> None:
     store, registry = scored
     done = subprocess.run(
-        [sys.executable, "-m", "finwatch", "score", "--store", str(store), "--as-of", end_of_data(store).isoformat(),
+        [sys.executable, "-m", "finwatch", "score", "--store", str(store), "--as-of",
+         end_of_data(Store(store)).isoformat(),
          "--models", str(registry.root), "--out", str(tmp_path / "run"), "--budget", "1%"],
         capture_output=True, text=True,
     )  # fmt: skip

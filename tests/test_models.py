@@ -18,11 +18,13 @@ from hypothesis import strategies as st
 from sklearn.base import clone
 from sklearn.metrics import f1_score, roc_auc_score
 
+from finwatch.config import FeatureConfig
 from finwatch.dataset import as_of_times, build_dataset, temporal_cuts
 from finwatch.exceptions import FinwatchError
 from finwatch.explain import merge, model_reasons, render, rule_reasons
 from finwatch.model import XGBScorer, best_f1_threshold, budget_threshold
 from finwatch.registry import Registry, RegistryError
+from finwatch.store import Store
 from finwatch.testing import make_labels, make_store, make_transactions
 
 SRC = Path(__file__).resolve().parents[1] / "src" / "finwatch"
@@ -100,7 +102,7 @@ def labelled_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def test_transaction_rows_carry_their_label_and_day(labelled_store: Path) -> None:
-    data = build_dataset(labelled_store, "transaction")
+    data = build_dataset(Store(labelled_store), "transaction", FeatureConfig())
     assert data.frame.height == 62
     positive = data.frame.filter(pl.col("label"))
     assert positive["txn_id"].to_list() == ["bad"]
@@ -114,7 +116,7 @@ def test_transaction_rows_carry_their_label_and_day(labelled_store: Path) -> Non
 
 
 def test_account_label_follows_the_window_of_its_labelled_transaction(labelled_store: Path) -> None:
-    data = build_dataset(labelled_store, "account", step=dt.timedelta(days=1))
+    data = build_dataset(Store(labelled_store), "account", FeatureConfig(), step=dt.timedelta(days=1))
     m = data.frame.filter(pl.col("account_id") == "M").select("as_of", "label").sort("as_of")
     # M appears once it transacts (day 6) and is positive from the as-of time after its labelled transaction
     assert m["label"].to_list() == [True] * m.height
@@ -130,7 +132,7 @@ def test_a_store_without_labels_is_refused(tmp_path: Path) -> None:
     root = tmp_path / "store"
     make_store(root, make_transactions([{"ts": _day(d), "src": "A", "dst": "B", "amount": "1"} for d in range(1, 6)]))
     with pytest.raises(FinwatchError, match="no labels"):
-        build_dataset(root, "transaction")
+        build_dataset(Store(root), "transaction", FeatureConfig())
 
 
 # --- the scorer ----------------------------------------------------------------------------------------------------
@@ -397,7 +399,9 @@ def test_evaluate_writes_plots_and_refuses_a_wrong_level(aml_store: Path, tmp_pa
 
 
 def test_party_profiles_are_account_features_as_of_the_start_of_the_day(labelled_store: Path) -> None:
-    data = build_dataset(labelled_store, "transaction", profiles=("count_in_24h", "count_out_30d"))
+    data = build_dataset(
+        Store(labelled_store), "transaction", FeatureConfig(), profiles=("count_in_24h", "count_out_30d")
+    )
     assert {"src_profile_count_out_30d", "dst_profile_count_in_24h"} <= set(data.features)
     bad = data.frame.filter(pl.col("txn_id") == "bad").row(0, named=True)
     # M's first transaction is this one (day 6, 15:00): as of 00:00 that day M had nothing, so no profile

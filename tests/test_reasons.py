@@ -12,8 +12,10 @@ import polars as pl
 import pytest
 import yaml
 
+from finwatch.config import FeatureConfig
 from finwatch.features import build_account_features, build_transaction_features, reference_root
 from finwatch.schema import Channel
+from finwatch.store import Store
 from finwatch.testing import make_store, make_transactions
 
 AS_OF = dt.datetime(2026, 2, 1, tzinfo=dt.UTC)
@@ -40,8 +42,8 @@ def feature_types(tmp_path_factory: pytest.TempPathFactory) -> dict[str, pl.Data
     ]
     store = tmp_path_factory.mktemp("reasons") / "store"
     make_store(store, make_transactions(rows))
-    accounts = build_account_features(store, AS_OF).accounts
-    transactions = build_transaction_features(store, AS_OF).transactions
+    accounts = build_account_features(Store(store), AS_OF, FeatureConfig()).accounts
+    transactions = build_transaction_features(Store(store), AS_OF, FeatureConfig()).transactions
     assert transactions is not None
     types: dict[str, pl.DataType] = {}
     for frame in (accounts, transactions):

@@ -17,6 +17,7 @@ from finwatch.exceptions import FinwatchError
 from finwatch.leads import score_run
 from finwatch.registry import Registry
 from finwatch.report import build_report, psi
+from finwatch.store import Store
 
 BROWSER = shutil.which("chromium") or shutil.which("chromium-browser")
 #: CI installs Chromium and sets this, so that a missing browser fails there instead of skipping
@@ -27,7 +28,7 @@ REQUIRE_BROWSER = os.environ.get("FINWATCH_REQUIRE_BROWSER") == "1"
 def run_dir(scored: tuple[Path, Registry], tmp_path_factory: pytest.TempPathFactory) -> Path:
     store, registry = scored
     folder = tmp_path_factory.mktemp("report") / "runs" / "r1"
-    score_run(store, end_of_data(store), "finwatch@champion", registry, folder, budget=0.02)
+    score_run(store, end_of_data(Store(store)), "finwatch@champion", registry, folder, budget=0.02)
     build_report(folder)
     return folder
 

@@ -10,9 +10,11 @@ from pathlib import Path
 import polars as pl
 import pytest
 
+from finwatch.config import FeatureConfig
 from finwatch.exceptions import ConfigError
 from finwatch.features import build_account_features
 from finwatch.rules import evaluate, load_rules
+from finwatch.store import Store
 from finwatch.testing import make_store, make_transactions
 
 AS_OF = dt.datetime(2026, 2, 1, tzinfo=dt.UTC)
@@ -52,7 +54,7 @@ def test_conditions_outside_the_small_language_are_refused(tmp_path: Path, condi
 
 def test_unknown_features_are_named(tmp_path: Path) -> None:
     make_store(tmp_path / "s", make_transactions([{"ts": AS_OF - H, "src": "A", "dst": "B", "amount": "5"}]))
-    features = build_account_features(tmp_path / "s", AS_OF)
+    features = build_account_features(Store(tmp_path / "s"), AS_OF, FeatureConfig())
     with pytest.raises(ConfigError, match=r"unknown features \['count_unicorns'\]"):
         evaluate(features, load_rules(write_rule(tmp_path / "rules", "count_unicorns > 1")))
 
@@ -62,7 +64,7 @@ def test_structuring_rule_fires_with_reasons_and_evidence(tmp_path: Path) -> Non
             for k, amount in ((1, "9500.00"), (5, "9800.00"), (30, "8700.00"), (40, "10000.00"))]  # fmt: skip
     rows.append({"ts": AS_OF - 2 * H, "src": None, "dst": "B", "amount": "9500.00", "channel": "cash"})
     make_store(tmp_path / "s", make_transactions(rows))
-    hits = evaluate(build_account_features(tmp_path / "s", AS_OF), load_rules())
+    hits = evaluate(build_account_features(Store(tmp_path / "s"), AS_OF, FeatureConfig()), load_rules())
     hit = hits.filter(pl.col("rule_id") == "FW-STR-001").row(0, named=True)
     assert hits.filter(pl.col("rule_id") == "FW-STR-001")["account_id"].to_list() == ["A"]
     assert hit["evidence_txn_ids"] == ["d5", "d1", "d30"]  # the near-threshold deposits, largest first

@@ -313,6 +313,7 @@ def features(
 ) -> None:
     """Compute point-in-time account features (DuckDB SQL under sql/) with cycle evidence and audits."""
     from finwatch.features import FeatureConfig, build_account_features, build_transaction_features, write_features
+    from finwatch.store import Store
 
     if level not in ("account", "transaction"):
         raise ConfigError(f"--level {level!r}: choose account or transaction")
@@ -321,7 +322,7 @@ def features(
     began = time.perf_counter()
     build = build_account_features if level == "account" else build_transaction_features
     with console.status(f"computing {level} features…"):
-        result = build(store, moment, config)
+        result = build(Store(store), moment, config)
         target = out or store / "features" / f"{level}-{moment:%Y%m%dT%H%M%SZ}"
         write_features(result, target, config)
     table = result.accounts if result.transactions is None else result.transactions
@@ -345,11 +346,12 @@ def rules(
     from finwatch._io import atomic_directory
     from finwatch.features import FeatureConfig, build_account_features
     from finwatch.rules import evaluate, load_rules
+    from finwatch.store import Store
 
     moment = _as_of(as_of)
     pack = load_rules(rules_dir)
     with console.status("computing features and evaluating rules…"):
-        result = build_account_features(store, moment, FeatureConfig())
+        result = build_account_features(Store(store), moment, FeatureConfig())
         hits = evaluate(result, pack)
     target = out or store / "rules" / moment.strftime("%Y%m%dT%H%M%SZ")
     with atomic_directory(target, marker="rules.json") as staging:

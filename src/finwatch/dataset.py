@@ -24,7 +24,6 @@ import itertools
 import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -168,10 +167,9 @@ def data_manifest_sha256(store: Store) -> str:
     return digest.hexdigest()
 
 
-def _store(store_dir: Path) -> Store:
-    store = Store(store_dir)
+def _store(store: Store) -> Store:
     if not store.exists:
-        raise StoreError(f"{store_dir}: not a finwatch store (run finwatch ingest first)")
+        raise StoreError(f"{store.root}: not a finwatch store (run finwatch ingest first)")
     return store
 
 
@@ -188,9 +186,9 @@ def midnight_after(moment: dt.datetime) -> dt.datetime:
     return dt.datetime.combine(moment.astimezone(dt.UTC).date() + dt.timedelta(days=1), dt.time(), dt.UTC)
 
 
-def end_of_data(store_dir: Path) -> dt.datetime:
+def end_of_data(store: Store) -> dt.datetime:
     """The midnight after a store's newest transaction: the default time to score it as of."""
-    return midnight_after(_span(_store(store_dir))[1])
+    return midnight_after(_span(_store(store))[1])
 
 
 def as_of_times(first: dt.datetime, last: dt.datetime, step: dt.timedelta) -> list[dt.datetime]:
@@ -232,13 +230,13 @@ def _positive_legs(store: Store, labels: pl.DataFrame) -> pl.DataFrame:
 
 
 def build_dataset(
-    store_dir: Path,
+    store: Store,
     level: str,
+    config: FeatureConfig,
     *,
     as_of: dt.datetime | None = None,
     step: dt.timedelta = dt.timedelta(days=3),
     fractions: Sequence[float] = (0.6, 0.2, 0.2),
-    config: FeatureConfig | None = None,
     with_rules: bool = True,
     profiles: Sequence[str] = (),
     progress: Progress | None = None,
@@ -250,8 +248,7 @@ def build_dataset(
     """
     if level not in LEVELS:
         raise FinwatchError(f"unknown level {level!r}; choose {' or '.join(LEVELS)}")
-    config = config or FeatureConfig()
-    store = _store(store_dir)
+    store = _store(store)
     labels = _labels(store)
     first, last = _span(store)
     if level == "transaction":
@@ -275,7 +272,7 @@ def _transaction_dataset(
     profiles: tuple[str, ...],
     progress: Progress | None,
 ) -> Dataset:
-    built = build_transaction_features(store.root, as_of, config)
+    built = build_transaction_features(store, as_of, config)
     assert built.transactions is not None
     positive = (
         labels.filter((pl.col("subject_kind") == "transaction") & pl.col("label"))
@@ -313,7 +310,7 @@ def _with_party_profiles(
         if progress is not None:
             progress(done, len(units), f"party profiles as of {unit}")
         moment = dt.datetime.fromisoformat(unit).replace(tzinfo=dt.UTC)
-        table = build_account_features(store.root, moment, config).accounts
+        table = build_account_features(store, moment, config).accounts
         missing = [f for f in profiles if f not in table.columns]
         if missing:
             raise FinwatchError(f"party profiles name features the account level does not compute: {missing}")
@@ -358,7 +355,7 @@ def _account_dataset(
     for done, moment in enumerate(times):
         if progress is not None:
             progress(done, len(times), f"account features as of {moment:%Y-%m-%d %H:%M}")
-        built = build_account_features(store.root, moment, config)
+        built = build_account_features(store, moment, config)
         models = built.models
         table = built.accounts
         features = tuple(c for c in table.columns if c not in KEYS["account"])

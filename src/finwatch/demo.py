@@ -28,6 +28,7 @@ from finwatch.ingest import IngestOptions, ingest
 from finwatch.leads import Run, score_run
 from finwatch.registry import Registry
 from finwatch.report import build_report
+from finwatch.store import Store
 from finwatch.synth import WorldConfig, generate_world, save_world
 
 __all__ = ["DemoResult", "run_demo"]
@@ -75,7 +76,7 @@ def run_demo(out: Path, seed: int = 7, step: Callable[[str], None] | None = None
 
     say("scoring and raising leads")
     mark = time.perf_counter()
-    as_of = end_of_data(store)
+    as_of = end_of_data(Store(store))
     run = score_run(store, as_of, f"{MODEL}@champion", registry, out / "runs" / f"{as_of:%Y-%m-%d}")
     for name in ("leads.csv", "leads.parquet"):
         atomic_write_bytes(out / name, (run.folder / name).read_bytes())

@@ -35,6 +35,7 @@ from finwatch.features import PARTY_SIDES, FeatureConfig, load_feature_set
 from finwatch.model import XGBScorer, best_f1_threshold
 from finwatch.registry import LoadedModel, Registry
 from finwatch.rules import load_rules
+from finwatch.store import Store
 
 __all__ = ["TrainOptions", "combine", "compare_models", "evaluate_model", "rule_scores", "scores", "train_model"]
 
@@ -82,7 +83,7 @@ def _dataset(
     """The labelled rows a model with these input ``features`` needs (party profiles are built only if used)."""
     prefix = tuple(f"{side}_profile_" for side in PARTY_SIDES)
     profiles = tuple(dict.fromkeys(f.removeprefix(p) for f in features for p in prefix if f.startswith(p)))
-    return build_dataset(store, level, as_of=_as_of(as_of), step=dt.timedelta(hours=step_hours),
+    return build_dataset(Store(store), level, FeatureConfig(), as_of=_as_of(as_of), step=dt.timedelta(hours=step_hours),
                          fractions=fractions, profiles=profiles, progress=progress)  # fmt: skip
 
 

@@ -102,7 +102,7 @@ def score_run(
     if not store.exists:
         raise StoreError(f"{store_dir}: not a finwatch store (run finwatch ingest first)")
     pack = load_rules()
-    features = build_account_features(store_dir, as_of, config)
+    features = build_account_features(store, as_of, config)
     table = features.accounts
     if table.is_empty():
         raise FinwatchError(f"no account was active in the 30 days up to {as_of.isoformat()}")

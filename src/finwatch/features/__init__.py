@@ -4,23 +4,22 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
-import hashlib
 import json
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import duckdb
 import polars as pl
-from pydantic import BaseModel, ConfigDict, Field
 
 from finwatch._duckdb import connect, fetch
+from finwatch._paths import reference_root, sql_root
+from finwatch.config import FeatureConfig
 from finwatch.exceptions import FinwatchError, StoreError
-from finwatch.features._sql import SqlModel, bind, load_models, sql_root
+from finwatch.features._sql import SqlModel, bind, load_models
 from finwatch.store import Store
 
 __all__ = [
@@ -33,6 +32,7 @@ __all__ = [
     "feature_catalog",
     "load_feature_set",
     "reference_root",
+    "sql_parameters",
     "write_features",
 ]
 
@@ -49,69 +49,29 @@ class AuditFailed(FinwatchError):
     """An audit query returned rows: the build is not trusted."""
 
 
-def reference_root() -> Path:
-    """The project's ``features/`` folder (rules, reference lists), from a checkout or the installed bundle."""
-    here = Path(__file__).resolve()
-    checkout = here.parents[3] / "features"
-    return checkout if checkout.is_dir() else here.parents[1] / "_bundled" / "features"
-
-
 def _reference(name: str) -> list[dict[str, str]]:
     with (reference_root() / "reference" / name).open(encoding="utf-8", newline="") as handle:
         return list(csv.DictReader(handle))
 
 
-class FeatureConfig(BaseModel):
-    """Every parameter the feature SQL binds, in one frozen object."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    w_24h: dt.timedelta = dt.timedelta(hours=24)
-    w_5d: dt.timedelta = dt.timedelta(days=5)
-    w_7d: dt.timedelta = dt.timedelta(days=7)
-    w_30d: dt.timedelta = dt.timedelta(days=30)
-    threshold: Decimal = Field(Decimal(10_000), gt=0, description="cash reporting threshold, base currency")
-    near_share: float = Field(0.8, gt=0, lt=1, description="deposits from near_share × threshold count as near")
-    w_wire_after: dt.timedelta = dt.timedelta(hours=72)
-    small_payment: float = 500.0
-    night_hours: tuple[int, ...] = (22, 23, 0, 1, 2, 3, 4)
-    w_resend_24h: dt.timedelta = dt.timedelta(hours=24)
-    w_resend_48h: dt.timedelta = dt.timedelta(hours=48)
-    w_cashout: dt.timedelta = dt.timedelta(hours=24)
-    cycle_window: dt.timedelta = dt.timedelta(days=7)
-    cycle_max_length: int = Field(6, ge=2, le=8)
-    cycle_tolerance: float = Field(0.1, ge=0, lt=1)
-    cycle_min_amount: float = 100.0
-    sg_tolerance: float = 0.2
-    sg_min_amount: float = 100.0
-    peel_window: dt.timedelta = dt.timedelta(hours=12)
-    peel_keep_share: float = 0.8
-    peel_max_hops: int = 12
-    home_country: str = "US"
-    high_risk_lists: tuple[str, ...] = ("call_for_action", "increased_monitoring")
-    payroll_keywords: tuple[str, ...] = ("PAYROLL", "SALARY", "WAGES", "GEHALT", "LOHN", "SALAIRE", "NOMINA")
-    memory_limit: str | None = Field(None, description="DuckDB memory limit, e.g. '4GB' (default: 80 % of RAM)")
-
-    def parameters(self, as_of: dt.datetime) -> dict[str, Any]:
-        mcc = _reference("mcc.csv")
-        names = _reference("merchant_names.csv")
-        risky = _reference("high_risk_jurisdictions.csv")
-        values: dict[str, Any] = self.model_dump()
-        values.pop("high_risk_lists")
-        values.pop("memory_limit")
-        values["threshold"] = float(self.threshold)
-        values["night_hours"] = list(self.night_hours)
-        values["payroll_keywords"] = list(self.payroll_keywords)
-        values["as_of"] = as_of
-        values["lookback"] = self.w_30d
-        for category in ("ads", "lodging", "travel", "prepaid", "crypto"):
-            values[f"mcc_{category}"] = [r["mcc"] for r in mcc if r["category"] == category]
-            values[f"names_{category}"] = [r["pattern"] for r in names if r["category"] == category]
-        values["high_risk_countries"] = sorted({r["country"] for r in risky if r["list"] in self.high_risk_lists})
-        return values
-
-    def digest(self) -> str:
-        return hashlib.sha256(self.model_dump_json().encode()).hexdigest()
+def sql_parameters(config: FeatureConfig, as_of: dt.datetime) -> dict[str, Any]:
+    """The values the SQL binds: the configuration's, the as-of time and the reference lists."""
+    mcc = _reference("mcc.csv")
+    names = _reference("merchant_names.csv")
+    risky = _reference("high_risk_jurisdictions.csv")
+    values: dict[str, Any] = config.model_dump(
+        exclude={"high_risk_lists", "memory_limit", "law", "sql_dir", "reference_dir", "threshold_currency"}
+    )
+    values["threshold"] = float(config.threshold)
+    values["night_hours"] = list(config.night_hours)
+    values["payroll_keywords"] = list(config.payroll_keywords)
+    values["as_of"] = as_of
+    values["lookback"] = config.w_30d
+    for category in ("ads", "lodging", "travel", "prepaid", "crypto"):
+        values[f"mcc_{category}"] = [r["mcc"] for r in mcc if r["category"] == category]
+        values[f"names_{category}"] = [r["pattern"] for r in names if r["category"] == category]
+    values["high_risk_countries"] = sorted({r["country"] for r in risky if r["list"] in config.high_risk_lists})
+    return values
 
 
 @dataclass
@@ -139,30 +99,29 @@ def _connection(config: FeatureConfig) -> Iterator[duckdb.DuckDBPyConnection]:
             con.close()
 
 
-def build_account_features(store_dir: Path, as_of: dt.datetime, config: FeatureConfig | None = None) -> Features:
+def build_account_features(store: Store, as_of: dt.datetime, config: FeatureConfig) -> Features:
     """Run staging → features → marts for ``as_of`` (UTC), then every audit; raise AuditFailed on violations."""
-    return _build(store_dir, as_of, config or FeatureConfig(), "account")
+    return _build(store, as_of, config, "account")
 
 
-def build_transaction_features(store_dir: Path, as_of: dt.datetime, config: FeatureConfig | None = None) -> Features:
+def build_transaction_features(store: Store, as_of: dt.datetime, config: FeatureConfig) -> Features:
     """Every transaction up to ``as_of`` with both sides' trailing-window features and motif membership.
 
     Cycles are searched over the whole history (not the 30-day lookback) and a transaction is marked only when
     it closes one: nothing after a transaction is used for it.
     """
-    return _build(store_dir, as_of, config or FeatureConfig(), "transaction")
+    return _build(store, as_of, config, "transaction")
 
 
-def _build(store_dir: Path, as_of: dt.datetime, config: FeatureConfig, level: str) -> Features:
+def _build(store: Store, as_of: dt.datetime, config: FeatureConfig, level: str) -> Features:
     if as_of.tzinfo is None:
         raise FinwatchError("as_of must be a timezone-aware time (UTC)")
-    store = Store(store_dir)
     if not store.exists:
-        raise StoreError(f"{store_dir}: not a finwatch store (run finwatch ingest first)")
+        raise StoreError(f"{store.root}: not a finwatch store (run finwatch ingest first)")
     files = [str(p) for p in store.files("transactions")]
     if not files:
-        raise StoreError(f"{store_dir}: the store has no transactions")
-    values = config.parameters(as_of.astimezone(dt.UTC)) | {"files": files}
+        raise StoreError(f"{store.root}: the store has no transactions")
+    values = sql_parameters(config, as_of.astimezone(dt.UTC)) | {"files": files}
     if level == "transaction":
         values["lookback"] = dt.timedelta(days=365 * 100)
     with _connection(config) as con:

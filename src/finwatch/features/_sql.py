@@ -29,24 +29,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from finwatch._paths import sql_root
 from finwatch.exceptions import ConfigError
 
 __all__ = ["SqlModel", "bind", "load_model", "load_models", "sql_root"]
 
 HEADER_KEYS = ("name", "grain", "time_column", "windows", "typology", "source", "parameters", "columns")
 PARAM = re.compile(r"\$([A-Za-z_][A-Za-z0-9_]*)")
-
-
-def sql_root() -> Path:
-    """The project's ``sql/`` folder (source checkout) or the copy bundled into an installed package."""
-    here = Path(__file__).resolve()
-    checkout = here.parents[3] / "sql"
-    if checkout.is_dir():
-        return checkout
-    bundled = here.parents[1] / "_bundled" / "sql"
-    if bundled.is_dir():
-        return bundled
-    raise ConfigError("the SQL folder is missing: reinstall finwatch")
 
 
 @dataclass(frozen=True)
