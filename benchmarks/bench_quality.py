@@ -39,7 +39,8 @@ import json, sys, numpy as np, polars as pl
 from pathlib import Path
 from finwatch import evaluate as ev
 from finwatch.config import FeatureConfig
-from finwatch.dataset import Dataset, build_dataset
+from finwatch.dataset import build_dataset
+from finwatch.scoring import matrix
 from finwatch.store import Store
 from finwatch.model import XGBScorer
 store, gfp_file, ids_file, seed = Path(sys.argv[1]), sys.argv[2], sys.argv[3], int(sys.argv[4])
@@ -53,11 +54,11 @@ raw = ["amount_base"] + [c for c in data.features if c.startswith("channel_")]  
 features = raw + gfp
 parts = {p: frame.filter(pl.col("part") == p) for p in ("train", "validation", "test")}
 model = XGBScorer(random_state=seed).fit(
-    Dataset.matrix(parts["train"], features), parts["train"]["label"].to_numpy(),
-    eval_set=(Dataset.matrix(parts["validation"], features), parts["validation"]["label"].to_numpy()),
+    matrix(parts["train"], features), parts["train"]["label"].to_numpy(),
+    eval_set=(matrix(parts["validation"], features), parts["validation"]["label"].to_numpy()),
     feature_names=features)
 test = parts["test"]
-score = model.predict_proba(Dataset.matrix(test, features))[:, 1]
+score = model.predict_proba(matrix(test, features))[:, 1]
 print(json.dumps(ev.metrics(test["label"].to_numpy(), score, model.threshold_)))
 """
 

@@ -18,8 +18,10 @@ from prefect.artifacts import create_markdown_artifact
 from pydantic import BaseModel, ConfigDict
 
 from finwatch._io import atomic_write_text
+from finwatch.config import RunConfig, load_config
 from finwatch.experiment import evaluate_model
 from finwatch.registry import Registry
+from finwatch.store import Store
 
 
 class EvaluateParameters(BaseModel):
@@ -29,13 +31,14 @@ class EvaluateParameters(BaseModel):
     model: str
     json_out: str
     split: str = "test"
-    models: str | None = None
+    config: RunConfig = RunConfig()
 
 
 @task(name="evaluate")
 def evaluate_task(parameters: EvaluateParameters) -> dict[str, Any]:
-    registry = Registry(Path(parameters.models) if parameters.models else None)
-    result = evaluate_model(Path(parameters.store), parameters.model, registry, split=parameters.split)
+    config = parameters.config
+    result = evaluate_model(Store(Path(parameters.store)), parameters.model, Registry(config.models), config.features,
+                            split=parameters.split)  # fmt: skip
     atomic_write_text(Path(parameters.json_out), json.dumps(result, indent=2, sort_keys=True, default=str) + "\n")
     return {k: result[k] for k in ("model", "f1", "pr_auc", "roc_auc", "threshold", "n_test", "n_test_positive")}
 
@@ -60,9 +63,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", dest="json_out", required=True)
     parser.add_argument("--split", default="test")
     parser.add_argument("--models")
+    parser.add_argument("--config", type=Path)
+    parser.add_argument("--jurisdiction")
     args = parser.parse_args(argv)
+    config = load_config(args.config, {"jurisdiction": args.jurisdiction, "models": args.models}).config
     print(evaluate_flow(EvaluateParameters(store=args.store, model=args.model, json_out=args.json_out,
-                                           split=args.split, models=args.models)))  # fmt: skip
+                                           split=args.split, config=config)))  # fmt: skip
     return 0
 
 

@@ -21,7 +21,8 @@ from prefect.artifacts import create_markdown_artifact
 from pydantic import BaseModel, ConfigDict
 
 from finwatch._io import atomic_directory
-from finwatch.features import FeatureConfig, build_account_features, write_features
+from finwatch.config import FeatureConfig, UtcTime, load_config, parse_as_of
+from finwatch.features import build_account_features, write_features
 from finwatch.rules import evaluate, load_rules
 from finwatch.store import Store
 
@@ -30,16 +31,16 @@ class FeatureParameters(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     store: str
-    as_of: dt.datetime
+    as_of: UtcTime
     out: str | None = None
+    features: FeatureConfig = FeatureConfig()
 
 
 @task(name="features and rules")
-def features_task(store: Path, as_of: dt.datetime, out: Path) -> dict[str, Any]:
-    config = FeatureConfig()
+def features_task(store: Path, as_of: dt.datetime, out: Path, config: FeatureConfig) -> dict[str, Any]:
     features = build_account_features(Store(store), as_of, config)
     write_features(features, out / "features", config)
-    pack = load_rules()
+    pack = load_rules(config)
     hits = evaluate(features, pack)
     with atomic_directory(out / "rules", marker="rules.json") as staging:
         hits.write_parquet(staging / "rule_hits.parquet")
@@ -52,10 +53,10 @@ def features_task(store: Path, as_of: dt.datetime, out: Path) -> dict[str, Any]:
 
 @flow(name="finwatch-features")
 def features_flow(parameters: FeatureParameters) -> dict[str, Any]:
-    as_of = parameters.as_of if parameters.as_of.tzinfo else parameters.as_of.replace(tzinfo=dt.UTC)
+    as_of = parameters.as_of
     store = Path(parameters.store)
     out = Path(parameters.out) if parameters.out else store / "runs" / as_of.strftime("%Y%m%dT%H%M%SZ")
-    summary = features_task(store, as_of, out)
+    summary = features_task(store, as_of, out, parameters.features)
     create_markdown_artifact(
         key="features-summary",
         markdown="| accounts | cycles | rule hits | accounts hit |\n|---|---|---|---|\n"
@@ -69,9 +70,11 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--store", required=True)
     parser.add_argument("--as-of", required=True, help="ISO date or time, UTC when no zone is given")
+    parser.add_argument("--config", type=Path)
+    parser.add_argument("--jurisdiction")
     args = parser.parse_args(argv)
-    as_of = dt.datetime.fromisoformat(args.as_of.replace("Z", "+00:00"))
-    print(features_flow(FeatureParameters(store=args.store, as_of=as_of)))
+    config = load_config(args.config, {"jurisdiction": args.jurisdiction}).config
+    print(features_flow(FeatureParameters(store=args.store, as_of=parse_as_of(args.as_of), features=config.features)))
     return 0
 
 

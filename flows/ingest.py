@@ -19,7 +19,19 @@ from prefect import flow, task
 from prefect.artifacts import create_markdown_artifact
 from pydantic import BaseModel, ConfigDict
 
-from finwatch.ingest import FileReport, IngestOptions, IngestReport, ParseOptions, Plan, commit, plan, stage, writing
+from finwatch.config import RunConfig, load_config
+from finwatch.ingest import (
+    FileReport,
+    IngestOptions,
+    IngestReport,
+    ParseOptions,
+    Plan,
+    commit,
+    ingest_options,
+    plan,
+    stage,
+    writing,
+)
 from finwatch.ingest.pseudonym import load_key
 
 
@@ -28,12 +40,9 @@ class IngestParameters(BaseModel):
 
     paths: list[str]
     store: str
-    format: str = "auto"
     mapping: str | None = None
-    fx: str | None = None
-    base_currency: str = "USD"
     pseudonym_key_file: str | None = None
-    skip_rejected: bool = False
+    config: RunConfig = RunConfig()  # its [ingest] section: format, base currency, FX table, skip_rejected
 
 
 def _io_failure(task: Any, task_run: Any, state: Any) -> bool:
@@ -64,13 +73,10 @@ def commit_task(plan_: Plan, reports: list[FileReport]) -> IngestReport:
 
 @flow(name="finwatch-ingest")
 def ingest_flow(parameters: IngestParameters) -> dict[str, Any]:
-    options = IngestOptions(
-        format=parameters.format,
-        parse=ParseOptions(mapping=Path(parameters.mapping) if parameters.mapping else None),
-        base_currency=parameters.base_currency,
-        fx=Path(parameters.fx) if parameters.fx else None,
-        pseudonym_key=load_key(Path(parameters.pseudonym_key_file) if parameters.pseudonym_key_file else None),
-        skip_rejected=parameters.skip_rejected,
+    options = ingest_options(
+        parameters.config,
+        ParseOptions(mapping=Path(parameters.mapping) if parameters.mapping else None),
+        load_key(Path(parameters.pseudonym_key_file) if parameters.pseudonym_key_file else None),
     )
     store = Path(parameters.store)
     with writing(store, options):
@@ -92,10 +98,14 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("paths", nargs="+")
     parser.add_argument("--store", required=True)
-    parser.add_argument("--format", default="auto")
+    parser.add_argument("--format")
     parser.add_argument("--fx")
+    parser.add_argument("--config", type=Path)
+    parser.add_argument("--jurisdiction")
     args = parser.parse_args(argv)
-    result = ingest_flow(IngestParameters(paths=args.paths, store=args.store, format=args.format, fx=args.fx))
+    config = load_config(args.config, {"jurisdiction": args.jurisdiction, "ingest.format": args.format,
+                                       "ingest.fx": args.fx}).config  # fmt: skip
+    result = ingest_flow(IngestParameters(paths=args.paths, store=args.store, config=config))
     print(result)
     return 0 if result["committed"] else 2
 

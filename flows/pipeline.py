@@ -13,7 +13,6 @@ unless given. ``--serve`` registers a deployment with a cron schedule and serves
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import importlib.util
 import sys
 from pathlib import Path
@@ -23,6 +22,7 @@ from typing import Any
 from prefect import flow
 from pydantic import BaseModel, ConfigDict
 
+from finwatch.config import RunConfig, UtcTime, load_config, parse_as_of, share
 from finwatch.dataset import end_of_data
 from finwatch.store import Store
 
@@ -47,12 +47,10 @@ class PipelineParameters(BaseModel):
     runs: str
     paths: list[str] = []
     inbox: str | None = None  # a folder whose files are ingested (already ingested files add nothing)
-    fx: str | None = None  # FX table for ingest (default: the shipped table)
-    as_of: dt.datetime | None = None
+    as_of: UtcTime | None = None
     retrain: bool = False
     name: str = "finwatch"
-    models: str | None = None
-    budget: float = 0.01
+    config: RunConfig = RunConfig()  # every stage's section: ingest FX table, registry, training, budget, …
 
 
 @flow(name="finwatch-pipeline")
@@ -62,22 +60,28 @@ def pipeline_flow(parameters: PipelineParameters) -> dict[str, Any]:
     if parameters.inbox:
         paths += sorted(str(p) for p in Path(parameters.inbox).iterdir() if p.is_file())
     result: dict[str, Any] = {}
+    config = parameters.config
     if paths:
-        files = ingest.IngestParameters(paths=paths, store=parameters.store, fx=parameters.fx)
+        files = ingest.IngestParameters(paths=paths, store=parameters.store, config=config)
         result["ingest"] = ingest.ingest_flow(files)
     if parameters.retrain:
         result["train"] = train.train_flow(
+            # leads are raised with an account-level champion
             train.TrainParameters(
-                store=parameters.store, name=parameters.name, models=parameters.models, promote="champion"
+                store=parameters.store,
+                name=parameters.name,
+                promote="champion",
+                config=config.updated({"train.level": "account"}),
             )
         )
     as_of = parameters.as_of
     if as_of is None:
         as_of = end_of_data(Store(Path(parameters.store)))
     out = Path(parameters.runs) / f"{as_of:%Y-%m-%dT%H%M%SZ}"
-    result["score"] = score.score_flow(score.ScoreParameters(
-        store=parameters.store, as_of=as_of, out=str(out), model=f"{parameters.name}@champion",
-        budget=parameters.budget, models=parameters.models))  # fmt: skip
+    scoring = config.updated({"score.model": f"{parameters.name}@champion"})
+    result["score"] = score.score_flow(
+        score.ScoreParameters(store=parameters.store, as_of=as_of, out=str(out), config=scoring)
+    )
     return result
 
 
@@ -92,16 +96,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--retrain", action="store_true")
     parser.add_argument("--name", default="finwatch")
     parser.add_argument("--models")
-    parser.add_argument("--budget", type=float, default=0.01)
+    parser.add_argument("--budget", help="share of accounts raised as leads, e.g. 1%% (default from the config)")
+    parser.add_argument("--config", type=Path)
+    parser.add_argument("--jurisdiction")
     parser.add_argument("--serve", action="store_true", help="serve a nightly deployment (cron 0 2 * * *, UTC)")
     args = parser.parse_args(argv)
-    as_of = dt.datetime.fromisoformat(args.as_of.replace("Z", "+00:00")) if args.as_of else None
-    parameters = PipelineParameters(store=args.store, runs=args.runs, paths=args.paths, inbox=args.inbox, fx=args.fx,
-                                    as_of=as_of, retrain=args.retrain, name=args.name, models=args.models,
-                                    budget=args.budget)  # fmt: skip
+    config = load_config(args.config, {"jurisdiction": args.jurisdiction, "models": args.models, "ingest.fx": args.fx,
+                                       "score.budget": share(args.budget, "--budget")}).config  # fmt: skip
+    as_of = parse_as_of(args.as_of) if args.as_of else None
+    parameters = PipelineParameters(store=args.store, runs=args.runs, paths=args.paths, inbox=args.inbox,
+                                    as_of=as_of, retrain=args.retrain, name=args.name, config=config)  # fmt: skip
     if args.serve:
         pipeline_flow.serve(
-            name="finwatch-nightly", cron="0 2 * * *", parameters={"parameters": parameters.model_dump()}
+            name="finwatch-nightly", cron="0 2 * * *", parameters={"parameters": parameters.model_dump(mode="json")}
         )
         return 0
     print(pipeline_flow(parameters))

@@ -2,14 +2,14 @@
 
     python flows/score.py --store DIR --as-of 2026-02-04 --out runs/2026-02-04 [--model finwatch@champion]
 
-Thin wiring around ``finwatch.leads.score_run`` and ``finwatch.report.build_report``. Tasks pass paths; the
-artifact holds counts and the score distribution, never account ids.
+Thin wiring around ``finwatch.leads.score_run`` and ``finwatch.report.build_report``; its parameters are the run
+configuration's sections (``config``). Tasks pass paths; the artifact holds counts and the score distribution,
+never account ids.
 """
 
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import sys
 from pathlib import Path
 from typing import Any
@@ -18,34 +18,34 @@ from prefect import flow, task
 from prefect.artifacts import create_markdown_artifact
 from pydantic import BaseModel, ConfigDict
 
+from finwatch.config import RunConfig, UtcTime, load_config, parse_as_of, share
 from finwatch.leads import score_run
 from finwatch.registry import Registry
 from finwatch.report import build_report
+from finwatch.runs import RunFolder
+from finwatch.store import Store
 
 
 class ScoreParameters(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     store: str
-    as_of: dt.datetime
+    as_of: UtcTime
     out: str
-    model: str = "finwatch@champion"
-    budget: float = 0.01
-    models: str | None = None
+    config: RunConfig = RunConfig()
 
 
 @task(name="score and raise leads")
 def score_task(parameters: ScoreParameters) -> dict[str, Any]:
-    as_of = parameters.as_of if parameters.as_of.tzinfo else parameters.as_of.replace(tzinfo=dt.UTC)
-    registry = Registry(Path(parameters.models) if parameters.models else None)
-    run = score_run(Path(parameters.store), as_of, parameters.model, registry, Path(parameters.out),
-                    budget=parameters.budget)  # fmt: skip
+    config = parameters.config
+    run = score_run(Store(Path(parameters.store)), parameters.as_of, Registry(config.models), Path(parameters.out),
+                    config)  # fmt: skip
     return run.summary
 
 
 @task(name="report")
 def report_task(out: str) -> str:
-    return str(build_report(Path(out)))
+    return str(build_report(RunFolder(Path(out))))
 
 
 @flow(name="finwatch-score")
@@ -70,13 +70,23 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--store", required=True)
     parser.add_argument("--as-of", required=True, help="ISO date or time, UTC when no zone is given")
     parser.add_argument("--out", required=True)
-    parser.add_argument("--model", default="finwatch@champion")
-    parser.add_argument("--budget", type=float, default=0.01)
+    parser.add_argument("--model")
+    parser.add_argument("--budget", help="share of accounts raised as leads, e.g. 1%% (default from the config)")
     parser.add_argument("--models")
+    parser.add_argument("--config", type=Path)
+    parser.add_argument("--jurisdiction")
     args = parser.parse_args(argv)
-    as_of = dt.datetime.fromisoformat(args.as_of.replace("Z", "+00:00"))
-    print(score_flow(ScoreParameters(store=args.store, as_of=as_of, out=args.out, model=args.model,
-                                     budget=args.budget, models=args.models)))  # fmt: skip
+    config = load_config(
+        args.config,
+        {
+            "jurisdiction": args.jurisdiction,
+            "models": args.models,
+            "score.model": args.model,
+            "score.budget": share(args.budget, "--budget"),
+        },
+    )
+    as_of = parse_as_of(args.as_of)
+    print(score_flow(ScoreParameters(store=args.store, as_of=as_of, out=args.out, config=config.config)))
     return 0
 
 

@@ -1,8 +1,9 @@
 """Prefect flow: train a model on a store's labelled data and register it as a new version.
 
-    python flows/train.py --store DIR --name finwatch [--level account] [--models models/]
+    python flows/train.py --store DIR --name finwatch [--level account] [--config finwatch.toml]
 
-Thin wiring around ``finwatch.experiment.train_model``; the artifact holds the version and aggregate metrics.
+Thin wiring around ``finwatch.experiment.train_model``; its parameters are the run configuration's sections
+(``config``: the registry, ``[train]`` and ``[features]``). The artifact holds the version and aggregate metrics.
 """
 
 from __future__ import annotations
@@ -16,8 +17,10 @@ from prefect import flow, task
 from prefect.artifacts import create_markdown_artifact
 from pydantic import BaseModel, ConfigDict
 
-from finwatch.experiment import TrainOptions, train_model
+from finwatch.config import RunConfig, load_config
+from finwatch.experiment import train_model
 from finwatch.registry import Registry
+from finwatch.store import Store
 
 
 class TrainParameters(BaseModel):
@@ -25,18 +28,14 @@ class TrainParameters(BaseModel):
 
     store: str
     name: str = "finwatch"
-    level: str = "account"
-    models: str | None = None
-    step_hours: int = 72
-    seed: int = 0
     promote: str | None = None  # "champion" or "challenger": point that alias at the new version
+    config: RunConfig = RunConfig()
 
 
 @task(name="train and register")
 def train_task(parameters: TrainParameters) -> dict[str, Any]:
-    registry = Registry(Path(parameters.models) if parameters.models else None)
-    options = TrainOptions(level=parameters.level, step_hours=parameters.step_hours, seed=parameters.seed)
-    loaded = train_model(Path(parameters.store), parameters.name, options, registry)
+    registry = Registry(parameters.config.models)
+    loaded = train_model(Store(Path(parameters.store)), parameters.name, parameters.config, registry)
     if parameters.promote:
         registry.promote(loaded.ref, parameters.promote)
     v = loaded.metadata["metrics"]["validation"]["model"]
@@ -62,12 +61,15 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--store", required=True)
     parser.add_argument("--name", default="finwatch")
-    parser.add_argument("--level", default="account", choices=["account", "transaction"])
+    parser.add_argument("--level", choices=["account", "transaction"], default="account")
     parser.add_argument("--models")
     parser.add_argument("--promote", choices=["champion", "challenger"])
+    parser.add_argument("--config", type=Path)
+    parser.add_argument("--jurisdiction")
     args = parser.parse_args(argv)
-    print(train_flow(TrainParameters(store=args.store, name=args.name, level=args.level, models=args.models,
-                                     promote=args.promote)))  # fmt: skip
+    config = load_config(args.config, {"jurisdiction": args.jurisdiction, "models": args.models,
+                                       "train.level": args.level}).config  # fmt: skip
+    print(train_flow(TrainParameters(store=args.store, name=args.name, promote=args.promote, config=config)))
     return 0
 
 

@@ -4,13 +4,16 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import polars as pl
 import pytest
 
-from finwatch.experiment import TrainOptions, train_model
+from finwatch.config import RunConfig
+from finwatch.experiment import train_model
 from finwatch.ingest import IngestOptions, ingest
 from finwatch.registry import Registry
+from finwatch.store import Store
 from finwatch.synth import World, WorldConfig, generate_world, save_world
 
 DEFAULT_SEED = 7
@@ -68,7 +71,18 @@ def scored(small_world_dir: tuple[World, Path], tmp_path_factory: pytest.TempPat
     result = ingest(inputs, store, IngestOptions(fx=folder / "fx_rates.csv"))
     assert result.committed
     registry = Registry(root / "models")
-    options = TrainOptions(level="account", step_hours=48, n_estimators=60)
-    model = train_model(store, "finwatch", options, registry)
+    config = RunConfig().updated({"train.level": "account", "train.step_hours": 48,
+                                  "train.model.params": {"n_estimators": 60}})  # fmt: skip
+    model = train_model(Store(store), "finwatch", config, registry)
     registry.promote(model.ref, "champion")
     return store, registry
+
+
+def run_score(
+    store: Path, as_of: Any, registry: Registry, out: Path, model: str = "finwatch@champion", budget: float = 0.01
+) -> Any:
+    """``finwatch score`` as a library call: the built-in configuration with this model and budget."""
+    from finwatch.leads import score_run
+
+    config = RunConfig().updated({"score.model": model, "score.budget": budget})
+    return score_run(Store(store), as_of, registry, out, config)

@@ -13,12 +13,14 @@ import pytest
 import yaml
 from lxml import etree
 
+from finwatch.config import US_LAW
 from finwatch.dataset import end_of_data
 from finwatch.exceptions import ConfigError, FinwatchError
-from finwatch.export import KEY_TERM, export_goaml
-from finwatch.leads import score_run
+from finwatch.export import export_goaml
 from finwatch.registry import Registry
+from finwatch.runs import RunFolder
 from finwatch.store import Store
+from tests.conftest import run_score
 
 FIXTURES = Path(__file__).parent / "fixtures" / "goaml"
 XSD = FIXTURES / "finwatch-test-goaml.xsd"
@@ -29,7 +31,7 @@ EXAMPLE = Path(__file__).resolve().parents[1] / "features" / "goaml" / "mapping.
 def run_dir(scored: tuple[Path, Registry], tmp_path_factory: pytest.TempPathFactory) -> Path:
     store, registry = scored
     folder = tmp_path_factory.mktemp("goaml") / "runs" / "r1"
-    score_run(store, end_of_data(Store(store)), "finwatch@champion", registry, folder, budget=0.02)
+    run_score(store, end_of_data(Store(store)), registry, folder, "finwatch@champion", budget=0.02)
     return folder
 
 
@@ -42,7 +44,7 @@ def mapping(tmp_path: Path, **report: str) -> Path:
 
 
 def test_every_lead_gets_a_valid_draft_and_a_narrative(run_dir: Path, tmp_path: Path) -> None:
-    problems = export_goaml(run_dir, XSD, mapping(tmp_path), tmp_path / "out")
+    problems = export_goaml(RunFolder(run_dir), XSD, mapping(tmp_path), tmp_path / "out")
     leads = pl.read_parquet(run_dir / "leads.parquet")
     assert set(problems) == set(leads["lead_id"].to_list())
     assert all(not errors for errors in problems.values()), problems
@@ -61,7 +63,7 @@ def test_every_lead_gets_a_valid_draft_and_a_narrative(run_dir: Path, tmp_path: 
 
 
 def test_invalid_fields_are_listed_per_lead(run_dir: Path, tmp_path: Path) -> None:
-    problems = export_goaml(run_dir, XSD, mapping(tmp_path, rentity_id="not-a-number"), tmp_path / "out")
+    problems = export_goaml(RunFolder(run_dir), XSD, mapping(tmp_path, rentity_id="not-a-number"), tmp_path / "out")
     assert problems
     for errors in problems.values():
         assert any("rentity_id" in e["path"] for e in errors)
@@ -77,9 +79,10 @@ def test_trafficking_leads_carry_fincens_key_term(run_dir: Path, tmp_path: Path)
         .otherwise(pl.lit([], pl.List(pl.String)))
     )  # fmt: skip
     leads.write_parquet(copy / "leads.parquet")
-    export_goaml(copy, XSD, mapping(tmp_path), tmp_path / "out")
-    assert (tmp_path / "out" / f"{first}.txt").read_text().startswith(KEY_TERM)
-    assert KEY_TERM not in (tmp_path / "out" / f"{leads['lead_id'][1]}.txt").read_text()
+    export_goaml(RunFolder(copy), XSD, mapping(tmp_path), tmp_path / "out")
+    key_term = US_LAW["trafficking_key_term"]
+    assert (tmp_path / "out" / f"{first}.txt").read_text().startswith(key_term)
+    assert key_term not in (tmp_path / "out" / f"{leads['lead_id'][1]}.txt").read_text()
     assert "HT01" in (tmp_path / "out" / f"{first}.xml").read_text()
 
 
@@ -87,11 +90,11 @@ def test_a_hostile_schema_and_a_bad_mapping_are_refused(run_dir: Path, tmp_path:
     evil = tmp_path / "evil.xsd"
     evil.write_text(XSD.read_text().replace("<xs:schema", '<!DOCTYPE x [<!ENTITY e "boom">]>\n<xs:schema', 1))
     with pytest.raises(FinwatchError, match="not a usable XSD"):
-        export_goaml(run_dir, evil, mapping(tmp_path), tmp_path / "out")
+        export_goaml(RunFolder(run_dir), evil, mapping(tmp_path), tmp_path / "out")
     bad = tmp_path / "bad.yaml"
     bad.write_text("report: {rentity_id: '1'}\n")
     with pytest.raises(ConfigError, match="misses"):
-        export_goaml(run_dir, XSD, bad, tmp_path / "out")
+        export_goaml(RunFolder(run_dir), XSD, bad, tmp_path / "out")
     assert not (tmp_path / "out").exists()
 
 

@@ -10,6 +10,7 @@ from types import ModuleType
 
 import pytest
 
+from finwatch.config import RunConfig
 from finwatch.registry import Registry
 from finwatch.store import Store
 
@@ -77,9 +78,11 @@ def test_pipeline_ingests_retrains_scores_and_reports(small_world_dir: tuple[obj
     pipeline = load_flow("pipeline")
     inputs = [world / "truth" / "transactions.parquet", world / "truth" / "accounts.parquet",
               world / "labels" / "accounts.parquet", world / "labels" / "transactions.parquet"]  # fmt: skip
+    config = RunConfig().updated({"ingest.fx": world / "fx_rates.csv", "models": tmp_path / "models",
+                                  "score.budget": 0.02, "train.level": "account"})  # fmt: skip
     parameters = pipeline.PipelineParameters(
-        store=str(tmp_path / "store"), runs=str(tmp_path / "runs"), paths=[str(p) for p in inputs],
-        fx=str(world / "fx_rates.csv"), retrain=True, models=str(tmp_path / "models"), budget=0.02,
+        store=str(tmp_path / "store"), runs=str(tmp_path / "runs"), paths=[str(p) for p in inputs], retrain=True,
+        config=config,
     )  # fmt: skip
     result = pipeline.pipeline_flow(parameters)
     assert result["ingest"]["committed"]
@@ -99,7 +102,7 @@ def test_evaluate_flow_writes_the_metrics(scored: tuple[Path, Registry], tmp_pat
         store=str(store),
         model="finwatch@champion",
         json_out=str(out),
-        models=str(registry.root),  # type: ignore[attr-defined]
+        config=RunConfig(models=registry.root),
     )
     result = evaluate.evaluate_flow(parameters)
     assert result["n_test_positive"] > 0

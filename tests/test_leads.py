@@ -13,16 +13,15 @@ import pytest
 
 from finwatch.dataset import end_of_data
 from finwatch.exceptions import ConfigError
-from finwatch.leads import lead_id, score_run
+from finwatch.leads import lead_id
 from finwatch.registry import Registry
 from finwatch.store import Store
+from tests.conftest import run_score
 
 
 def test_leads_carry_versions_reasons_and_evidence_that_exists(scored: tuple[Path, Registry], tmp_path: Path) -> None:
     store, registry = scored
-    run = score_run(
-        store, end_of_data(Store(store)), "finwatch@champion", registry, tmp_path / "runs" / "r1", budget=0.02
-    )
+    run = run_score(store, end_of_data(Store(store)), registry, tmp_path / "runs" / "r1", budget=0.02)
     leads = run.leads
     assert leads.height == run.summary["leads"] > 0
     assert leads["rank"].to_list() == list(range(1, leads.height + 1))
@@ -54,11 +53,11 @@ def test_a_rerun_gives_identical_files_and_a_later_run_says_since_when(
     store, registry = scored
     end = end_of_data(Store(store))
     runs = tmp_path / "runs"
-    earlier = score_run(store, end - dt.timedelta(days=1), "finwatch", registry, runs / "day1", budget=0.02)
-    a = score_run(store, end, "finwatch", registry, runs / "day2", budget=0.02)
+    earlier = run_score(store, end - dt.timedelta(days=1), registry, runs / "day1", "finwatch", budget=0.02)
+    a = run_score(store, end, registry, runs / "day2", "finwatch", budget=0.02)
     files = ("leads.parquet", "leads.csv", "leads.json", "run.json")
     first_bytes = {name: (a.folder / name).read_bytes() for name in files}
-    b = score_run(store, end, "finwatch", registry, runs / "day2", budget=0.02)  # the same run again, in place
+    b = run_score(store, end, registry, runs / "day2", "finwatch", budget=0.02)  # the same run again, in place
     assert a.run_id == b.run_id
     for name in files:
         assert (b.folder / name).read_bytes() == first_bytes[name], name
@@ -75,7 +74,7 @@ def test_a_transaction_model_cannot_raise_account_leads(scored: tuple[Path, Regi
     registry.register("tx", registry.load("finwatch").scorer, {**registry.metadata("finwatch"), "level": "transaction"},
                       "# card\n")  # fmt: skip
     with pytest.raises(ConfigError, match="account-level model"):
-        score_run(store, end_of_data(Store(store)), "tx", registry, tmp_path / "run")
+        run_score(store, end_of_data(Store(store)), registry, tmp_path / "run", "tx")
 
 
 def test_score_command_prints_the_top_leads(scored: tuple[Path, Registry], tmp_path: Path) -> None:

@@ -429,6 +429,6 @@ def test_an_unknown_split_is_refused_before_any_work(tmp_path: Path) -> None:
     from finwatch.experiment import compare_models, evaluate_model
 
     with pytest.raises(ConfigError, match="choose train, validation, test or all"):
-        evaluate_model(tmp_path, "nothing", Registry(tmp_path), split="tset")
+        evaluate_model(Store(tmp_path), "nothing", Registry(tmp_path), FeatureConfig(), split="tset")
     with pytest.raises(ConfigError, match="choose train, validation, test or all"):
-        compare_models(tmp_path, "a", "b", Registry(tmp_path), split="tset")
+        compare_models(Store(tmp_path), "a", "b", Registry(tmp_path), FeatureConfig(), split="tset")

@@ -14,10 +14,11 @@ from lxml import html as lxml_html
 
 from finwatch.dataset import end_of_data
 from finwatch.exceptions import FinwatchError
-from finwatch.leads import score_run
 from finwatch.registry import Registry
 from finwatch.report import build_report, psi
+from finwatch.runs import RunFolder
 from finwatch.store import Store
+from tests.conftest import run_score
 
 BROWSER = shutil.which("chromium") or shutil.which("chromium-browser")
 #: CI installs Chromium and sets this, so that a missing browser fails there instead of skipping
@@ -28,8 +29,8 @@ REQUIRE_BROWSER = os.environ.get("FINWATCH_REQUIRE_BROWSER") == "1"
 def run_dir(scored: tuple[Path, Registry], tmp_path_factory: pytest.TempPathFactory) -> Path:
     store, registry = scored
     folder = tmp_path_factory.mktemp("report") / "runs" / "r1"
-    score_run(store, end_of_data(Store(store)), "finwatch@champion", registry, folder, budget=0.02)
-    build_report(folder)
+    run_score(store, end_of_data(Store(store)), registry, folder, "finwatch@champion", budget=0.02)
+    build_report(RunFolder(folder))
     return folder
 
 
@@ -49,7 +50,7 @@ def test_the_report_lists_every_lead_and_has_a_case_per_lead(run_dir: Path) -> N
 
 
 def test_the_same_run_gives_the_same_report(run_dir: Path, tmp_path: Path) -> None:
-    again = build_report(run_dir, out=tmp_path / "again.html")
+    again = build_report(RunFolder(run_dir), out=tmp_path / "again.html")
     assert again.read_bytes() == (run_dir / "report.html").read_bytes()
 
 
@@ -59,14 +60,14 @@ def test_values_from_the_data_are_escaped(run_dir: Path, tmp_path: Path) -> None
     leads = pl.read_parquet(hostile / "leads.parquet")
     leads = leads.with_columns(typologies=pl.lit(['<script>alert("x")</script>'], pl.List(pl.String)))
     leads.write_parquet(hostile / "leads.parquet")
-    page = build_report(hostile).read_text(encoding="utf-8")
+    page = build_report(RunFolder(hostile)).read_text(encoding="utf-8")
     assert '<script>alert("x")' not in page
     assert "&lt;script&gt;alert(&quot;x&quot;)" in page
 
 
 def test_a_folder_that_is_not_a_run_is_refused(tmp_path: Path) -> None:
     with pytest.raises(FinwatchError, match="not a finwatch run folder"):
-        build_report(tmp_path)
+        build_report(RunFolder(tmp_path))
 
 
 def test_psi_is_zero_for_equal_distributions_and_grows_with_shift() -> None:

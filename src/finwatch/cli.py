@@ -16,6 +16,7 @@ import polars as pl
 import typer
 from pydantic import ValidationError
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from finwatch import __version__
@@ -42,20 +43,42 @@ def _user_errors(fn: F) -> F:
         try:
             return fn(*args, **kwargs)
         except FinwatchError as exc:
-            err.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+            err.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
             raise typer.Exit(2) from None
         except OSError as exc:  # the environment, not the input: say which file and why, in one line
             where = exc.filename or "a file"
-            err.print(f"[bold red]error:[/] {where}: {exc.strerror or exc}", highlight=False, soft_wrap=True)
+            err.print(
+                f"[bold red]error:[/] {escape(f'{where}: {exc.strerror or exc}')}", highlight=False, soft_wrap=True
+            )
             raise typer.Exit(2) from None
         except ValidationError as exc:
             problems = "; ".join(
                 f"{'.'.join(str(p) for p in e['loc']) or 'settings'}: {e['msg']}" for e in exc.errors()
             )
-            err.print(f"[bold red]error:[/] invalid settings: {problems}", highlight=False, soft_wrap=True)
+            err.print(f"[bold red]error:[/] invalid settings: {escape(problems)}", highlight=False, soft_wrap=True)
             raise typer.Exit(2) from None
 
     return wrapper  # type: ignore[return-value]
+
+
+ConfigOption = Annotated[
+    Path | None,
+    typer.Option("--config", help="Configuration file (default: $FINWATCH_CONFIG, then ./finwatch.toml if present)."),
+]
+JurisdictionOption = Annotated[
+    str | None,
+    typer.Option("--jurisdiction", help="Preset of reporting law: us, ca, au or eu (features/jurisdictions)."),
+]
+ModelsOption = Annotated[
+    Path | None, typer.Option("--models", help="Model registry folder (default: $FINWATCH_MODELS or ./models).")
+]
+
+
+def _config(file: Path | None, jurisdiction: str | None, **flags: Any) -> Any:
+    """The run configuration: defaults < preset < file < environment < these flags (dotted keys; None = not given)."""
+    from finwatch.config import load_config
+
+    return load_config(file, {"jurisdiction": jurisdiction, **flags}).config
 
 
 def _version(value: bool) -> None:
@@ -195,13 +218,16 @@ def _print_top_leads(run: Any, n: int = 10) -> None:
 def demo(
     out: Annotated[Path, typer.Option("--out", help="Folder for everything the demo produces.")] = Path("demo-output"),
     seed: Annotated[int, typer.Option(help="Seed of the demo world.")] = 7,
+    config_file: ConfigOption = None,
+    jurisdiction: JurisdictionOption = None,
 ) -> None:
     """The default synthetic world through ingest, training and scoring: leads in demo-output/."""
 
     from finwatch.demo import run_demo
 
+    config = _config(config_file, jurisdiction)
     with console.status("starting…") as status:
-        result = run_demo(out, seed, step=lambda stage: status.update(f"{stage}…"))
+        result = run_demo(out, seed, step=lambda stage: status.update(f"{stage}…"), config=config)
     counts = result.world_manifest["counts"]
     assert isinstance(counts, dict)
     console.print(
@@ -235,7 +261,9 @@ def ingest(
     fx: Annotated[
         Path | None, typer.Option(help="FX table CSV (date,currency,base,rate); default: shipped table.")
     ] = None,
-    base_currency: Annotated[str, typer.Option(help="Base currency of the store (amount_base).")] = "USD",
+    base_currency: Annotated[
+        str | None, typer.Option(help="Base currency of the store (amount_base); default USD.")
+    ] = None,
     pseudonym_key_file: Annotated[
         Path | None, typer.Option(help="Key for keyed-HMAC account pseudonyms (or $FINWATCH_PSEUDONYM_KEY).")
     ] = None,
@@ -243,29 +271,29 @@ def ingest(
         bool, typer.Option("--skip-rejected", help="Commit the readable files even if some are rejected.")
     ] = False,
     report: Annotated[Path | None, typer.Option("--report", help="Also write the report as JSON here.")] = None,
+    config_file: ConfigOption = None,
+    jurisdiction: JurisdictionOption = None,
 ) -> None:
     """Ingest bank and crypto exports into the store: validated, converted, quarantined, atomic."""
     import json
 
-    from finwatch.ingest import FORMATS, IngestOptions, ParseOptions
+    from finwatch.ingest import FORMATS, ParseOptions, ingest_options
     from finwatch.ingest import ingest as run_ingest
     from finwatch.ingest.pseudonym import load_key
 
-    if format != "auto" and format not in FORMATS:
-        raise ConfigError(f"--format {format!r}: choose auto or one of {', '.join(FORMATS)}")
+    config = _config(config_file, jurisdiction, **{"ingest.format": None if format == "auto" else format,
+                                                   "ingest.base_currency": base_currency, "ingest.fx": fx,
+                                                   "ingest.skip_rejected": skip_rejected or None})  # fmt: skip
+    if config.ingest.format != "auto" and config.ingest.format not in FORMATS:
+        raise ConfigError(f"--format {config.ingest.format!r}: choose auto or one of {', '.join(FORMATS)}")
     try:
         start_date = dt.date.fromisoformat(start) if start else None
     except ValueError:
         raise ConfigError(f"--start: {start!r} is not a date (YYYY-MM-DD)") from None
-    options = IngestOptions(
-        format=format,
-        parse=ParseOptions(mapping=Path(mapping) if mapping else None, blocks=blocks, currency=currency,
-                           start=start_date, account=account),
-        base_currency=base_currency.upper(),
-        fx=fx,
-        pseudonym_key=load_key(pseudonym_key_file),
-        skip_rejected=skip_rejected,
-    )  # fmt: skip
+    parse = ParseOptions(mapping=Path(mapping) if mapping else None, blocks=blocks, currency=currency,
+                         start=start_date, account=account)  # fmt: skip
+    options = ingest_options(config, parse, load_key(pseudonym_key_file))
+    skip_rejected = config.ingest.skip_rejected
     began = time.perf_counter()
     with console.status(f"ingesting {len(paths)} input(s)…"):
         result = run_ingest(list(paths), store, options)
@@ -282,7 +310,7 @@ def ingest(
     if report is not None:
         report.write_text(json.dumps(result.to_json(), indent=2) + "\n", encoding="utf-8")
     for f in result.rejected:
-        err.print(f"[bold red]rejected:[/] {f.error}", highlight=False, soft_wrap=True)
+        err.print(f"[bold red]rejected:[/] {escape(f.error)}", highlight=False, soft_wrap=True)
     if result.committed:
         console.print(f"batch {result.batch} committed: manifest {store / 'manifests' / (str(result.batch) + '.json')}")
     elif result.rejected:
@@ -294,13 +322,9 @@ def ingest(
 
 
 def _as_of(text: str) -> dt.datetime:
-    try:
-        value = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
-        raise ConfigError(f"--as-of: {text!r} is not an ISO date or time (e.g. 2026-02-01T00:00:00Z)") from None
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=dt.UTC)  # a bare date or time is read as UTC
-    return value.astimezone(dt.UTC)
+    from finwatch.config import parse_as_of
+
+    return parse_as_of(text, "--as-of")
 
 
 @app.command()
@@ -310,15 +334,17 @@ def features(
     as_of: Annotated[str, typer.Option("--as-of", help="Point in time (ISO; a bare date means 00:00 UTC).")],
     level: Annotated[str, typer.Option(help="account or transaction.")] = "account",
     out: Annotated[Path | None, typer.Option(help="Output folder; default STORE/features/<as-of>.")] = None,
+    config_file: ConfigOption = None,
+    jurisdiction: JurisdictionOption = None,
 ) -> None:
     """Compute point-in-time account features (DuckDB SQL under sql/) with cycle evidence and audits."""
-    from finwatch.features import FeatureConfig, build_account_features, build_transaction_features, write_features
+    from finwatch.features import build_account_features, build_transaction_features, write_features
     from finwatch.store import Store
 
     if level not in ("account", "transaction"):
         raise ConfigError(f"--level {level!r}: choose account or transaction")
     moment = _as_of(as_of)
-    config = FeatureConfig()
+    config = _config(config_file, jurisdiction).features
     began = time.perf_counter()
     build = build_account_features if level == "account" else build_transaction_features
     with console.status(f"computing {level} features…"):
@@ -339,19 +365,22 @@ def rules(
     as_of: Annotated[str, typer.Option("--as-of", help="Point in time (ISO; a bare date means 00:00 UTC).")],
     rules_dir: Annotated[Path | None, typer.Option("--rules", help="Folder of rule YAML files.")] = None,
     out: Annotated[Path | None, typer.Option(help="Output folder; default STORE/rules/<as-of>.")] = None,
+    config_file: ConfigOption = None,
+    jurisdiction: JurisdictionOption = None,
 ) -> None:
     """Evaluate the rule pack on the features as of a time; write rule hits with evidence transaction ids."""
     import json
 
     from finwatch._io import atomic_directory
-    from finwatch.features import FeatureConfig, build_account_features
+    from finwatch.features import build_account_features
     from finwatch.rules import evaluate, load_rules
     from finwatch.store import Store
 
     moment = _as_of(as_of)
-    pack = load_rules(rules_dir)
+    config = _config(config_file, jurisdiction).features
+    pack = load_rules(config, folder=rules_dir)
     with console.status("computing features and evaluating rules…"):
-        result = build_account_features(Store(store), moment, FeatureConfig())
+        result = build_account_features(Store(store), moment, config)
         hits = evaluate(result, pack)
     target = out or store / "rules" / moment.strftime("%Y%m%dT%H%M%SZ")
     with atomic_directory(target, marker="rules.json") as staging:
@@ -386,25 +415,15 @@ def _progress() -> Iterator[Callable[[int, int, str], None]]:
         yield step
 
 
-ModelsOption = Annotated[
-    Path | None, typer.Option("--models", help="Model registry folder (default: $FINWATCH_MODELS or ./models).")
-]
-
-
 def _share(text: str | None, option: str) -> float | None:
-    """'1%', '0.01' → 0.01."""
+    from finwatch.config import share
+
+    return share(text, option)
+
+
+def _fractions(text: str | None) -> tuple[float, float, float] | None:
     if text is None:
         return None
-    try:
-        value = float(text[:-1]) / 100 if text.strip().endswith("%") else float(text)
-    except ValueError:
-        raise ConfigError(f"{option}: {text!r} is not a share such as 1% or 0.01") from None
-    if not 0 < value < 1:
-        raise ConfigError(f"{option}: {text!r} must be between 0 and 100 %")
-    return value
-
-
-def _fractions(text: str) -> tuple[float, float, float]:
     try:
         parts = tuple(float(p) for p in text.split(","))
     except ValueError:
@@ -427,37 +446,44 @@ def _write_json(path: Path, data: Any) -> None:
 def train(
     store: Annotated[Path, typer.Option("--store", help="Store folder with transactions and labels.")],
     name: Annotated[str, typer.Option("--name", help="Model name in the registry; a new version is added.")],
-    level: Annotated[str, typer.Option(help="transaction or account.")] = "transaction",
-    split: Annotated[str, typer.Option(help="temporal (whole days / as-of times in order).")] = "temporal",
-    fractions: Annotated[str, typer.Option(help="Train, validation, test shares.")] = "0.6,0.2,0.2",
-    step_hours: Annotated[int, typer.Option(help="Account level: hours between as-of times.")] = 72,
+    level: Annotated[str | None, typer.Option(help="transaction (default) or account.")] = None,
+    split: Annotated[str | None, typer.Option(help="temporal (whole days / as-of times in order).")] = None,
+    fractions: Annotated[str | None, typer.Option(help="Train, validation, test shares (default 0.6,0.2,0.2).")] = None,
+    step_hours: Annotated[int | None, typer.Option(help="Account level: hours between as-of times (72).")] = None,
     as_of: Annotated[str | None, typer.Option("--as-of", help="Use data up to this time (default: all).")] = None,
     feature_set: Annotated[str | None, typer.Option(help="Feature set (default: <level>_v1).")] = None,
-    seed: Annotated[int, typer.Option(help="Random seed; same data and seed give the same model bytes.")] = 0,
+    seed: Annotated[int | None, typer.Option(help="Random seed; same data and seed give the same model bytes.")] = None,
     alert_budget: Annotated[
         str | None, typer.Option(help="Threshold alerting this share of validation rows (default: best F1).")
     ] = None,
-    rounds: Annotated[int, typer.Option(help="Maximum boosting rounds (early stopping decides).")] = 500,
+    rounds: Annotated[int | None, typer.Option(help="Maximum boosting rounds (early stopping decides; 500).")] = None,
     models: ModelsOption = None,
+    config_file: ConfigOption = None,
+    jurisdiction: JurisdictionOption = None,
 ) -> None:
     """Train a scorer on a store's labelled data (temporal split) and register it as a new version."""
-    from finwatch.experiment import TrainOptions, train_model
+    from finwatch.experiment import train_model
     from finwatch.registry import Registry
+    from finwatch.store import Store
 
-    if level not in ("account", "transaction"):
+    if level is not None and level not in ("account", "transaction"):
         raise ConfigError(f"--level {level!r}: choose account or transaction")
-    options = TrainOptions(
-        level=level, split=split, fractions=_fractions(fractions), step_hours=step_hours, as_of=as_of,
-        feature_set=feature_set, seed=seed, alert_budget=_share(alert_budget, "--alert-budget"), n_estimators=rounds,
+    config = _config(
+        config_file, jurisdiction, models=models, **{
+            "train.level": level, "train.split": split, "train.fractions": _fractions(fractions),
+            "train.step_hours": step_hours, "train.as_of": _as_of(as_of) if as_of else None,
+            "train.feature_set": feature_set, "train.seed": seed,
+            "train.alert_budget": _share(alert_budget, "--alert-budget"), "train.model.params.n_estimators": rounds,
+        },
     )  # fmt: skip
     began = time.perf_counter()
     with _progress() as step:
-        loaded = train_model(store, name, options, Registry(models), progress=step)
+        loaded = train_model(Store(store), name, config, Registry(config.models), progress=step)
     meta = loaded.metadata
     v = meta["metrics"]["validation"]["model"]
     data = meta["training_data"]
     console.print(
-        f"trained {loaded.ref} on {data['rows']:,} {level} rows ({data['positive']:,} positive) in "
+        f"trained {loaded.ref} on {data['rows']:,} {config.train.level} rows ({data['positive']:,} positive) in "
         f"{time.perf_counter() - began:.1f} s: validation PR-AUC {v['pr_auc']:.4f}, F1 {v['f1']:.4f} at threshold "
         f"{v['threshold']:.4f} → {loaded.path}",
         highlight=False,
@@ -476,16 +502,22 @@ def evaluate(
     json_out: Annotated[Path | None, typer.Option("--json", help="Write every metric as JSON here.")] = None,
     plots: Annotated[Path | None, typer.Option(help="Folder for PNG plots (PR curve, recall per typology).")] = None,
     models: ModelsOption = None,
+    config_file: ConfigOption = None,
+    jurisdiction: JurisdictionOption = None,
 ) -> None:
     """Measure a registered model on a part of a store: PR-AUC, ROC-AUC, F1, budgets, typologies, calibration."""
+    from finwatch.config import Level
     from finwatch.experiment import evaluate_model
     from finwatch.registry import Registry
+    from finwatch.store import Store
 
     if level is not None and level not in ("account", "transaction"):
         raise ConfigError(f"--level {level!r}: choose account or transaction")
+    config = _config(config_file, jurisdiction, models=models)
     with _progress() as step:
-        result = evaluate_model(store, model, Registry(models), split=split, level=level, as_of=as_of, plots=plots,
-                                progress=step)  # fmt: skip
+        result = evaluate_model(Store(store), model, Registry(config.models), config.features, split=split,
+                                level=Level(level) if level else None, as_of=_as_of(as_of) if as_of else None,
+                                plots=plots, progress=step)  # fmt: skip
     table = Table(title=f"{result['model']} on the {split} part ({result['n_test']:,} rows, "
                         f"{result['n_test_positive']:,} positive)")  # fmt: skip
     for column in ("scorer", "PR-AUC", "ROC-AUC", "F1", "precision", "recall", "recall @1%", "Brier"):
@@ -509,21 +541,34 @@ def score(
     store: Annotated[Path, typer.Option("--store", help="Store folder written by finwatch ingest.")],
     as_of: Annotated[str, typer.Option("--as-of", help="Point in time (ISO; a bare date means 00:00 UTC).")],
     out: Annotated[Path, typer.Option("--out", help="Run folder for leads.parquet/.csv/.json and run.json.")],
-    model: Annotated[str, typer.Option("--model", help="An account-level model.")] = "finwatch@champion",
-    budget: Annotated[str, typer.Option(help="Share of scored accounts raised as leads.")] = "1%",
+    model: Annotated[
+        str | None, typer.Option("--model", help="An account-level model (default finwatch@champion).")
+    ] = None,
+    budget: Annotated[str | None, typer.Option(help="Share of scored accounts raised as leads (default 1%).")] = None,
     models: ModelsOption = None,
+    config_file: ConfigOption = None,
+    jurisdiction: JurisdictionOption = None,
 ) -> None:
     """Score every account as of a time with the model and the rules; write ranked leads with reasons and evidence."""
     from finwatch.leads import score_run
     from finwatch.registry import Registry
+    from finwatch.store import Store
 
-    share = _share(budget, "--budget")
-    assert share is not None
+    moment = _as_of(as_of)
+    config = _config(config_file, jurisdiction, models=models,
+                     **{"score.model": model, "score.budget": _share(budget, "--budget")})  # fmt: skip
     began = time.perf_counter()
-    with console.status(f"scoring as of {as_of} with {model}…"):
-        run = score_run(store, _as_of(as_of), model, Registry(models), out, budget=share)
+    with console.status(f"scoring as of {moment.isoformat()} with {config.score.model}…"):
+        run = score_run(Store(store), moment, Registry(config.models), out, config)
     s = run.summary
     _print_top_leads(run)
+    changes = s["rules_since_training"]
+    if changes["differs"]:
+        err.print(f"note: the rule pack ({changes['in_use']}) differs from the one {s['model']} was trained with "
+                  f"({changes['trained_with']}); new: {', '.join(changes['new']) or 'none'}, changed: "
+                  f"{', '.join(changes['changed']) or 'none'}, removed: {', '.join(changes['removed']) or 'none'} "
+                  "(new and changed rules weigh their severity prior until the model is retrained)",
+                  highlight=False, markup=False, soft_wrap=True)  # fmt: skip
     console.print(f"{s['leads']} leads ({s['new_leads']} new) in {time.perf_counter() - began:.1f} s → {out}")
 
 
@@ -536,9 +581,10 @@ def report(
 ) -> None:
     """One self-contained HTML report of a run: overview, sortable lead table, a case page per lead."""
     from finwatch.report import build_report
+    from finwatch.runs import RunFolder
 
     with console.status("writing the report…"):
-        target = build_report(run_dir, store, out)
+        target = build_report(RunFolder(run_dir), store, out)
     console.print(f"report → {target}")
 
 
@@ -550,15 +596,28 @@ app.add_typer(export_app, name="export")
 @_user_errors
 def export_goaml_command(
     run: Annotated[Path, typer.Option("--run", help="A run folder written by finwatch score.")],
-    xsd: Annotated[Path, typer.Option("--xsd", help="The FIU's goAML schema (XSD).")],
-    mapping: Annotated[Path, typer.Option("--mapping", help="Codes of the FIU (see features/goaml/).")],
+    xsd: Annotated[
+        Path | None, typer.Option("--xsd", help="The FIU's goAML schema (XSD; or [export] goaml_xsd).")
+    ] = None,
+    mapping: Annotated[
+        Path | None,
+        typer.Option("--mapping", help="Codes of the FIU (see features/goaml/; or [export] goaml_mapping)."),
+    ] = None,
     out: Annotated[Path | None, typer.Option("--out", help="Folder for the drafts (default RUN/goaml).")] = None,
+    store: Annotated[Path | None, typer.Option("--store", help="The run's store, if it has moved.")] = None,
+    config_file: ConfigOption = None,
+    jurisdiction: JurisdictionOption = None,
 ) -> None:
     """One goAML STR draft and one narrative per lead, validated against the FIU's XSD (invalid fields listed)."""
     from finwatch.export import export_goaml
+    from finwatch.runs import RunFolder
 
+    config = _config(config_file, jurisdiction, **{"export.goaml_xsd": xsd, "export.goaml_mapping": mapping})
+    xsd, mapping = config.export.goaml_xsd, config.export.goaml_mapping
+    if xsd is None or mapping is None:
+        raise ConfigError("finwatch export goaml needs --xsd and --mapping (or [export] goaml_xsd and goaml_mapping)")
     with console.status("writing goAML drafts…"):
-        problems = export_goaml(run, xsd, mapping, out)
+        problems = export_goaml(RunFolder(run), xsd, mapping, out, store=store)
     target = out or run / "goaml"
     invalid = {k: v for k, v in problems.items() if v}
     for lead, errors in sorted(invalid.items()):
@@ -578,7 +637,7 @@ def models_list(models: ModelsOption = None) -> None:
     """Every registered model and version with its level, aliases and validation PR-AUC."""
     from finwatch.registry import Registry
 
-    registry = Registry(models)
+    registry = Registry(_config(None, None, models=models).models)
     table = Table(title=f"models in {registry.root}")
     for column in ("model", "version", "level", "aliases", "rows", "val PR-AUC", "val F1", "threshold"):
         table.add_column(column)
@@ -602,7 +661,7 @@ def models_show(
     """A version's model card, after checking its files."""
     from finwatch.registry import Registry
 
-    loaded = Registry(models).load(ref)
+    loaded = Registry(_config(None, None, models=models).models).load(ref)
     console.print((loaded.path / "MODEL_CARD.md").read_text(encoding="utf-8"), highlight=False, markup=False)
 
 
@@ -616,7 +675,7 @@ def models_promote(
     """Point the champion (or challenger) alias at a version."""
     from finwatch.registry import Registry
 
-    name, version, previous = Registry(models).promote(ref, alias)
+    name, version, previous = Registry(_config(None, None, models=models).models).promote(ref, alias)
     was = f" (was {previous})" if previous is not None else ""
     console.print(f"{name}@{alias} → version {version}{was}")
 
@@ -633,15 +692,29 @@ def models_compare(
     seed: Annotated[int, typer.Option(help="Bootstrap seed.")] = 0,
     json_out: Annotated[Path | None, typer.Option("--json", help="Write the comparison as JSON here.")] = None,
     models: ModelsOption = None,
+    config_file: ConfigOption = None,
+    jurisdiction: JurisdictionOption = None,
 ) -> None:
     """Two versions on the same rows with paired bootstrap intervals for the differences (B − A)."""
     from finwatch.experiment import compare_models
     from finwatch.registry import Registry
+    from finwatch.store import Store
 
+    config = _config(config_file, jurisdiction, models=models)
     share = _share(budget, "--budget")
     assert share is not None
     with console.status(f"comparing {a} and {b}…"):
-        result = compare_models(store, a, b, Registry(models), split=split, n_boot=n_boot, seed=seed, budget=share)
+        result = compare_models(
+            Store(store),
+            a,
+            b,
+            Registry(config.models),
+            config.features,
+            split=split,
+            n_boot=n_boot,
+            seed=seed,
+            budget=share,
+        )
     table = Table(title=f"{result['a']} (A) vs {result['b']} (B) on {split}: {result['n']:,} rows, "
                         f"{result['n_positive']:,} positive, {n_boot} resamples")  # fmt: skip
     for column in ("metric", "A", "B", "B − A", f"{int(result['level'] * 100)}% interval", "B better"):
@@ -653,6 +726,36 @@ def models_compare(
     if json_out is not None:
         _write_json(json_out, result)
         console.print(f"comparison → {json_out}")
+
+
+config_app = typer.Typer(help="The run configuration: what each setting is and where its value came from.",
+                          no_args_is_help=True)  # fmt: skip
+app.add_typer(config_app, name="config")
+
+
+@config_app.command("show")
+@_user_errors
+def config_show(
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON: values, sources and the digest.")] = False,
+    config_file: ConfigOption = None,
+    jurisdiction: JurisdictionOption = None,
+) -> None:
+    """The effective configuration (defaults < preset < file < environment < flags) and each value's source."""
+    import json
+
+    from finwatch.config import load_config
+
+    loaded = load_config(config_file, {"jurisdiction": jurisdiction})
+    rows = loaded.show()
+    if as_json:
+        data = {"config": loaded.config.model_dump(mode="json"), "sources": {k: src for k, _v, src in rows},
+                "sha256": loaded.config.digest()}  # fmt: skip
+        sys.stdout.write(json.dumps(data, indent=2, sort_keys=True) + "\n")
+        return
+    width = max(len(key) for key, _v, _s in rows)
+    lines = [f"# effective configuration, sha256 {loaded.config.digest()}"]
+    lines += [f"{key:<{width}} = {json.dumps(value, ensure_ascii=False)}  # {source}" for key, value, source in rows]
+    sys.stdout.write("\n".join(lines) + "\n")
 
 
 def run() -> None:  # pragma: no cover - console entry point wrapper

@@ -24,15 +24,16 @@ import datetime as dt
 import hashlib
 import json
 import os
+import re
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 from enum import StrEnum
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator
 
 from finwatch._paths import reference_root
 from finwatch.exceptions import ConfigError
@@ -51,6 +52,7 @@ __all__ = [
     "TrainConfig",
     "jurisdictions",
     "load_config",
+    "parse_as_of",
     "share",
 ]
 
@@ -68,6 +70,49 @@ US_LAW = {
     "trafficking_key_term": "HUMAN TRAFFICKING FIN-2020-A008",
     "report_name": "Currency Transaction Report (CTR)",
 }
+
+
+_DURATION = re.compile(
+    r"^\s*(?:(\d+(?:\.\d+)?)\s*d)?\s*(?:(\d+(?:\.\d+)?)\s*h)?\s*(?:(\d+(?:\.\d+)?)\s*m)?\s*"
+    r"(?:(\d+(?:\.\d+)?)\s*s)?\s*$"
+)
+
+
+def _duration(value: Any) -> Any:
+    """'24h', '5d', '1d12h', '90m', '30s' → a timedelta; anything else is left to pydantic (ISO 8601, seconds)."""
+    if isinstance(value, str) and value.strip() and (match := _DURATION.match(value.lower())):
+        days, hours, minutes, seconds = (float(g) if g else 0.0 for g in match.groups())
+        return dt.timedelta(days=days, hours=hours, minutes=minutes, seconds=seconds)
+    return value
+
+
+def _calendar_day(value: Any) -> Any:
+    """'day' (or an empty string): add up a UTC calendar day, not a rolling window."""
+    return None if isinstance(value, str) and value.strip().lower() in ("", "day") else _duration(value)
+
+
+#: a duration in a configuration: '24h', '5d', '1d12h', ISO 8601 ('PT24H') or seconds
+Duration = Annotated[dt.timedelta, BeforeValidator(_duration)]
+
+
+def parse_as_of(value: str | dt.datetime, option: str = "--as-of") -> dt.datetime:
+    """An ISO date or time (a bare date is 00:00, a time without zone is UTC) → an aware UTC datetime."""
+    if isinstance(value, dt.datetime):
+        moment = value
+    else:
+        try:
+            moment = dt.datetime.fromisoformat(str(value).strip().replace("Z", "+00:00"))
+        except ValueError:
+            raise ConfigError(f"{option}: {value!r} is not an ISO date or time (e.g. 2026-02-01T00:00:00Z)") from None
+    return (moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)).astimezone(dt.UTC)
+
+
+def _utc(value: Any) -> Any:
+    return parse_as_of(value, "as_of") if isinstance(value, str | dt.datetime) else value
+
+
+#: a point in time in a configuration: read as UTC when it has no zone
+UtcTime = Annotated[dt.datetime, BeforeValidator(_utc)]
 
 
 class Level(StrEnum):
@@ -103,10 +148,10 @@ class IngestConfig(_Section):
 class FeatureConfig(_Section):
     """Every parameter the feature SQL and the rules bind, in one frozen object."""
 
-    w_24h: dt.timedelta = dt.timedelta(hours=24)
-    w_5d: dt.timedelta = dt.timedelta(days=5)
-    w_7d: dt.timedelta = dt.timedelta(days=7)
-    w_30d: dt.timedelta = dt.timedelta(days=30)
+    w_24h: Duration = dt.timedelta(hours=24)
+    w_5d: Duration = dt.timedelta(days=5)
+    w_7d: Duration = dt.timedelta(days=7)
+    w_30d: Duration = dt.timedelta(days=30)
     threshold: Decimal = Field(Decimal(10_000), gt=0, description="cash reporting threshold, in threshold_currency")
     threshold_currency: str | None = Field(
         None, description="currency of the threshold (default: the store's base currency, used as it is)"
@@ -114,23 +159,23 @@ class FeatureConfig(_Section):
     reportable_at_threshold: bool = Field(
         True, description="an amount equal to the threshold is reportable ('X or more'); false for 'more than X'"
     )
-    aggregation_window: dt.timedelta | None = Field(
-        None, description="cash adds up toward the threshold over this rolling window (default: the calendar day)"
+    aggregation_window: Annotated[dt.timedelta | None, BeforeValidator(_calendar_day)] = Field(
+        None, description="cash adds up toward the threshold over this rolling window ('day': the UTC calendar day)"
     )
     near_share: float = Field(0.8, gt=0, lt=1, description="deposits from near_share × threshold count as near")
-    w_wire_after: dt.timedelta = dt.timedelta(hours=72)
+    w_wire_after: Duration = dt.timedelta(hours=72)
     small_payment: float = 500.0
     night_hours: tuple[int, ...] = (22, 23, 0, 1, 2, 3, 4)
-    w_resend_24h: dt.timedelta = dt.timedelta(hours=24)
-    w_resend_48h: dt.timedelta = dt.timedelta(hours=48)
-    w_cashout: dt.timedelta = dt.timedelta(hours=24)
-    cycle_window: dt.timedelta = dt.timedelta(days=7)
+    w_resend_24h: Duration = dt.timedelta(hours=24)
+    w_resend_48h: Duration = dt.timedelta(hours=48)
+    w_cashout: Duration = dt.timedelta(hours=24)
+    cycle_window: Duration = dt.timedelta(days=7)
     cycle_max_length: int = Field(6, ge=2, le=8)
     cycle_tolerance: float = Field(0.1, ge=0, lt=1)
     cycle_min_amount: float = 100.0
     sg_tolerance: float = 0.2
     sg_min_amount: float = 100.0
-    peel_window: dt.timedelta = dt.timedelta(hours=12)
+    peel_window: Duration = dt.timedelta(hours=12)
     peel_keep_share: float = 0.8
     peel_max_hops: int = 12
     home_country: str = "US"
@@ -166,7 +211,7 @@ class TrainConfig(_Section):
     split: str = "temporal"
     fractions: tuple[float, float, float] = (0.6, 0.2, 0.2)
     step_hours: int = Field(72, gt=0, description="account level: hours between as-of times")
-    as_of: dt.datetime | None = Field(None, description="use data up to this time (default: all)")
+    as_of: UtcTime | None = Field(None, description="use data up to this time (default: all)")
     feature_set: str | None = Field(None, description="default: <level>_v1")
     seed: int = 0
     alert_budget: float | None = Field(None, gt=0, lt=1, description="None: the threshold maximises F1 on validation")
@@ -193,6 +238,12 @@ class RunConfig(_Section):
     train: TrainConfig = Field(default_factory=TrainConfig)
     score: ScoreConfig = Field(default_factory=ScoreConfig)
     export: ExportConfig = Field(default_factory=ExportConfig)
+
+    def updated(self, values: Mapping[str, Any]) -> RunConfig:
+        """A validated copy with ``values`` (dotted keys, e.g. ``{"train.step_hours": 168}``) set."""
+        merged = self.model_dump()
+        _merge(merged, _nest(values), "update", {})
+        return RunConfig.model_validate(merged)
 
 
 def share(text: str | float | None, option: str) -> float | None:
@@ -227,7 +278,7 @@ class LoadedConfig:
 
 def _source_of(key: str, sources: Mapping[str, str]) -> str:
     parts = key.split(".")
-    for n in range(len(parts), 0, -1):  # a dict-valued key (law, model.params) is set as a whole
+    for n in range(len(parts), 0, -1):  # a key set as a whole table names its members' source
         found = sources.get(".".join(parts[:n]))
         if found:
             return found
@@ -238,7 +289,7 @@ def _leaves(data: Mapping[str, Any], prefix: str = "") -> list[tuple[str, Any]]:
     out: list[tuple[str, Any]] = []
     for key, value in data.items():
         dotted = f"{prefix}{key}"
-        if isinstance(value, dict) and value and dotted not in ("features.law", "train.model.params"):
+        if isinstance(value, dict) and value:
             out += _leaves(value, dotted + ".")
         else:
             out.append((dotted, value))
@@ -271,8 +322,6 @@ def _preset(code: str, origin: str) -> tuple[dict[str, Any], str]:
     features = dict(data.get("features") or {})
     if not features.get("home_country"):
         features.pop("home_country", None)  # a preset that leaves it to the user (EU: the member state)
-    if not features.get("aggregation_window"):
-        features.pop("aggregation_window", None)
     features["law"] = {k: str(v) for k, v in (data.get("law") or {}).items()}
     return {"features": features}, f"jurisdiction {code.lower()} ({path})"
 
@@ -295,23 +344,11 @@ def _unknown_keys(data: Mapping[str, Any], model: type[BaseModel], prefix: str =
 def _merge(
     base: dict[str, Any], layer: Mapping[str, Any], origin: str, sources: dict[str, str], prefix: str = ""
 ) -> None:
+    """Merge ``layer`` into ``base`` key by key (tables, citations and model parameters too), noting each origin."""
     for key, value in layer.items():
         dotted = f"{prefix}{key}"
-        current = base.get(key)
-        if (
-            isinstance(value, Mapping)
-            and isinstance(current, dict)
-            and dotted not in ("features.law", "train.model.params")
-        ):
-            _merge(current, value, origin, sources, dotted + ".")
-        elif (
-            isinstance(value, Mapping)
-            and dotted in ("features.law", "train.model.params")
-            and isinstance(current, dict)
-        ):
-            current.update(value)  # citations and model parameters are merged key by key too
-            for k in value:
-                sources[f"{dotted}.{k}"] = origin
+        if isinstance(value, Mapping) and isinstance(base.get(key), dict):
+            _merge(base[key], value, origin, sources, dotted + ".")
         else:
             base[key] = dict(value) if isinstance(value, Mapping) else value
             sources[dotted] = origin

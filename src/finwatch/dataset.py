@@ -19,9 +19,7 @@ the wanted fractions (60/20/20 by default) is smallest — the rule IBM's Multi-
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import itertools
-import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -29,10 +27,10 @@ from typing import Any
 import numpy as np
 import polars as pl
 
+from finwatch.config import FeatureConfig, Level
 from finwatch.exceptions import FinwatchError, StoreError
 from finwatch.features import (
     PARTY_SIDES,
-    FeatureConfig,
     build_account_features,
     build_transaction_features,
     feature_catalog,
@@ -47,13 +45,12 @@ __all__ = [
     "Split",
     "as_of_times",
     "build_dataset",
-    "data_manifest_sha256",
     "end_of_data",
     "midnight_after",
     "temporal_cuts",
 ]
 
-LEVELS = ("account", "transaction")
+LEVELS = tuple(Level)
 PARTS = ("train", "validation", "test")
 #: the columns that identify a row and its parties at each level (never features)
 KEYS = {"transaction": ("txn_id", "ts", "src_account", "dst_account"), "account": ("account_id", "as_of")}
@@ -122,7 +119,7 @@ class Split:
 class Dataset:
     """Labelled rows of one level: keys, features, ``unit``, ``part``, ``label``, ``typologies``, ``rule_ids``."""
 
-    level: str
+    level: Level
     frame: pl.DataFrame
     features: tuple[str, ...]  # every feature column the level computes
     split: Split
@@ -140,16 +137,6 @@ class Dataset:
             raise FinwatchError(f"unknown split part {part!r}; choose {', '.join(PARTS)} or all")
         return self.frame.filter(pl.col("part") == part)
 
-    @staticmethod
-    def matrix(rows: pl.DataFrame, features: Sequence[str]) -> np.ndarray:
-        """Features as float32 (booleans as 0/1, nulls as NaN: XGBoost treats NaN as missing)."""
-        missing = [f for f in features if f not in rows.columns]
-        if missing:
-            raise FinwatchError(f"the data lacks features the model needs: {missing}")
-        if not features:
-            return np.zeros((rows.height, 0), dtype=np.float32)
-        return rows.select([pl.col(f).cast(pl.Float32) for f in features]).to_numpy().astype(np.float32, copy=False)
-
     def summary(self) -> dict[str, Any]:
         by_part = {
             p: {"rows": (r := self.rows(p)).height, "positive": int(r["label"].sum())} for p in PARTS
@@ -157,14 +144,6 @@ class Dataset:
         return {"level": self.level, "rows": self.frame.height, "positive": int(self.frame["label"].sum()),
                 "parts": by_part, "split": self.split.to_json(), "as_of": self.as_of.isoformat(),
                 "data_manifest_sha256": self.manifest_sha256}  # fmt: skip
-
-
-def data_manifest_sha256(store: Store) -> str:
-    """One hash over every committed batch manifest: names the exact data a model or evaluation used."""
-    digest = hashlib.sha256()
-    for manifest in sorted(store.manifests(), key=lambda m: str(m["batch"])):
-        digest.update(json.dumps(manifest, sort_keys=True).encode() + b"\n")
-    return digest.hexdigest()
 
 
 def _store(store: Store) -> Store:
@@ -231,7 +210,7 @@ def _positive_legs(store: Store, labels: pl.DataFrame) -> pl.DataFrame:
 
 def build_dataset(
     store: Store,
-    level: str,
+    level: Level | str,
     config: FeatureConfig,
     *,
     as_of: dt.datetime | None = None,
@@ -248,6 +227,7 @@ def build_dataset(
     """
     if level not in LEVELS:
         raise FinwatchError(f"unknown level {level!r}; choose {' or '.join(LEVELS)}")
+    level = Level(level)
     store = _store(store)
     labels = _labels(store)
     first, last = _span(store)
@@ -297,7 +277,7 @@ def _transaction_dataset(
     if profiles:
         frame = _with_party_profiles(store, frame, profiles, config, progress)
         features += tuple(f"{side}_profile_{f}" for side in PARTY_SIDES for f in profiles)
-    return _finish(store, "transaction", frame, features, fractions, as_of, built.models, None)
+    return _finish(store, Level.TRANSACTION, frame, features, fractions, as_of, built.models, None)
 
 
 def _with_party_profiles(
@@ -348,7 +328,7 @@ def _account_dataset(
         .agg(static=pl.col("typology").unique().sort())
         .rename({"subject_id": "account_id"})
     )
-    pack = load_rules() if with_rules else None
+    pack = load_rules(config) if with_rules else None
     frames: list[pl.DataFrame] = []
     models: list[Any] = []
     features: tuple[str, ...] = ()
@@ -388,7 +368,7 @@ def _account_dataset(
         )
     frame = pl.concat(frames, how="vertical_relaxed").with_columns(label=pl.col("typologies").list.len() > 0)
     frame = frame.sort(["as_of", "account_id"])
-    return _finish(store, "account", frame, features, fractions, times[-1], models, pack.version if pack else None)
+    return _finish(store, Level.ACCOUNT, frame, features, fractions, times[-1], models, pack.version if pack else None)
 
 
 def _numeric(frame: pl.DataFrame, features: tuple[str, ...]) -> tuple[pl.DataFrame, tuple[str, ...]]:
@@ -398,7 +378,7 @@ def _numeric(frame: pl.DataFrame, features: tuple[str, ...]) -> tuple[pl.DataFra
 
 def _finish(
     store: Store,
-    level: str,
+    level: Level,
     frame: pl.DataFrame,
     features: tuple[str, ...],
     fractions: Sequence[float],
@@ -414,5 +394,5 @@ def _finish(
     frame, features = _numeric(frame, features)
     frame = frame.select([*keys, *features, *META])
     batches = sorted(str(m["batch"]) for m in store.manifests())
-    return Dataset(level, frame, features, split, data_manifest_sha256(store), batches, feature_catalog(models),
+    return Dataset(level, frame, features, split, store.manifest_sha256(), batches, feature_catalog(models),
                    as_of, rules_version)  # fmt: skip

@@ -15,9 +15,6 @@ is chosen on the validation part at training time and stored with the model.
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
-import json
-from dataclasses import asdict, dataclass, field
 from importlib.metadata import PackageNotFoundError
 from importlib.metadata import version as package_version
 from pathlib import Path
@@ -28,63 +25,38 @@ import polars as pl
 
 from finwatch import __version__
 from finwatch import evaluate as ev
+from finwatch.config import FeatureConfig, Level, RunConfig, TrainConfig
 from finwatch.dataset import PARTS, Dataset, Progress, build_dataset
 from finwatch.exceptions import ConfigError, FinwatchError
 from finwatch.explain import merge, model_reasons, render, rule_reasons
-from finwatch.features import PARTY_SIDES, FeatureConfig, load_feature_set
-from finwatch.model import XGBScorer, best_f1_threshold
+from finwatch.features import PARTY_SIDES, load_feature_set
+from finwatch.model import Scorer, best_f1_threshold, make_scorer
 from finwatch.registry import LoadedModel, Registry
-from finwatch.rules import load_rules
+from finwatch.rules import RulePack, load_rules
+from finwatch.scoring import combine, matrix, rule_scores, rule_weights
 from finwatch.store import Store
 
-__all__ = ["TrainOptions", "combine", "compare_models", "evaluate_model", "rule_scores", "scores", "train_model"]
+__all__ = ["compare_models", "evaluate_model", "scores", "train_model"]
 
 SCORERS = ("model", "rules", "combined")
 
 
-@dataclass(frozen=True)
-class TrainOptions:
-    level: str = "transaction"
-    split: str = "temporal"
-    fractions: tuple[float, float, float] = (0.6, 0.2, 0.2)
-    step_hours: int = 72  # account level: hours between as-of times
-    as_of: str | None = None  # ISO time; default: the end of the store's data
-    feature_set: str | None = None  # default: <level>_v1
-    seed: int = 0
-    alert_budget: float | None = None  # None: the threshold maximises F1 on validation
-    n_estimators: int = 500
-    max_depth: int = 6
-    learning_rate: float = 0.1
-    scale_pos_weight: str = "sqrt"
-    n_jobs: int = 2
-    extra: dict[str, Any] = field(default_factory=dict)
-
-    def digest(self, features: FeatureConfig) -> str:
-        text = json.dumps({"train": asdict(self), "features": features.digest()}, sort_keys=True, default=str)
-        return hashlib.sha256(text.encode()).hexdigest()
-
-
-def _as_of(text: str | None) -> dt.datetime | None:
-    if text is None:
-        return None
-    moment = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
-    return (moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)).astimezone(dt.UTC)
-
-
 def _dataset(
-    store: Path,
-    level: str,
-    step_hours: int,
-    fractions: tuple[float, ...],
-    as_of: str | None,
+    store: Store,
+    level: Level,
+    train: TrainConfig | dict[str, Any],
+    features_config: FeatureConfig,
+    as_of: dt.datetime | None,
     features: tuple[str, ...] = (),
     progress: Progress | None = None,
 ) -> Dataset:
     """The labelled rows a model with these input ``features`` needs (party profiles are built only if used)."""
+    settings = train if isinstance(train, dict) else train.model_dump()
     prefix = tuple(f"{side}_profile_" for side in PARTY_SIDES)
     profiles = tuple(dict.fromkeys(f.removeprefix(p) for f in features for p in prefix if f.startswith(p)))
-    return build_dataset(Store(store), level, FeatureConfig(), as_of=_as_of(as_of), step=dt.timedelta(hours=step_hours),
-                         fractions=fractions, profiles=profiles, progress=progress)  # fmt: skip
+    step = dt.timedelta(hours=int(settings["step_hours"]))
+    return build_dataset(store, level, features_config, as_of=as_of, step=step, fractions=tuple(settings["fractions"]),
+                         profiles=profiles, progress=progress)  # fmt: skip
 
 
 def _labels(rows: pl.DataFrame) -> np.ndarray:
@@ -93,7 +65,7 @@ def _labels(rows: pl.DataFrame) -> np.ndarray:
 
 def _groups(rows: pl.DataFrame, level: str) -> np.ndarray | None:
     """Account level: each as-of time is one scoring run, so alert budgets apply per as-of time."""
-    return rows["unit"].to_numpy() if level == "account" else None
+    return rows["unit"].to_numpy() if level == Level.ACCOUNT else None
 
 
 def _rule_precision(rows: pl.DataFrame) -> dict[str, dict[str, float]]:
@@ -109,25 +81,16 @@ def _rule_precision(rows: pl.DataFrame) -> dict[str, dict[str, float]]:
     }  # fmt: skip
 
 
-def rule_scores(precision: dict[str, dict[str, Any]], fired: list[list[str]]) -> np.ndarray:
-    """Per row, the highest measured precision among the rules that fired for it (0 when none did)."""
-    p = {rule: float(v["precision"]) for rule, v in precision.items()}
-    return np.array([max((p.get(r, 0.0) for r in rules), default=0.0) for rules in fired], dtype=np.float64)
-
-
-def combine(model: np.ndarray, rules: np.ndarray) -> np.ndarray:
-    """Either strong evidence raises the score: 1 − (1 − model) × (1 − rules)."""
-    out: np.ndarray = 1 - (1 - model) * (1 - rules)
-    return out
-
-
-def scores(model: LoadedModel, rows: pl.DataFrame) -> dict[str, np.ndarray]:
+def scores(model: LoadedModel, rows: pl.DataFrame, pack: RulePack | None = None) -> dict[str, np.ndarray]:
     """Model, rules and combined scores of ``rows`` (rules and combined only for account-level models)."""
-    X = Dataset.matrix(rows, model.scorer.feature_names_)
-    out = {"model": model.scorer.predict_proba(X)[:, 1]}
-    rules = model.metadata.get("rules")
-    if rules:
-        out["rules"] = rule_scores(rules["precision"], rows["rule_ids"].to_list())
+    out = {"model": model.scorer.predict_proba(matrix(rows, model.scorer.feature_names_))[:, 1]}
+    trained = model.metadata.get("rules")
+    if trained:
+        if pack is not None:
+            weights, _changes = rule_weights(trained, pack.digests(), pack.severities())
+        else:
+            weights = {r: float(v["precision"]) for r, v in trained["precision"].items()}
+        out["rules"] = rule_scores(weights, rows["rule_ids"].to_list())
         out["combined"] = combine(out["model"], out["rules"])
     return out
 
@@ -137,57 +100,44 @@ def _typologies(rows: pl.DataFrame) -> list[list[str]]:
 
 
 def train_model(
-    store: Path, name: str, options: TrainOptions, registry: Registry, progress: Progress | None = None
+    store: Store, name: str, config: RunConfig, registry: Registry, progress: Progress | None = None
 ) -> LoadedModel:
     """Build the labelled dataset, fit on train with early stopping and threshold on validation, register."""
-    if options.split != "temporal":
-        raise ConfigError(f"--split {options.split!r}: only 'temporal' is supported (a random split leaks the future)")
-    level = options.level
-    feature_set = load_feature_set(options.feature_set or f"{level}_v1")
+    settings = config.train
+    if settings.split != "temporal":
+        raise ConfigError(f"--split {settings.split!r}: only 'temporal' is supported (a random split leaks the future)")
+    level = settings.level
+    feature_set = load_feature_set(settings.feature_set or f"{level}_v1")
     if feature_set.level != level:
         raise ConfigError(f"feature set {feature_set.name} is for the {feature_set.level} level, not {level}")
-    config = FeatureConfig()
     features = list(feature_set.names())
-    data = _dataset(store, level, options.step_hours, options.fractions, options.as_of, tuple(features), progress)
+    data = _dataset(store, level, settings, config.features, settings.as_of, tuple(features), progress)
     train, valid = data.rows("train"), data.rows("validation")
     for part, rows in (("train", train), ("validation", valid)):
         if rows.is_empty() or not rows["label"].any():
             raise FinwatchError(f"the {part} part has no positive rows; more labelled data (or other fractions) needed")
-    scorer = XGBScorer(
-        n_estimators=options.n_estimators, max_depth=options.max_depth, learning_rate=options.learning_rate,
-        scale_pos_weight=options.scale_pos_weight, alert_budget=options.alert_budget, random_state=options.seed,
-        n_jobs=options.n_jobs, **options.extra,
-    )  # fmt: skip
-    scorer.fit(
-        Dataset.matrix(train, features), _labels(train),
-        eval_set=(Dataset.matrix(valid, features), _labels(valid)), feature_names=features,
-    )  # fmt: skip
+    scorer = make_scorer(settings.model.kind, settings.model.params, seed=settings.seed,
+                         alert_budget=settings.alert_budget)  # fmt: skip
+    scorer.fit(matrix(train, features), _labels(train), eval_set=(matrix(valid, features), _labels(valid)),
+               feature_names=features)  # fmt: skip
     y_valid = _labels(valid)
-    p_valid = scorer.predict_proba(Dataset.matrix(valid, features))[:, 1]
+    p_valid = scorer.predict_proba(matrix(valid, features))[:, 1]
     groups = _groups(valid, level)
     validation = {"model": ev.metrics(y_valid, p_valid, scorer.threshold_, groups=groups)}
-    rules: dict[str, Any] | None = None
-    if level == "account" and data.rules_version is not None:
-        precision = _rule_precision(pl.concat([train, valid]))
-        rules = {"version": data.rules_version, "precision": precision, "measured_on": ["train", "validation"]}
-        r_valid = rule_scores(precision, valid["rule_ids"].to_list())
-        c_valid = combine(p_valid, r_valid)
-        # a rules-only alert needs a rule that fired: the threshold is never 0 (that would alert every row)
-        fired = r_valid[r_valid > 0]
-        rules_threshold = max(best_f1_threshold(y_valid, r_valid), float(fired.min()) if fired.size else 1.0)
-        rules["thresholds"] = {"rules": rules_threshold, "combined": best_f1_threshold(y_valid, c_valid)}
-        validation["rules"] = ev.metrics(y_valid, r_valid, rules["thresholds"]["rules"], groups=groups)
-        validation["combined"] = ev.metrics(y_valid, c_valid, rules["thresholds"]["combined"], groups=groups)
+    rules = None
+    if level == Level.ACCOUNT and data.rules_version is not None:
+        rules = _measure_rules(train, valid, p_valid, groups, load_rules(config.features), validation)
     types = dict(zip(data.frame.columns, [str(t) for t in data.frame.dtypes], strict=True))
     metadata = {
         "level": level,
         "feature_set": {"name": feature_set.name, "version": feature_set.version},
         "features": [{"name": f, "type": types[f]} for f in features],
         "training_data": {**data.summary(), "store_batches": data.batches},
-        "options": asdict(options),
-        "config_sha256": options.digest(config),
-        "feature_config_sha256": config.digest(),
-        "seed": options.seed,
+        "train": settings.model_dump(mode="json"),
+        "config_sha256": config.digest(),
+        "feature_config_sha256": config.features.digest(),
+        "jurisdiction": config.jurisdiction,
+        "seed": settings.seed,
         "libraries": _libraries(),
         "threshold": scorer.threshold_,
         "metrics": {"validation": validation},
@@ -195,6 +145,30 @@ def train_model(
     }
     card = _model_card(name, metadata, scorer)
     return registry.register(name, scorer, metadata, card)
+
+
+def _measure_rules(
+    train: pl.DataFrame,
+    valid: pl.DataFrame,
+    p_valid: np.ndarray,
+    groups: np.ndarray | None,
+    pack: RulePack,
+    validation: dict[str, Any],
+) -> dict[str, Any]:
+    """Each rule's precision on train + validation, the rules-only and combined thresholds, and their metrics."""
+    y_valid = _labels(valid)
+    precision = _rule_precision(pl.concat([train, valid]))
+    weights = {r: v["precision"] for r, v in precision.items()}
+    r_valid = rule_scores(weights, valid["rule_ids"].to_list())
+    c_valid = combine(p_valid, r_valid)
+    # a rules-only alert needs a rule that fired: the threshold is never 0 (that would alert every row)
+    fired = r_valid[r_valid > 0]
+    rules_threshold = max(best_f1_threshold(y_valid, r_valid), float(fired.min()) if fired.size else 1.0)
+    thresholds = {"rules": rules_threshold, "combined": best_f1_threshold(y_valid, c_valid)}
+    validation["rules"] = ev.metrics(y_valid, r_valid, thresholds["rules"], groups=groups)
+    validation["combined"] = ev.metrics(y_valid, c_valid, thresholds["combined"], groups=groups)
+    return {"version": pack.version, "digests": pack.digests(), "precision": precision,
+            "measured_on": ["train", "validation"], "thresholds": thresholds}  # fmt: skip
 
 
 def _libraries() -> dict[str, str]:
@@ -208,7 +182,7 @@ def _libraries() -> dict[str, str]:
     return {"finwatch": __version__, **found}
 
 
-def _model_card(name: str, meta: dict[str, Any], scorer: XGBScorer) -> str:
+def _model_card(name: str, meta: dict[str, Any], scorer: Scorer) -> str:
     data = meta["training_data"]
     v = meta["metrics"]["validation"]["model"]
     parts = data["split"]["parts"]
@@ -232,11 +206,7 @@ def _model_card(name: str, meta: dict[str, Any], scorer: XGBScorer) -> str:
     lines += [
         "",
         "## Model",
-        f"- XGBoost gradient-boosted trees, {scorer.best_iteration_ + 1} rounds (early stopping on validation PR-AUC),"
-        f" depth {scorer.max_depth}, positive weight {scorer.scale_pos_weight}, seed {meta['seed']}",
-        f"- calibration: Platt scaling on validation (a={scorer.calibration_['a']:.4f}, "
-        f"b={scorer.calibration_['b']:.4f})",
-        f"- threshold {scorer.threshold_:.6f}: {scorer.threshold_rule_}",
+        *scorer.describe(),
         f"- feature set {meta['feature_set']['name']} v{meta['feature_set']['version']}: "
         f"{len(meta['features'])} features",
         f"- config sha256 `{meta['config_sha256']}`; libraries: "
@@ -281,23 +251,28 @@ def _load_for(registry: Registry, ref: str, level: str | None) -> LoadedModel:
 
 
 def _eval_dataset(
-    store: Path, loaded: LoadedModel, as_of: str | None, *others: LoadedModel, progress: Progress | None = None
+    store: Store,
+    loaded: LoadedModel,
+    config: FeatureConfig,
+    as_of: dt.datetime | None,
+    *others: LoadedModel,
+    progress: Progress | None = None,
 ) -> Dataset:
     """The rows to score with ``loaded``'s split settings, with the inputs of every model given."""
-    opts = loaded.metadata["options"]
+    settings = loaded.metadata.get("train") or loaded.metadata["options"]  # "options": versions before [train]
     inputs = tuple(dict.fromkeys(f for m in (loaded, *others) for f in m.scorer.feature_names_))
-    return _dataset(store, loaded.metadata["level"], int(opts["step_hours"]), tuple(opts["fractions"]), as_of,
-                    inputs, progress)  # fmt: skip
+    return _dataset(store, Level(loaded.metadata["level"]), settings, config, as_of, inputs, progress)
 
 
 def evaluate_model(
-    store: Path,
+    store: Store,
     ref: str,
     registry: Registry,
+    config: FeatureConfig,
     *,
     split: str = "test",
-    level: str | None = None,
-    as_of: str | None = None,
+    level: Level | None = None,
+    as_of: dt.datetime | None = None,
     plots: Path | None = None,
     examples: int = 5,
     progress: Progress | None = None,
@@ -305,17 +280,18 @@ def evaluate_model(
     """Metrics of a registered model (and, at account level, rules-only and combined) on a part of a store."""
     _check_split(split)
     loaded = _load_for(registry, ref, level)
-    data = _eval_dataset(store, loaded, as_of, progress=progress)
+    data = _eval_dataset(store, loaded, config, as_of, progress=progress)
     rows = data.rows(split)
     if rows.is_empty():
-        raise FinwatchError(f"the {split} part of {store} has no rows")
+        raise FinwatchError(f"the {split} part of {store.root} has no rows")
+    pack = load_rules(config)
     y = _labels(rows)
     groups = _groups(rows, data.level)
     typologies = _typologies(rows)
     thresholds = {"model": loaded.scorer.threshold_}
     if loaded.metadata.get("rules"):
         thresholds |= loaded.metadata["rules"]["thresholds"]
-    all_scores = scores(loaded, rows)
+    all_scores = scores(loaded, rows, pack)
     measured = {k: ev.metrics(y, s, thresholds[k], typologies=typologies, groups=groups) for k, s in all_scores.items()}
     model = measured["model"]
     result: dict[str, Any] = {
@@ -333,7 +309,7 @@ def evaluate_model(
         "split_detail": data.split.to_json(),
         "scorers": measured,
         "rules_version": data.rules_version,
-        "examples": _examples(loaded, rows, all_scores["model"], examples),
+        "examples": _examples(loaded, rows, all_scores["model"], examples, pack),
     }
     if plots is not None:
         plots.mkdir(parents=True, exist_ok=True)
@@ -346,16 +322,18 @@ def evaluate_model(
     return result
 
 
-def _examples(loaded: LoadedModel, rows: pl.DataFrame, score: np.ndarray, n: int) -> list[dict[str, Any]]:
+def _examples(
+    loaded: LoadedModel, rows: pl.DataFrame, score: np.ndarray, n: int, pack: RulePack
+) -> list[dict[str, Any]]:
     """The top-scored rows with their model reasons (what a lead would say)."""
     if n <= 0 or rows.is_empty():
         return []
     top = np.lexsort((np.arange(score.size), -score))[:n]
     picked = rows[top.tolist()]
     booleans = [f["name"] for f in loaded.metadata["features"] if f["type"] == "Boolean"]
-    reasons = model_reasons(loaded.scorer, Dataset.matrix(picked, loaded.scorer.feature_names_), booleans=booleans)
-    rules = {r.id: r for r in load_rules().rules}
-    key = "txn_id" if loaded.metadata["level"] == "transaction" else "account_id"
+    reasons = model_reasons(loaded.scorer, matrix(picked, loaded.scorer.feature_names_), booleans=booleans)
+    rules = {r.id: r for r in pack.rules}
+    key = "txn_id" if loaded.metadata["level"] == Level.TRANSACTION else "account_id"
     out = []
     for i, row, reason in zip(top.tolist(), picked.iter_rows(named=True), reasons, strict=True):
         fired = [
@@ -369,13 +347,14 @@ def _examples(loaded: LoadedModel, rows: pl.DataFrame, score: np.ndarray, n: int
 
 
 def compare_models(
-    store: Path,
+    store: Store,
     ref_a: str,
     ref_b: str,
     registry: Registry,
+    config: FeatureConfig,
     *,
     split: str = "test",
-    as_of: str | None = None,
+    as_of: dt.datetime | None = None,
     n_boot: int = 1000,
     seed: int = 0,
     budget: float = 0.01,
@@ -385,10 +364,10 @@ def compare_models(
     a, b = registry.load(ref_a), registry.load(ref_b)
     if a.metadata["level"] != b.metadata["level"]:
         raise ConfigError(f"{a.ref} and {b.ref} score different levels; compare models of one level")
-    data = _eval_dataset(store, a, as_of, b)  # the split follows A, the baseline
+    data = _eval_dataset(store, a, config, as_of, b)  # the split follows A, the baseline
     rows = data.rows(split)
     if rows.is_empty():
-        raise FinwatchError(f"the {split} part of {store} has no rows")
+        raise FinwatchError(f"the {split} part of {store.root} has no rows")
     y = _labels(rows)
     result = ev.compare(
         y, scores(a, rows)["model"], scores(b, rows)["model"], a.scorer.threshold_, b.scorer.threshold_,

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
@@ -26,13 +27,13 @@ import yaml
 from lxml import etree
 
 from finwatch._io import atomic_directory
+from finwatch.config import US_LAW
 from finwatch.exceptions import ConfigError, FinwatchError
-from finwatch.store import Store
+from finwatch.runs import RunFolder
 
 __all__ = ["TRAFFICKING_TYPOLOGIES", "GoamlMapping", "export_goaml", "load_mapping", "narrative"]
 
 TRAFFICKING_TYPOLOGIES = frozenset({"sex_trafficking", "labor_trafficking"})
-KEY_TERM = "HUMAN TRAFFICKING FIN-2020-A008"
 REPORT_FIELDS = ("rentity_id", "submission_code", "report_code", "currency_code_local")
 
 
@@ -91,15 +92,20 @@ def _when(ts: dt.datetime) -> str:
     return ts.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S")
 
 
-def narrative(lead: dict[str, Any], txns: pl.DataFrame) -> str:
-    """Who, what, when, where, why — a draft for the analyst to complete, never a finding."""
+def narrative(lead: dict[str, Any], txns: pl.DataFrame, law: Mapping[str, str] | None = None) -> str:
+    """Who, what, when, where, why — a draft for the analyst to complete, never a finding.
+
+    Where a trafficking typology fired, the narrative opens with the FIU's key term and guidance from ``law`` (the
+    run's jurisdiction; the United States' FinCEN advisory by default).
+    """
+    law = {**US_LAW, **(law or {})}
     reasons = json.loads(lead["reasons"])
     typologies = list(lead["typologies"])
     account = lead["subject_id"]
     mine = txns.filter(pl.col("txn_id").is_in(list(lead["evidence_txn_ids"])))
     lines = []
     if TRAFFICKING_TYPOLOGIES & set(typologies):
-        lines.append(KEY_TERM)
+        lines.append(law["trafficking_key_term"] or f"HUMAN TRAFFICKING ({law['trafficking']})")
         lines.append("")
     total = float(mine["amount_base"].sum()) if mine.height else 0.0
     first: dt.datetime | None = mine.select(pl.col("ts").min()).item() if mine.height else None
@@ -176,22 +182,17 @@ def _draft(lead: dict[str, Any], txns: pl.DataFrame, mapping: GoamlMapping, text
 
 
 def export_goaml(
-    run_dir: Path, xsd: Path, mapping_file: Path, out: Path | None = None
+    run: RunFolder, xsd: Path, mapping_file: Path, out: Path | None = None, *, store: Path | None = None
 ) -> dict[str, list[dict[str, str]]]:
     """Write a goAML draft and a narrative per lead of a run; returns lead id → invalid fields (empty when valid)."""
-    run_json, leads_file = run_dir / "run.json", run_dir / "leads.parquet"
-    if not run_json.is_file() or not leads_file.is_file():
-        raise FinwatchError(f"{run_dir}: not a finwatch run folder (run.json and leads.parquet expected)")
+    leads = run.leads()
     schema = _schema(xsd)
     mapping = load_mapping(mapping_file)
-    run = json.loads(run_json.read_text(encoding="utf-8"))
-    leads = pl.read_parquet(leads_file)
-    store = Store(Path(run.get("store", "")))
-    if not store.exists:
-        raise FinwatchError(f"the run's store {store.root} is not there")
+    law = run.info.get("law") or US_LAW
+    source = run.store(store)
     wanted = sorted({t for ids in leads["evidence_txn_ids"].to_list() for t in ids})
     txns = (
-        store.scan("transactions")
+        source.scan("transactions")
         .filter(pl.col("txn_id").is_in(wanted))
         .select(
             "txn_id",
@@ -208,10 +209,10 @@ def export_goaml(
         .collect()
     )
     problems: dict[str, list[dict[str, str]]] = {}
-    target = out or run_dir / "goaml"
+    target = out or run.path / "goaml"
     with atomic_directory(target, marker="validation.json") as staging:
         for lead in leads.iter_rows(named=True):
-            text = narrative(lead, txns)
+            text = narrative(lead, txns, law)
             xml = _draft(lead, txns, mapping, text)
             (staging / f"{lead['lead_id']}.xml").write_bytes(xml)
             (staging / f"{lead['lead_id']}.txt").write_text(text, encoding="utf-8")

@@ -15,17 +15,50 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Mapping, Sequence
+from typing import Any, Protocol, Self, runtime_checkable
 
 import numpy as np
 import xgboost as xgb
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.utils.validation import check_is_fitted
 
-from finwatch.exceptions import FinwatchError
+from finwatch.exceptions import ConfigError, FinwatchError
+from finwatch.scoring import alert_count
 
-__all__ = ["XGBScorer", "best_f1_threshold", "budget_threshold"]
+__all__ = ["KINDS", "Scorer", "XGBScorer", "best_f1_threshold", "budget_threshold", "make_scorer", "scorer_kind"]
+
+
+@runtime_checkable
+class Scorer(Protocol):
+    """What training, scoring and explaining need of a model kind (``XGBScorer`` is the reference).
+
+    A kind is one module with a class meeting this protocol and one line in :data:`KINDS`. Its model is saved as
+    bytes in its own format (never pickle) plus a JSON-ready ``state``; ``describe`` gives the model card's lines.
+    """
+
+    feature_names_: list[str]
+    threshold_: float
+    threshold_rule_: str
+
+    def fit(
+        self, X: Any, y: Any, *, eval_set: tuple[Any, Any] | None = None, feature_names: Sequence[str] | None = None
+    ) -> Self: ...
+
+    def predict_proba(self, X: Any) -> np.ndarray: ...
+
+    def contributions(self, X: Any) -> np.ndarray: ...
+
+    def model_bytes(self) -> bytes: ...
+
+    def state(self) -> dict[str, Any]: ...
+
+    @classmethod
+    def from_state(cls, model: bytes, state: dict[str, Any]) -> Self: ...
+
+    def describe(self) -> list[str]: ...
+
+    def get_params(self, deep: bool = True) -> dict[str, Any]: ...
 
 
 def _sigmoid(z: np.ndarray) -> np.ndarray:
@@ -76,7 +109,7 @@ def budget_threshold(score: np.ndarray, budget: float) -> float:
     """The score at or above which ``budget`` (a share, e.g. 0.01) of the rows are alerted."""
     if not 0 < budget < 1:
         raise FinwatchError(f"alert budget must be a share between 0 and 1, not {budget}")
-    k = max(1, math.ceil(budget * score.size))
+    k = alert_count(budget, int(score.size))
     return float(np.sort(score)[::-1][k - 1])
 
 
@@ -234,6 +267,17 @@ class XGBScorer(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
             raise FinwatchError(f"expected {self.n_features_in_} feature columns, got shape {arr.shape}")
         return arr
 
+    def describe(self) -> list[str]:
+        """The model card's lines about this model."""
+        check_is_fitted(self, "booster_")
+        return [
+            f"- XGBoost gradient-boosted trees, {self.best_iteration_ + 1} rounds (early stopping on validation "
+            f"PR-AUC), depth {self.max_depth}, positive weight {self.scale_pos_weight}, seed {self.random_state}",
+            f"- calibration: Platt scaling on validation (a={self.calibration_['a']:.4f}, "
+            f"b={self.calibration_['b']:.4f})",
+            f"- threshold {self.threshold_:.6f}: {self.threshold_rule_}",
+        ]
+
     # --- persistence (UBJ + JSON, never pickle) --------------------------------------------------------------
     def model_bytes(self) -> bytes:
         check_is_fitted(self, "booster_")
@@ -282,3 +326,30 @@ def _check_xy(X: Any, y: Any) -> tuple[np.ndarray, np.ndarray]:
     if y_arr.shape != (X_arr.shape[0],):
         raise FinwatchError(f"{y_arr.shape[0] if y_arr.ndim else 0} labels for {X_arr.shape[0]} rows")
     return X_arr, y_arr
+
+
+#: scorer kinds by the name a configuration (``[train.model] kind``) and model metadata (``scorer_kind``) use
+KINDS: dict[str, type[Scorer]] = {"xgboost": XGBScorer}
+
+
+def scorer_kind(kind: str) -> type[Scorer]:
+    try:
+        return KINDS[kind]
+    except KeyError:
+        raise ConfigError(f"model kind {kind!r} is not known; kinds: {', '.join(KINDS)}") from None
+
+
+def make_scorer(kind: str, params: Mapping[str, Any], *, seed: int, alert_budget: float | None) -> Scorer:
+    """A new, unfitted scorer of ``kind`` with ``params`` (unknown parameters refused, naming the kind's)."""
+    cls = scorer_kind(kind)
+    known = set(cls().get_params())
+    unknown = sorted(set(params) - known)
+    if unknown:
+        names = ", ".join(sorted(known))
+        raise ConfigError(
+            f"train.model.params: {unknown[0]!r} is not a parameter of the {kind} kind; parameters: {names}"
+        )
+    try:
+        return cls(**{**params, "random_state": seed, "alert_budget": alert_budget})
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"train.model: the {kind} kind refuses its parameters ({exc})") from None

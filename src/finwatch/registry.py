@@ -25,7 +25,7 @@ from typing import Any
 
 from finwatch._io import atomic_write_text
 from finwatch.exceptions import ConfigError, FinwatchError
-from finwatch.model import XGBScorer
+from finwatch.model import KINDS, Scorer, scorer_kind
 
 __all__ = ["ALIASES", "LoadedModel", "Registry", "RegistryError", "default_root"]
 
@@ -47,7 +47,7 @@ class LoadedModel:
     name: str
     version: int
     path: Path
-    scorer: XGBScorer
+    scorer: Scorer
     metadata: dict[str, Any]
 
     @property
@@ -136,8 +136,9 @@ class Registry:
                     f"{path}: sha256 {actual[:16]}… differs from the registered {str(expected)[:16]}…; "
                     "the file was changed after registration — refusing to load it"
                 )
+        kind = scorer_kind(str(meta.get("scorer_kind", "xgboost")))  # versions before kinds were recorded: XGBoost
         try:
-            scorer = XGBScorer.from_state((folder / "model.ubj").read_bytes(), meta["scorer"])
+            scorer = kind.from_state((folder / "model.ubj").read_bytes(), meta["scorer"])
         except (KeyError, TypeError, ValueError) as exc:
             raise RegistryError(f"{folder}: cannot be loaded ({type(exc).__name__}: {exc})") from None
         return LoadedModel(name, version, folder, scorer, meta)
@@ -154,7 +155,7 @@ class Registry:
             finally:
                 fcntl.flock(handle, fcntl.LOCK_UN)
 
-    def register(self, name: str, scorer: XGBScorer, metadata: dict[str, Any], card: str) -> LoadedModel:
+    def register(self, name: str, scorer: Scorer, metadata: dict[str, Any], card: str) -> LoadedModel:
         """Store a fitted scorer as the next version of ``name``; returns it as loaded back."""
         if not NAME.match(name):
             raise ConfigError(f"model name {name!r}: use letters, digits, '.', '_' or '-' (up to 64 characters)")
@@ -175,6 +176,7 @@ class Registry:
                 **metadata,
                 "name": name,
                 "version": version,
+                "scorer_kind": next(k for k, cls in KINDS.items() if isinstance(scorer, cls)),
                 "scorer": scorer.state(),
                 "files": {"model.ubj": _sha256(model), "MODEL_CARD.md": _sha256(card_text.encode())},
             }

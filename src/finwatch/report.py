@@ -17,8 +17,7 @@ from typing import Any
 import polars as pl
 
 from finwatch._io import atomic_write_text
-from finwatch.exceptions import FinwatchError
-from finwatch.store import Store
+from finwatch.runs import RunFolder
 
 __all__ = ["build_report", "psi"]
 
@@ -48,20 +47,6 @@ def psi(expected: list[int], actual: list[int], floor: float = 1e-4) -> float:
         p, q = max(x / te, floor), max(y / ta, floor)
         total += (q - p) * math.log(q / p)
     return total
-
-
-def _previous_run(folder: Path, as_of: str) -> dict[str, Any] | None:
-    best: dict[str, Any] | None = None
-    for path in sorted(folder.parent.glob("*/run.json")):
-        if path.parent == folder:
-            continue
-        try:
-            info = json.loads(path.read_text(encoding="utf-8"))
-        except ValueError:
-            continue
-        if info.get("as_of", "") < as_of and (best is None or info["as_of"] > best["as_of"]):
-            best = info
-    return best
 
 
 def _bars(values: list[int], labels: list[str], width: int = 420, height: int = 140) -> str:
@@ -192,16 +177,11 @@ window.addEventListener('hashchange',route);route();
 """
 
 
-def build_report(run_dir: Path, store_dir: Path | None = None, out: Path | None = None) -> Path:
+def build_report(run_folder: RunFolder, store_dir: Path | None = None, out: Path | None = None) -> Path:
     """Write ``report.html`` for a run folder written by ``finwatch score``; returns its path."""
-    run_json, leads_file = run_dir / "run.json", run_dir / "leads.parquet"
-    if not run_json.is_file() or not leads_file.is_file():
-        raise FinwatchError(f"{run_dir}: not a finwatch run folder (run.json and leads.parquet expected)")
-    run = json.loads(run_json.read_text(encoding="utf-8"))
-    leads = pl.read_parquet(leads_file)
-    store = Store(Path(store_dir or run.get("store", "")))
-    if not store.exists:
-        raise FinwatchError(f"the run's store {store.root} is not there; give it with --store")
+    run = run_folder.info
+    leads = run_folder.leads()
+    store = run_folder.store(store_dir)
     as_of = dt.datetime.fromisoformat(run["as_of"])
     start = as_of - dt.timedelta(days=30)
     accounts = leads["subject_id"].to_list()
@@ -228,8 +208,8 @@ def build_report(run_dir: Path, store_dir: Path | None = None, out: Path | None 
         .sort(["ts", "txn_id"])
         .collect()
     )
-    previous = _previous_run(run_dir, run["as_of"])
-    body = [_overview(run, leads, previous), _lead_table(leads)]
+    earlier = run_folder.previous()
+    body = [_overview(run, leads, earlier.info if earlier is not None else None), _lead_table(leads)]
     body += [_case(row, txns, start, as_of) for row in leads.iter_rows(named=True)]
     page = (
         '<!doctype html><html lang="en"><head><meta charset="utf-8">'
@@ -238,7 +218,7 @@ def build_report(run_dir: Path, store_dir: Path | None = None, out: Path | None 
         + "".join(body)
         + f"</main><script>{JS}</script></body></html>\n"
     )
-    target = out or run_dir / "report.html"
+    target = out or run_folder.path / "report.html"
     atomic_write_text(target, page)
     return target
 
@@ -261,6 +241,8 @@ def _overview(run: dict[str, Any], leads: pl.DataFrame, previous: dict[str, Any]
         ("validation PR-AUC / F1", f"{metrics.get('pr_auc', 0):.4f} / {metrics.get('f1') or 0:.4f}"),
         ("rules version", run["rules_version"]), ("data manifest", run["data_manifest_sha256"]),
         ("store batches", ", ".join(run.get("store_batches", []))), ("score drift", drift),
+        ("jurisdiction", run.get("jurisdiction") or "none (built-in defaults)"),
+        ("rule pack since training", _pack_changes(run.get("rules_since_training"))),
     ]  # fmt: skip
     table = "".join(f"<tr><td>{e(k)}</td><td>{v if k == 'score drift' else e(v)}</td></tr>" for k, v in kv)
     return (
@@ -271,6 +253,15 @@ def _overview(run: dict[str, Any], leads: pl.DataFrame, previous: dict[str, Any]
         f'<div class="card"><h3>Rules fired (all accounts)</h3><table>{rules or "<tr><td>none</td></tr>"}</table>'
         "</div></div></section>"
     )
+
+
+def _pack_changes(changes: dict[str, Any] | None) -> str:
+    if not changes or not changes.get("differs"):
+        return "the rules the model was trained with"
+    parts = [f"{what}: {', '.join(changes[what])}" for what in ("new", "changed", "removed") if changes.get(what)]
+    listed = "; ".join(parts) or "rule files changed"
+    return (f"differs from training ({changes['trained_with']} → {changes['in_use']}); {listed} — new and changed "
+            "rules weigh their severity prior")  # fmt: skip
 
 
 def _lead_table(leads: pl.DataFrame) -> str:

@@ -1,5 +1,8 @@
 """Ingest bank and crypto exports into the store: one adapter per format, validated, converted, atomic."""
 
+from __future__ import annotations
+
+from finwatch.config import RunConfig
 from finwatch.ingest._base import Adapter, Parsed, ParseOptions, Sample, Source
 from finwatch.ingest._pipeline import (
     FileReport,
@@ -30,7 +33,24 @@ __all__ = [
     "detect",
     "get_adapter",
     "ingest",
+    "ingest_options",
     "plan",
     "stage",
     "writing",
 ]
+
+
+def ingest_options(
+    config: RunConfig, parse: ParseOptions | None = None, pseudonym_key: bytes | None = None
+) -> IngestOptions:
+    """The options of one ingest call from the run configuration's ``[ingest]`` section (and the key, never stored)."""
+    section = config.ingest
+    return IngestOptions(
+        format=section.format,
+        parse=parse or ParseOptions(),
+        base_currency=section.base_currency,
+        fx=section.fx,
+        pseudonym_key=pseudonym_key,
+        max_amount_base=section.max_amount_base,
+        skip_rejected=section.skip_rejected,
+    )
