@@ -9,6 +9,8 @@ from typing import Any
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from sklearn.metrics import (
     average_precision_score,
     brier_score_loss,
@@ -30,6 +32,8 @@ from finwatch.evaluate import (
     plot_typology_recall,
 )
 from finwatch.exceptions import FinwatchError
+from finwatch.model import budget_threshold
+from finwatch.scoring import alert_count
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
@@ -156,6 +160,42 @@ def test_budget_counts_are_not_inflated_by_rounding_and_ties_go_to_earlier_rows(
     groups = np.array(["b", "a"] * 50)
     m = metrics(y, np.full(100, 0.5), 0.5, groups=groups, budgets=(0.02,))
     assert m["at_budget"]["2%"] == {"budget": 0.02, "alerts": 2, "tp": 2, "precision": 1.0, "recall": 2 / 7}
+
+
+def _alerts_three_ways(budget: float, n: int) -> tuple[int, int, int]:
+    """Alerts of ``budget`` on ``n`` rows with distinct scores: the rule, evaluation's report, the model's threshold."""
+    score = np.random.default_rng(n).permutation(n).astype(np.float64) / n
+    at_budget = metrics(np.zeros(n, bool), score, 0.5, ks=(), budgets=[budget])["at_budget"]
+    (reported,) = (entry["alerts"] for entry in at_budget.values())
+    thresholded = int(np.sum(score >= budget_threshold(score, budget)))
+    return alert_count(budget, n), reported, thresholded
+
+
+@pytest.mark.parametrize(
+    ("budget", "n", "expected"),
+    [
+        pytest.param(0.07, 100, 7, id="7 % of 100 rows is 7, not 8"),
+        pytest.param(0.001, 100, 1, id="a budget under one row alerts one"),
+        pytest.param(0.0701, 100, 8, id="7.01 % of 100 rows is 8"),
+        pytest.param(0.1, 30, 3, id="10 % of 30 rows is 3, not 4"),
+    ],
+)
+def test_alert_count_cases(budget: float, n: int, expected: int) -> None:
+    rule, reported, thresholded = _alerts_three_ways(budget, n)
+    assert rule == expected
+    assert reported == expected
+    assert thresholded == expected
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    budget=st.floats(min_value=0.0, max_value=1.0, exclude_min=True, exclude_max=True),
+    n=st.integers(min_value=1, max_value=5000),
+)
+def test_evaluation_and_thresholds_alert_what_the_alert_count_rule_says(budget: float, n: int) -> None:
+    rule, reported, thresholded = _alerts_three_ways(budget, n)
+    assert reported == rule
+    assert thresholded == rule
 
 
 def test_recall_by_typology_counts_each_typology_of_a_positive_row() -> None:

@@ -16,7 +16,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from finwatch.exceptions import StoreError
-from finwatch.ingest import IngestOptions, ParseOptions, ingest
+from finwatch.ingest import IngestOptions, ParseOptions, ingest, plan
 from finwatch.ingest.pseudonym import KEY_ENV
 from finwatch.store import Store
 from finwatch.synth import World
@@ -354,6 +354,42 @@ def test_fx_conversion_and_missing_rates(tmp_path: Path) -> None:
     txn = Store(tmp_path / "s").scan("transactions").collect().row(0, named=True)
     assert txn["currency"] == "EUR"
     assert txn["amount_base"] == pytest.approx(3697.34 * 1.5)
+
+
+def test_the_store_keeps_the_fx_table_after_the_file_is_gone(tmp_path: Path) -> None:
+    fx = tmp_path / "rates" / "fx.csv"
+    fx.parent.mkdir()
+    fx.write_text("date,currency,base,rate\n2022-08-01,EUR,USD,1.25\n2022-09-01,EUR,USD,1.5\n")
+    digest = hashlib.sha256(fx.read_bytes()).hexdigest()
+    done = finwatch("ingest", str(amlworld_file(tmp_path, GOOD_ROW.replace("US Dollar", "Euro"))), "--store",
+                    str(tmp_path / "s"), "--fx", str(fx))  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    fx.unlink()
+    labels = tmp_path / "cases.csv"  # a later batch without --fx that converts nothing
+    labels.write_text("subject_kind,subject_id,label,typology\naccount,8000EBD30,true,mule\n")
+    assert ingest([labels], tmp_path / "s", IngestOptions()).committed
+    store = Store(tmp_path / "s")
+    table = store.fx_table()
+    assert table.sha256 == digest
+    assert table.table_base == "USD"
+    assert table.rates["rate"].to_list() == [1.25, 1.5]
+    assert [e["table"] for m in store.manifests() for e in m["files"]].count("fx") == 1
+
+
+def test_the_batch_id_depends_on_option_files_by_content_not_by_path(tmp_path: Path) -> None:
+    export = amlworld_file(tmp_path, GOOD_ROW)
+    batches = []
+    for folder, mapping_text in (("a", "[format]\nname = 'x'\n"), ("b/c", "[format]\nname = 'x'\n"),
+                                 ("d", "[format]\nname = 'y'\n")):  # fmt: skip
+        (tmp_path / folder).mkdir(parents=True)
+        (tmp_path / folder / "mapping.toml").write_text(mapping_text)
+        (tmp_path / folder / "blocks.csv").write_text("number,timestamp\n1,1600000000\n")
+        options = ParseOptions(mapping=tmp_path / folder / "mapping.toml", blocks=tmp_path / folder / "blocks.csv")
+        batches.append(plan([export], tmp_path / "s", IngestOptions(parse=options)).batch)
+    assert batches[0] == batches[1]  # same contents in another folder
+    assert batches[0] != batches[2]  # another mapping
+    shipped = plan([export], tmp_path / "s", IngestOptions(parse=ParseOptions(mapping=Path("finwatch-synth-bank"))))
+    assert shipped.batch not in batches
 
 
 def test_pseudonyms_replace_account_ids_and_the_key_is_never_written(tmp_path: Path) -> None:

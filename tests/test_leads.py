@@ -12,7 +12,7 @@ import polars as pl
 import pytest
 
 from finwatch.dataset import end_of_data
-from finwatch.exceptions import ConfigError
+from finwatch.exceptions import ConfigError, FinwatchError
 from finwatch.leads import lead_id
 from finwatch.registry import Registry
 from finwatch.store import Store
@@ -95,3 +95,133 @@ def test_score_command_prints_the_top_leads(scored: tuple[Path, Registry], tmp_p
     assert done.returncode == 2
     assert "no model named 'nope'" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+def finwatch(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "finwatch", *args], capture_output=True, text=True, cwd=cwd,
+                          timeout=600, check=False)  # fmt: skip
+
+
+def test_report_and_export_work_on_a_run_from_any_working_directory(
+    scored: tuple[Path, Registry], tmp_path: Path
+) -> None:
+    store, registry = scored
+    root = store.parent  # score with paths relative to the store's parent folder, as a user in that folder would
+    as_of = end_of_data(Store(store)).isoformat()
+    out = tmp_path / "runs" / "r1"
+    done = finwatch("score", "--store", store.name, "--models", registry.root.name, "--as-of", as_of, "--out", str(out),
+                    "--budget", "2%", cwd=root)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert json.loads((out / "run.json").read_text())["store"] == str(store.resolve())
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    done = finwatch("report", str(out), cwd=elsewhere)
+    assert done.returncode == 0, done.stderr
+    fixtures = Path(__file__).parent / "fixtures" / "goaml"
+    mapping = tmp_path / "mapping.yaml"
+    mapping.write_text((Path(__file__).parents[1] / "features" / "goaml" / "mapping.example.yaml").read_text())
+    done = finwatch("export", "goaml", "--run", str(out), "--xsd", str(fixtures / "finwatch-test-goaml.xsd"),
+                    "--mapping", str(mapping), cwd=elsewhere)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+
+
+def test_a_moved_store_is_given_with_store_and_a_foreign_one_is_refused(
+    scored: tuple[Path, Registry], tmp_path: Path
+) -> None:
+    import shutil
+
+    from finwatch.report import build_report
+    from finwatch.runs import RunFolder
+    from finwatch.testing import make_store, make_transactions
+
+    store, registry = scored
+    run = run_score(store, end_of_data(Store(store)), registry, tmp_path / "runs" / "r1", budget=0.02)
+    moved = tmp_path / "moved-store"
+    shutil.copytree(store, moved)
+    folder = RunFolder(run.folder)
+    assert build_report(folder, moved).is_file()
+    other = make_store(tmp_path / "other", make_transactions([{"ts": "2026-01-05", "src": "A", "dst": "B",
+                                                               "amount": "1"}]))  # fmt: skip
+    with pytest.raises(FinwatchError, match="does not hold the data run"):
+        build_report(folder, other.root)
+
+
+def test_runs_of_the_same_data_in_other_folders_are_identical(
+    small_world_dir: tuple[object, Path], tmp_path: Path
+) -> None:
+    """The run id and leads depend on the data's content, not on where the exports, the store or the run are."""
+    import shutil
+
+    from finwatch.config import RunConfig
+    from finwatch.experiment import train_model
+    from finwatch.ingest import ingest, ingest_options
+
+    _world, world = small_world_dir
+    outputs = []
+    for place in ("a", "b"):
+        copy = tmp_path / place / "world"
+        shutil.copytree(world / "truth", copy / "truth")
+        shutil.copytree(world / "labels", copy / "labels")
+        shutil.copy(world / "fx_rates.csv", copy / "fx_rates.csv")
+        config = RunConfig().updated({"ingest.fx": copy / "fx_rates.csv", "train.level": "account",
+                                      "train.step_hours": 48, "train.model.params": {"n_estimators": 30},
+                                      "score.budget": 0.02})  # fmt: skip
+        inputs = [copy / "truth" / "transactions.parquet", copy / "truth" / "accounts.parquet",
+                  copy / "labels" / "accounts.parquet", copy / "labels" / "transactions.parquet"]  # fmt: skip
+        store = Store(tmp_path / place / "store")
+        assert ingest(inputs, store.root, ingest_options(config)).committed
+        registry = Registry(tmp_path / place / "models")
+        registry.promote(train_model(store, "finwatch", config, registry).ref, "champion")
+        outputs.append(
+            run_score(store.root, end_of_data(store), registry, tmp_path / place / "runs" / "r", budget=0.02)
+        )
+    a, b = outputs
+    assert a.run_id == b.run_id
+    assert a.summary["data_manifest_sha256"] == b.summary["data_manifest_sha256"]
+    assert (a.folder / "leads.csv").read_bytes() == (b.folder / "leads.csv").read_bytes()
+
+
+def test_a_rule_added_after_training_is_reported_and_weighs_its_severity_prior(
+    scored: tuple[Path, Registry], tmp_path: Path
+) -> None:
+    import shutil
+
+    import yaml
+
+    from finwatch._paths import reference_root
+    from finwatch.config import RunConfig
+    from finwatch.leads import score_run
+    from finwatch.scoring import SEVERITY_PRIOR
+
+    store, registry = scored
+    catalogue = tmp_path / "features"
+    shutil.copytree(reference_root(), catalogue)
+    rule = {"id": "FW-TEST-001", "version": 1, "typology": "structuring", "severity": "high",
+            "description": "Any cash deposit in the last 30 days.", "condition": "count_cash_near_threshold_30d >= 1",
+            "evidence": "structuring", "citation": "a test rule"}  # fmt: skip
+    (catalogue / "rules" / "zz_test.yaml").write_text(yaml.safe_dump([rule]))
+    config = RunConfig().updated({"features.reference_dir": catalogue, "score.budget": 0.02})
+    run = score_run(Store(store), end_of_data(Store(store)), registry, tmp_path / "run", config)
+    changes = run.summary["rules_since_training"]
+    assert changes["differs"]
+    assert changes["new"] == ["FW-TEST-001"]
+    assert run.summary["rules_fired"]["FW-TEST-001"] > 0
+    assert run.summary["rule_weights"]["FW-TEST-001"] == SEVERITY_PRIOR["high"]
+    fired = run.leads.filter(pl.col("rules_fired").list.contains("FW-TEST-001"))
+    assert (fired["rules_score"] >= SEVERITY_PRIOR["high"]).all()
+    report = json.loads((run.folder / "run.json").read_text())
+    assert report["rules_since_training"]["new"] == ["FW-TEST-001"]
+
+
+def test_a_half_written_run_is_not_an_earlier_run(scored: tuple[Path, Registry], tmp_path: Path) -> None:
+    store, registry = scored
+    end = end_of_data(Store(store))
+    runs = tmp_path / "runs"
+    killed = runs / ".day1.partial-x"  # what a run killed while publishing leaves
+    first = run_score(store, end - dt.timedelta(days=1), registry, runs / "day1", budget=0.02)
+    killed.mkdir()
+    for name in ("run.json", "leads.parquet"):
+        (killed / name).write_bytes((first.folder / name).read_bytes())
+    (first.folder / "run.json").unlink()  # day1 never completed
+    later = run_score(store, end, registry, runs / "day2", budget=0.02)
+    assert later.summary["new_leads"] == later.leads.height

@@ -42,6 +42,7 @@ from numpy.typing import NDArray
 from sklearn.metrics import average_precision_score, precision_recall_curve, roc_auc_score
 
 from finwatch.exceptions import FinwatchError
+from finwatch.scoring import alert_counts
 
 __all__ = ["BUDGETS", "COMPARED", "compare", "metrics", "plot_pr_curves", "plot_typology_recall"]
 
@@ -126,12 +127,6 @@ def _budget_label(budget: float) -> str:
     return f"{budget * 100:g}%"
 
 
-def _budget_counts(budget: float, sizes: Ints) -> Ints:
-    """ceil(budget × size), at least 1, per (non-empty) group; the product is rounded to 9 decimals first so that
-    0.07 × 100 gives 7 and not 8."""
-    return np.maximum(np.ceil(np.round(budget * sizes.astype(np.float64), 9)).astype(np.int64), 1)
-
-
 def _group_codes(groups: Any, n: int) -> tuple[Index, int]:
     """Dense codes 0..G-1 in sorted group order, and G."""
     arr = np.asarray(groups)
@@ -187,18 +182,19 @@ def _rank(score: Floats) -> Index:
 
 
 def _budget_alerts(order: Index, codes: Index | None, n_groups: int, budget: float) -> Bools:
-    """The rows each group alerts under ``budget``: its top ceil(budget × group size) rows in ``order``."""
+    """The rows each group alerts under ``budget``: its top rows in ``order``, as many as
+    :func:`finwatch.scoring.alert_counts` allows for the group's size."""
     n = order.shape[0]
     alerted = np.zeros(n, bool)
     if codes is None:
-        alerted[order[: int(_budget_counts(budget, np.array([n]))[0])]] = True
+        alerted[order[: int(alert_counts(budget, np.array([n]))[0])]] = True
         return alerted
     by_group = order[np.argsort(codes[order], kind="stable")]
     sizes = np.bincount(codes, minlength=n_groups).astype(np.int64)
     starts = np.concatenate(([0], np.cumsum(sizes)[:-1]))
     group = codes[by_group]
     rank_in_group = np.arange(n) - starts[group]
-    alerted[by_group[rank_in_group < _budget_counts(budget, sizes)[group]]] = True
+    alerted[by_group[rank_in_group < alert_counts(budget, sizes)[group]]] = True
     return alerted
 
 
@@ -241,69 +237,99 @@ def metrics(
     scores = _scores(score, n)
     threshold = _real(threshold, "threshold")
     k_values = [_integer(k, "ks", 1) for k in ks]
-    budget_values = [_budget(b, "budgets") for b in budgets]
-    names = [_budget_label(b) for b in budget_values]
-    if len(set(names)) != len(names):
-        raise FinwatchError(f"budgets: {list(budgets)!r} repeat a budget")
+    named_budgets = _named_budgets(budgets)
     bins = _integer(bins, "bins", 1)
     codes, n_groups = _group_codes(groups, n) if groups is not None else (None, 1)
     rows_typologies = _typology_sets(typologies, n) if typologies is not None else None
 
     n_pos = int(labels.sum())
-    n_neg = n - n_pos
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        pr_auc = float(average_precision_score(labels, scores)) if n_pos else None
-        roc_auc = float(roc_auc_score(labels, scores)) if n_pos and n_neg else None
-
     predicted = scores >= threshold
-    tp = int(np.count_nonzero(predicted & labels))
-    fp = int(np.count_nonzero(predicted & ~labels))
-    fn = n_pos - tp
-    tn = n_neg - fp
-
     order = _rank(scores)
-    at_k: dict[str, dict[str, Any]] = {}
-    for k in k_values:
-        top = order[:k]
-        hits = int(labels[top].sum())
-        at_k[str(k)] = {"alerts": int(top.shape[0]), "tp": hits, "precision": _ratio(hits, top.shape[0]),
-                        "recall": _ratio(hits, n_pos)}  # fmt: skip
-
-    alerted = {name: _budget_alerts(order, codes, n_groups, b) for name, b in zip(names, budget_values, strict=True)}
-    at_budget: dict[str, dict[str, Any]] = {}
-    for name, b in zip(names, budget_values, strict=True):
-        alerts = int(alerted[name].sum())
-        hits = int(np.count_nonzero(alerted[name] & labels))
-        at_budget[name] = {"budget": b, "alerts": alerts, "tp": hits, "precision": _ratio(hits, alerts),
-                           "recall": _ratio(hits, n_pos)}  # fmt: skip
-
-    probabilities = bool(scores.min() >= 0.0 and scores.max() <= 1.0)
-    brier = float(np.mean((scores - labels) ** 2)) if probabilities else None
-    reliability = _reliability(labels, scores, bins) if probabilities else None
-
-    by_typology: dict[str, dict[str, Any]] | None = None
-    if rows_typologies is not None:
-        by_typology = _recall_by_typology(labels, predicted, alerted, rows_typologies)
-
+    alerted = {name: _budget_alerts(order, codes, n_groups, b) for name, b in named_budgets.items()}
     return {
         "n": n,
         "n_positive": n_pos,
         "prevalence": n_pos / n,
         "n_groups": n_groups,
-        "pr_auc": pr_auc,
-        "roc_auc": roc_auc,
+        **_ranking_areas(labels, scores),
         "threshold": threshold,
+        **_at_threshold(labels, predicted),
+        "at_k": _at_k(labels, order, k_values),
+        "at_budget": _at_budget(labels, named_budgets, alerted),
+        **_calibration(labels, scores, bins),
+        "recall_by_typology": (
+            _recall_by_typology(labels, predicted, alerted, rows_typologies) if rows_typologies is not None else None
+        ),
+    }
+
+
+def _named_budgets(budgets: Sequence[float]) -> dict[str, float]:
+    """Valid budgets by their label ("0.5%": 0.005); two budgets with one label are refused."""
+    values = [_budget(b, "budgets") for b in budgets]
+    names = [_budget_label(b) for b in values]
+    if len(set(names)) != len(names):
+        raise FinwatchError(f"budgets: {list(budgets)!r} repeat a budget")
+    return dict(zip(names, values, strict=True))
+
+
+def _ranking_areas(labels: Bools, scores: Floats) -> dict[str, float | None]:
+    """``pr_auc`` (average precision; None without a positive) and ``roc_auc`` (None unless both classes occur)."""
+    n_pos = int(labels.sum())
+    n_neg = int(labels.shape[0]) - n_pos
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        pr_auc = float(average_precision_score(labels, scores)) if n_pos else None
+        roc_auc = float(roc_auc_score(labels, scores)) if n_pos and n_neg else None
+    return {"pr_auc": pr_auc, "roc_auc": roc_auc}
+
+
+def _at_threshold(labels: Bools, predicted: Bools) -> dict[str, Any]:
+    """``precision``, ``recall``, ``f1`` and ``confusion`` of the alerts ``predicted``."""
+    n_pos = int(labels.sum())
+    n_neg = int(labels.shape[0]) - n_pos
+    tp = int(np.count_nonzero(predicted & labels))
+    fp = int(np.count_nonzero(predicted & ~labels))
+    fn = n_pos - tp
+    tn = n_neg - fp
+    return {
         "precision": _ratio(tp, tp + fp),
         "recall": _ratio(tp, n_pos),
         "f1": _ratio(2 * tp, 2 * tp + fp + fn),
         "confusion": {"tp": tp, "fp": fp, "fn": fn, "tn": tn},
-        "at_k": at_k,
-        "at_budget": at_budget,
-        "brier": brier,
-        "reliability": reliability,
-        "recall_by_typology": by_typology,
     }
+
+
+def _at_k(labels: Bools, order: Index, k_values: Sequence[int]) -> dict[str, dict[str, Any]]:
+    """Alerts, true positives, precision and recall of the top ``k`` rows of ``order``, for each ``k``."""
+    n_pos = int(labels.sum())
+    out: dict[str, dict[str, Any]] = {}
+    for k in k_values:
+        top = order[:k]
+        hits = int(labels[top].sum())
+        out[str(k)] = {"alerts": int(top.shape[0]), "tp": hits, "precision": _ratio(hits, top.shape[0]),
+                       "recall": _ratio(hits, n_pos)}  # fmt: skip
+    return out
+
+
+def _at_budget(
+    labels: Bools, named_budgets: Mapping[str, float], alerted: Mapping[str, Bools]
+) -> dict[str, dict[str, Any]]:
+    """Budget, alerts, true positives, precision and recall of each budget's alerted rows."""
+    n_pos = int(labels.sum())
+    out: dict[str, dict[str, Any]] = {}
+    for name, b in named_budgets.items():
+        alerts = int(alerted[name].sum())
+        hits = int(np.count_nonzero(alerted[name] & labels))
+        out[name] = {"budget": b, "alerts": alerts, "tp": hits, "precision": _ratio(hits, alerts),
+                     "recall": _ratio(hits, n_pos)}  # fmt: skip
+    return out
+
+
+def _calibration(labels: Bools, scores: Floats, bins: int) -> dict[str, Any]:
+    """``brier`` and ``reliability``, both None unless every score lies in [0, 1] (is a probability)."""
+    if not (scores.min() >= 0.0 and scores.max() <= 1.0):
+        return {"brier": None, "reliability": None}
+    return {"brier": float(np.mean((scores - labels) ** 2)), "reliability": _reliability(labels, scores, bins)}
 
 
 def _reliability(labels: Bools, scores: Floats, bins: int) -> list[dict[str, Any]]:
@@ -443,7 +469,7 @@ def _budget_hits(total: Ints, positive: Ints, labels: Bools, starts: Index, budg
     keep = sizes > 0
     before, sizes = before[keep], sizes[keep]
     first = starts[:-1][keep]
-    k = _budget_counts(budget, sizes)
+    k = alert_counts(budget, sizes)
     target = before + k
     cut = np.searchsorted(total[1:], target, side="left")  # the position whose copies complete the budget
     hits = positive[cut] - positive[first] + (target - total[cut]) * labels[cut]
@@ -511,54 +537,66 @@ def compare(
     ranked_a = _Ranked(labels, a_scores, threshold_a, codes, n_groups)
     ranked_b = _Ranked(labels, b_scores, threshold_b, codes, n_groups)
     ones = np.ones(n, np.int64)
-    point_a = ranked_a.weighted(ones, budget)
-    point_b = ranked_b.weighted(ones, budget)
+    points = (ranked_a.weighted(ones, budget), ranked_b.weighted(ones, budget))
+    replicates = _bootstrap(ranked_a, ranked_b, n, budget, n_boot, seed)
+    out: dict[str, Any] = {
+        name: _paired_summary(points[0][j], points[1][j], replicates[:, 0, j], replicates[:, 1, j], level)
+        for j, name in enumerate(COMPARED)
+    }
+    out.update({"n": n, "n_positive": int(labels.sum()), "n_boot": n_boot, "seed": seed, "level": level,
+                "budget": budget, "threshold_a": threshold_a, "threshold_b": threshold_b})  # fmt: skip
+    return out
 
+
+def _bootstrap(ranked_a: _Ranked, ranked_b: _Ranked, n: int, budget: float, n_boot: int, seed: int) -> Floats:
+    """``(n_boot, 2, len(COMPARED))``: both models' metrics on the same resamples of ``n`` rows (NaN: undefined)."""
     rng = np.random.default_rng(seed)
     replicates = np.empty((n_boot, 2, len(COMPARED)))
     for i in range(n_boot):
         counts = np.bincount(rng.integers(0, n, size=n), minlength=n)
         replicates[i, 0] = ranked_a.weighted(counts, budget)
         replicates[i, 1] = ranked_b.weighted(counts, budget)
+    return replicates
 
+
+def _interval(values: Floats, level: float) -> tuple[float | None, float | None]:
+    """The percentile interval at ``level`` of the finite ``values`` (None, None when there are none)."""
+    values = values[np.isfinite(values)]
+    if not values.size:
+        return None, None
     tail = (1.0 - level) / 2.0 * 100.0
-    quantiles = [tail, 100.0 - tail]
+    low, high = np.percentile(values, [tail, 100.0 - tail])
+    return float(low), float(high)
 
-    def interval(values: Floats) -> tuple[float | None, float | None]:
-        values = values[np.isfinite(values)]
-        if not values.size:
-            return None, None
-        low, high = np.percentile(values, quantiles)
-        return float(low), float(high)
 
-    def value(x: np.float64) -> float | None:
-        return float(x) if math.isfinite(x) else None
+def _finite(x: np.float64) -> float | None:
+    return float(x) if math.isfinite(x) else None
 
-    out: dict[str, Any] = {}
-    for j, name in enumerate(COMPARED):
-        rep_a, rep_b = replicates[:, 0, j], replicates[:, 1, j]
-        paired = np.isfinite(rep_a) & np.isfinite(rep_b)
-        a_low, a_high = interval(rep_a)
-        b_low, b_high = interval(rep_b)
-        d_low, d_high = interval((rep_b - rep_a)[paired])
-        a, b = value(point_a[j]), value(point_b[j])
-        out[name] = {
-            "a": a,
-            "b": b,
-            "diff": b - a if a is not None and b is not None else None,
-            "a_low": a_low,
-            "a_high": a_high,
-            "b_low": b_low,
-            "b_high": b_high,
-            "diff_low": d_low,
-            "diff_high": d_high,
-            "n_valid": int(paired.sum()),
-            "b_better": d_low is not None and d_low > 0.0,
-            "a_better": d_high is not None and d_high < 0.0,
-        }
-    out.update({"n": n, "n_positive": int(labels.sum()), "n_boot": n_boot, "seed": seed, "level": level,
-                "budget": budget, "threshold_a": threshold_a, "threshold_b": threshold_b})  # fmt: skip
-    return out
+
+def _paired_summary(
+    point_a: np.float64, point_b: np.float64, rep_a: Floats, rep_b: Floats, level: float
+) -> dict[str, Any]:
+    """One metric of both models: point values, their intervals, and the interval of ``b - a`` over the resamples
+    where both are defined."""
+    paired = np.isfinite(rep_a) & np.isfinite(rep_b)
+    a_low, a_high = _interval(rep_a, level)
+    b_low, b_high = _interval(rep_b, level)
+    d_low, d_high = _interval((rep_b - rep_a)[paired], level)
+    a, b = _finite(point_a), _finite(point_b)
+    return {
+        "a": a,
+        "b": b,
+        "diff": b - a if a is not None and b is not None else None,
+        "a_low": a_low,
+        "a_high": a_high,
+        "b_low": b_low,
+        "b_high": b_high,
+        "diff_low": d_low,
+        "diff_high": d_high,
+        "n_valid": int(paired.sum()),
+        "b_better": d_low is not None and d_low > 0.0,
+        "a_better": d_high is not None and d_high < 0.0,
+    }
 
 
 # --- plots --------------------------------------------------------------------------------------------------------

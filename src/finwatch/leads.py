@@ -66,6 +66,7 @@ class _Scored:
     combined: np.ndarray
     top: np.ndarray
     pack_changes: dict[str, Any]
+    weights: dict[str, float]
 
 
 def lead_id(subject_kind: str, subject_id: str) -> str:
@@ -119,7 +120,7 @@ def _score(features: Features, pack: RulePack, loaded: LoadedModel, budget: floa
     trained_version = (loaded.metadata.get("rules") or {}).get("version")
     pack_changes = {"trained_with": trained_version, "in_use": pack.version,
                     "differs": trained_version is not None and trained_version != pack.version, **changes}  # fmt: skip
-    return _Scored(table, hits, model_score, rules_score, score, top, pack_changes)
+    return _Scored(table, hits, model_score, rules_score, score, top, pack_changes, weights)
 
 
 def _evidence_and_cycles(
@@ -222,6 +223,7 @@ def _summary(
         "rule_hits": hits.height,
         "rules_fired": dict(sorted(hits["rule_id"].value_counts().iter_rows())) if hits.height else {},
         "rules_since_training": scored.pack_changes,
+        "rule_weights": {rule: round(weight, 6) for rule, weight in sorted(scored.weights.items())},
         "score_histogram": np.histogram(scored.combined, bins=10, range=(0.0, 1.0))[0].tolist(),
         "model_metrics": loaded.metadata["metrics"]["validation"]["model"],
     }

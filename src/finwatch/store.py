@@ -7,35 +7,47 @@ Layout::
       manifests/<batch>.json                      written last: the batch's files (sha256, rows) and inputs
       transactions/date=YYYY-MM-DD/<batch>.parquet
       accounts/<batch>.parquet   labels/<batch>.parquet   quarantine/<batch>.parquet
+      fx/<batch>.parquet                          the FX table the batch's amount_base were converted with
       .staging/<batch>/                           work in progress (never read)
 
 Readers trust manifests only: a file no manifest lists (left by a killed run) is invisible and is removed by the
 next ingest. A batch's files are renamed into place before its manifest is written, so the store always shows
-either the old or the new complete state.
+either the old or the new complete state. A :class:`Store` object reads the manifests once and keeps them until
+they change (its own :meth:`Store.commit`, or another writer's manifest appearing), so one object can be passed
+through a whole run.
 """
 
 from __future__ import annotations
 
 import fcntl
+import hashlib
 import json
 import os
+import re
 import shutil
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import polars as pl
+import pyarrow as pa
+import pyarrow.parquet as pq
 
 from finwatch._io import atomic_write_text, fsync_path, sha256_file
-from finwatch.exceptions import FinwatchError, StoreError
-from finwatch.schema import ACCOUNT_SCHEMA, LABEL_SCHEMA, TRANSACTION_SCHEMA, polars_schema
+from finwatch.exceptions import ConfigError, FinwatchError, SchemaError, StoreError
+from finwatch.fx import FX_SCHEMA, FxTable
+from finwatch.schema import ACCOUNT_SCHEMA, LABEL_SCHEMA, TRANSACTION_SCHEMA, conform, polars_schema
 
-__all__ = ["QUARANTINE_SCHEMA", "Store", "StoreSettings"]
+__all__ = ["QUARANTINE_SCHEMA", "TABLES", "Store", "StoreSettings", "write_partitions"]
 
 STORE_FORMAT = 1
-TABLES = ("transactions", "accounts", "labels", "quarantine")
+TABLES = ("transactions", "accounts", "labels", "quarantine", "fx")
+#: Parquet settings: pyarrow's for the small tables, Polars' for the (large) transaction partitions
+PARQUET: dict[str, Any] = {"compression": "zstd", "compression_level": 3}
+PARQUET_POLARS: dict[str, Any] = {"compression": "zstd", "compression_level": 1, "statistics": True}
+_BATCH_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
 
 QUARANTINE_SCHEMA = pl.Schema(
     {
@@ -61,6 +73,9 @@ class StoreSettings:
 class Store:
     def __init__(self, root: Path) -> None:
         self.root = Path(root)
+        # the manifests as read, and the listing of manifests/ (names and inodes) they were read from
+        self._manifests: tuple[tuple[tuple[str, int], ...], list[dict[str, Any]]] | None = None
+        self._fx: tuple[tuple[tuple[str, int], ...], FxTable] | None = None  # fx_table(), for that listing
 
     # --- settings and locking ----------------------------------------------------------------------------
     @property
@@ -111,20 +126,62 @@ class Store:
 
     # --- manifests ----------------------------------------------------------------------------------------
     def manifests(self) -> list[dict[str, Any]]:
+        """Every committed batch's manifest, in batch id order (read-only: the dicts are shared).
+
+        Read once per object: later calls list ``manifests/`` (names and inodes, no file is opened) and read
+        again only when that changed, i.e. after this object's :meth:`commit` or another writer's commit (a
+        manifest is replaced by a rename, so a rewritten one has a new inode).
+        """
         folder = self.root / "manifests"
-        if not folder.is_dir():
-            return []
+        listing = _listing(folder)
+        if self._manifests is not None and self._manifests[0] == listing:
+            return list(self._manifests[1])
         out = []
-        for path in sorted(folder.glob("*.json")):
+        for name, _inode in listing:
+            path = folder / name
             try:
                 out.append(json.loads(path.read_text(encoding="utf-8")))
             except (json.JSONDecodeError, UnicodeDecodeError) as exc:
                 raise StoreError(f"{path}: unreadable manifest ({exc})") from None
-        return out
+        self._manifests = (listing, out)
+        return list(out)
 
     def ingested_inputs(self) -> dict[str, str]:
         """sha256 of every input file already ingested -> the batch that ingested it."""
         return {i["sha256"]: m["batch"] for m in self.manifests() for i in m["inputs"]}
+
+    def manifest_sha256(self) -> str:
+        """One hash naming the exact data in the store: the same content gives the same hash wherever it came from.
+
+        It covers, per committed batch (in batch id order): the batch id (itself a hash of the inputs' content and
+        the ingest settings), every stored file's table, store-relative path, row count and sha256, each input's
+        sha256 and format, the base currency, the sha256 of the FX table and whether ids are pseudonymised. It
+        never sees the names or paths of the input files or of the FX table, which manifests also hold: the same
+        files ingested from another folder give the same hash. The one stored table that names its input files is
+        the quarantine (its ``file`` column, so that a bad row can be found); its files count by table, path and
+        rows only: their content is fixed by the inputs' sha256 and the batch id, which are hashed.
+        """
+        batches = []
+        for manifest in sorted(self.manifests(), key=lambda m: str(m["batch"])):
+            fx = manifest.get("fx_table") or {}
+            files = [
+                {"table": e["table"], "path": e["path"], "rows": e["rows"],
+                 "sha256": None if e["table"] == "quarantine" else e["sha256"]}
+                for e in manifest["files"]
+            ]  # fmt: skip
+            inputs = [{"sha256": i["sha256"], "format": i.get("format")} for i in manifest["inputs"]]
+            batches.append(
+                {
+                    "batch": manifest["batch"],
+                    "files": sorted(files, key=lambda e: (str(e["table"]), str(e["path"]))),
+                    "inputs": sorted(inputs, key=lambda i: (str(i["sha256"]), str(i["format"]))),
+                    "base_currency": manifest.get("base_currency"),
+                    "fx_table_sha256": fx.get("sha256"),
+                    "pseudonymised": manifest.get("pseudonymised"),
+                }
+            )
+        text = json.dumps(batches, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
+        return hashlib.sha256(text.encode()).hexdigest()
 
     def files(self, table: str) -> list[Path]:
         """The Parquet files of ``table`` that manifests vouch for (verified to exist)."""
@@ -142,16 +199,55 @@ class Store:
 
     def scan(self, table: str) -> pl.LazyFrame:
         """A lazy view of ``table`` over every committed batch (empty with the right schema if none)."""
-        schema = {
-            "transactions": polars_schema(TRANSACTION_SCHEMA),
-            "accounts": polars_schema(ACCOUNT_SCHEMA),
-            "labels": polars_schema(LABEL_SCHEMA),
-            "quarantine": QUARANTINE_SCHEMA,
-        }[table]
+        schema = _schema(table)
         files = self.files(table)
         if not files:
             return pl.LazyFrame(schema=schema)
         return pl.scan_parquet(files, hive_partitioning=False).select(list(schema.names()))
+
+    def fx_table(self) -> FxTable:
+        """The FX table the store's amounts were converted with: the one the newest converting batch recorded.
+
+        Batches committed before the store kept FX tables (no ``fx`` file) recorded only the table's name: the
+        shipped default table is returned when every such batch with transactions used it; otherwise the rates
+        are lost and :class:`StoreError` says so. A store without transactions gives the shipped default.
+        """
+        manifests = self.manifests()
+        listing = self._manifests[0] if self._manifests is not None else ()
+        if self._fx is not None and self._fx[0] == listing:
+            return self._fx[1]
+        recorded = [m for m in manifests if any(e["table"] == "fx" for e in m["files"])]
+        table = self._read_fx(max(recorded, key=_newest)) if recorded else self._fx_before_stored_tables(manifests)
+        self._fx = (listing, table)
+        return table
+
+    def _fx_before_stored_tables(self, manifests: list[dict[str, Any]]) -> FxTable:
+        """The shipped default, when every batch that converted amounts says it used it."""
+        for manifest in manifests:  # batches older than the fx table
+            if not any(e["table"] == "transactions" for e in manifest["files"]):
+                continue
+            name = str((manifest.get("fx_table") or {}).get("name") or "")
+            if not name.startswith("default"):
+                raise StoreError(
+                    f"{self.root}: batch {manifest['batch']} converted amounts with the FX table "
+                    f"{name or '(unnamed)'}, which this store does not record (it predates stored FX tables); "
+                    "re-ingest its inputs into a new store with --fx"
+                )
+        return FxTable.load()
+
+    def _read_fx(self, manifest: dict[str, Any]) -> FxTable:
+        entry = next(e for e in manifest["files"] if e["table"] == "fx")
+        path = self.root / entry["path"]
+        described = manifest.get("fx_table") or {}
+        name = str(described.get("name") or f"of batch {manifest['batch']}")
+        try:
+            frame = pl.read_parquet(path)
+            return FxTable.from_frame(frame, name, described.get("sha256"))
+        except FileNotFoundError:
+            raise StoreError(f"{path}: listed in manifest {manifest['batch']} but missing") from None
+        except (pl.exceptions.PolarsError, OSError, ConfigError) as exc:
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise StoreError(f"{path}: the FX table of batch {manifest['batch']} is unreadable ({first})") from None
 
     def verify(self) -> list[str]:
         """Problems found re-hashing every file manifests list (empty when the store is intact)."""
@@ -165,8 +261,9 @@ class Store:
                     problems.append(f"{entry['path']}: sha256 differs from manifest {manifest['batch']}")
         return problems
 
-    # --- writing a batch ----------------------------------------------------------------------------------
+    # --- writing a batch (the caller holds lock()) --------------------------------------------------------
     def staging(self, batch: str) -> Path:
+        _check_batch(batch)
         path = self.root / ".staging" / batch
         shutil.rmtree(path, ignore_errors=True)
         path.mkdir(parents=True)
@@ -190,33 +287,144 @@ class Store:
         shutil.rmtree(self.root / ".staging", ignore_errors=True)
         return removed
 
+    def write_batch(self, batch: str, tables: Mapping[str, pl.DataFrame], manifest: dict[str, Any]) -> Path:
+        """Write ``tables`` as the batch ``batch`` and commit it (manifest last); returns the manifest's path.
+
+        ``tables`` maps store tables to frames: transactions are written one file per day
+        (:func:`write_partitions`), accounts and labels conformed to their canonical schemas, quarantine to
+        :data:`QUARANTINE_SCHEMA`, fx as ``date, currency, base, rate``. An empty frame writes no file.
+        ``manifest`` holds what describes the batch (inputs, base currency, ``fx_table`` name and sha256…);
+        ``batch``, ``sequence`` and ``files`` are added.
+        """
+        unknown = sorted(set(tables) - set(TABLES))
+        if unknown:
+            raise FinwatchError(f"batch {batch}: unknown store table(s) {unknown}; tables: {', '.join(TABLES)}")
+        staging = self.staging(batch)
+        staged: dict[str, list[tuple[Path, str]]] = {}
+        for table in TABLES:
+            frame = tables.get(table)
+            if frame is None or frame.is_empty():
+                continue
+            what = f"batch {batch}, table {table}"
+            if table == "transactions":
+                parts = write_partitions(frame, staging / table, what)
+                staged[table] = [(p, f"{table}/{p.stem}/{batch}.parquet") for p in parts]
+            else:
+                target = staging / f"{table}.parquet"
+                pq.write_table(_conformed(table, frame, what), target, **PARQUET)
+                staged[table] = [(target, f"{table}/{batch}.parquet")]
+        return self.commit(batch, staged, manifest)
+
     def commit(self, batch: str, staged: dict[str, list[tuple[Path, str]]], manifest: dict[str, Any]) -> Path:
         """Move staged files into place, then write the manifest (the commit point) atomically.
 
-        ``staged`` maps a table to ``(staged file, path relative to the store)`` pairs.
+        ``staged`` maps a table to ``(staged file, path relative to the store)`` pairs. The manifest gets the
+        batch id, the files with their sha256 and rows, and ``sequence``: 1 + the highest of the other batches,
+        which orders batches by commit (batch ids are hashes), with no clock involved.
         """
+        _check_batch(batch)
+        sequence = 1 + max((int(m.get("sequence", 0)) for m in self.manifests() if m["batch"] != batch), default=0)
         entries: list[dict[str, Any]] = []
-        for table, items in sorted(staged.items()):
-            for source, relative in items:
-                target = self.root / relative
-                target.parent.mkdir(parents=True, exist_ok=True)
-                entries.append(
-                    {"table": table, "path": relative, "sha256": sha256_file(source), "rows": _parquet_rows(source)}
-                )
-                fsync_path(source)
-                os.replace(source, target)
-        _fsync_dir_tree(self.root, [str(e["path"]) for e in entries])
-        manifest = {**manifest, "batch": batch, "files": sorted(entries, key=lambda e: (e["table"], e["path"]))}
-        path = self.root / "manifests" / f"{batch}.json"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        atomic_write_text(path, json.dumps(manifest, indent=2, sort_keys=True) + "\n")
+        try:
+            for table, items in sorted(staged.items()):
+                for source, relative in items:
+                    target = self.root / relative
+                    target.parent.mkdir(parents=True, exist_ok=True)
+                    entries.append(
+                        {"table": table, "path": relative, "sha256": sha256_file(source),
+                         "rows": _parquet_rows(source)}
+                    )  # fmt: skip
+                    fsync_path(source)
+                    os.replace(source, target)
+            _fsync_dir_tree(self.root, [str(e["path"]) for e in entries])
+            manifest = {**manifest, "batch": batch, "sequence": sequence,
+                        "files": sorted(entries, key=lambda e: (e["table"], e["path"]))}  # fmt: skip
+            path = self.root / "manifests" / f"{batch}.json"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            atomic_write_text(path, json.dumps(manifest, indent=2, sort_keys=True) + "\n")
+        finally:
+            self._manifests = None
         shutil.rmtree(self.root / ".staging" / batch, ignore_errors=True)
         return path
 
 
-def _parquet_rows(path: Path) -> int:
-    import pyarrow.parquet as pq
+def write_partitions(frame: pl.DataFrame, folder: Path, what: str) -> list[Path]:
+    """Canonical transactions, sorted by time and id, one Parquet file per day: ``date=YYYY-MM-DD.parquet``.
 
+    Returns the files written, in date order. Raises :class:`SchemaError` naming ``what`` when a required column
+    holds nulls.
+    """
+    expected = polars_schema(TRANSACTION_SCHEMA)
+    frame = frame.select(expected.names()).cast(expected).sort(["ts", "txn_id"])
+    for column in (f.name for f in TRANSACTION_SCHEMA if not f.nullable):
+        if frame[column].null_count():
+            raise SchemaError(f"{what}: column {column!r} has nulls")
+    folder.mkdir(parents=True, exist_ok=True)
+    days = frame["ts"].dt.date()
+    bounds = days.rle().struct.unnest()
+    offset = 0
+    written = []
+    for day, length in zip(bounds["value"].to_list(), bounds["len"].to_list(), strict=True):
+        path = folder / f"date={day:%Y-%m-%d}.parquet"
+        frame.slice(offset, length).write_parquet(path, **PARQUET_POLARS)
+        written.append(path)
+        offset += length
+    return written
+
+
+def _schema(table: str) -> pl.Schema:
+    if table not in TABLES:
+        raise FinwatchError(f"unknown store table {table!r}; tables: {', '.join(TABLES)}")
+    return {
+        "transactions": polars_schema(TRANSACTION_SCHEMA),
+        "accounts": polars_schema(ACCOUNT_SCHEMA),
+        "labels": polars_schema(LABEL_SCHEMA),
+        "quarantine": QUARANTINE_SCHEMA,
+        "fx": FX_SCHEMA,
+    }[table]
+
+
+def _conformed(table: str, frame: pl.DataFrame, what: str) -> pa.Table:
+    """``frame`` as the stored table ``table`` (not transactions, which are written by day)."""
+    if table == "accounts":
+        return conform(frame, ACCOUNT_SCHEMA, what=what)
+    if table == "labels":
+        return conform(frame, LABEL_SCHEMA, what=what)
+    if table == "fx":
+        return FxTable.from_frame(frame, what).to_frame().to_arrow()
+    schema = _schema(table)
+    missing = [c for c in schema.names() if c not in frame.columns]
+    if missing:
+        raise SchemaError(f"{what}: missing columns {missing}")
+    try:
+        return frame.select(schema.names()).cast(schema).to_arrow()
+    except pl.exceptions.PolarsError as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise SchemaError(f"{what}: columns cannot be read as {dict(schema)} ({first})") from None
+
+
+def _newest(manifest: dict[str, Any]) -> tuple[int, str]:
+    return int(manifest.get("sequence", 0)), str(manifest["batch"])
+
+
+def _check_batch(batch: str) -> None:
+    if not _BATCH_ID.fullmatch(batch):
+        raise FinwatchError(f"batch id {batch!r}: use letters, digits, '_', '.' and '-' (not first)")
+
+
+def _listing(folder: Path) -> tuple[tuple[str, int], ...]:
+    """The manifests in ``folder`` by name, with their inodes (a manifest rewritten by a rename gets a new one)."""
+    try:
+        with os.scandir(folder) as entries:
+            found = [(e.name, e.inode()) for e in entries if e.name.endswith(".json") and e.is_file()]
+    except FileNotFoundError:
+        return ()
+    except NotADirectoryError:
+        return ()
+    return tuple(sorted(found))
+
+
+def _parquet_rows(path: Path) -> int:
     return int(pq.read_metadata(path).num_rows)
 
 

@@ -17,7 +17,8 @@ from typing import Any
 
 import polars as pl
 
-from finwatch.schema import ACCOUNT_SCHEMA, LABEL_SCHEMA, TRANSACTION_SCHEMA, conform, polars_schema
+from finwatch.fx import FxTable
+from finwatch.schema import ACCOUNT_SCHEMA, LABEL_SCHEMA, TRANSACTION_SCHEMA, polars_schema
 from finwatch.store import Store, StoreSettings
 
 __all__ = ["make_accounts", "make_labels", "make_store", "make_transactions"]
@@ -87,29 +88,25 @@ def make_labels(rows: list[dict[str, Any]]) -> pl.DataFrame:
 def make_store(
     root: Path, transactions: pl.DataFrame, accounts: pl.DataFrame | None = None, labels: pl.DataFrame | None = None
 ) -> Store:
-    """A store holding exactly these tables, committed like an ingest batch (manifest last)."""
-    from finwatch.ingest._pipeline import write_partitions
+    """A store holding exactly these tables, committed like an ingest batch (manifest last).
 
+    The store's base currency is USD and its FX table the shipped default (``amount_base`` is taken as given).
+    """
     store = Store(root)
     store.ensure(StoreSettings("USD", None))
     digest = hashlib.sha256(transactions.write_ipc(None).getvalue()).hexdigest()[:16]
-    staging = store.staging(digest)
-    write_partitions(transactions, staging / "transactions", "test transactions")
-    files: dict[str, list[tuple[Path, str]]] = {
-        "transactions": [(p, f"transactions/{p.stem}/{digest}.parquet")
-                         for p in sorted((staging / "transactions").glob("*.parquet"))]
-    }  # fmt: skip
+    fx = FxTable.load()
+    tables = {"transactions": transactions, "fx": fx.to_frame()}
     if accounts is not None:
-        path = staging / "accounts.parquet"
-        import pyarrow.parquet as pq
-
-        pq.write_table(conform(accounts, ACCOUNT_SCHEMA, what="test accounts"), path)
-        files["accounts"] = [(path, f"accounts/{digest}.parquet")]
+        tables["accounts"] = accounts
     if labels is not None:
-        import pyarrow.parquet as pq
-
-        path = staging / "labels.parquet"
-        pq.write_table(conform(labels, LABEL_SCHEMA, what="test labels"), path)
-        files["labels"] = [(path, f"labels/{digest}.parquet")]
-    store.commit(digest, files, {"inputs": [{"file": "test", "sha256": digest}]})
+        tables["labels"] = labels
+    manifest = {
+        "base_currency": "USD",
+        "fx_table": {"name": fx.name, "sha256": fx.sha256},
+        "pseudonymised": False,
+        "inputs": [{"file": "test", "sha256": digest, "format": "test"}],
+    }
+    with store.lock():
+        store.write_batch(digest, tables, manifest)
     return store

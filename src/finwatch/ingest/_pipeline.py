@@ -21,13 +21,14 @@ import pyarrow.parquet as pq
 
 from finwatch import __version__
 from finwatch._io import sha256_file
-from finwatch.exceptions import InputError, SchemaError, UnknownFormatError
+from finwatch.exceptions import InputError, UnknownFormatError
+from finwatch.fx import FxTable
 from finwatch.ingest._base import Parsed, ParseOptions, Source, conform_parsed, duckdb_connection, fetch
 from finwatch.ingest._registry import ADAPTERS, detect, get_adapter
-from finwatch.ingest.fx import FxTable
+from finwatch.ingest.adapters.bank_csv import shipped_mappings
 from finwatch.ingest.pseudonym import Pseudonymizer
-from finwatch.schema import ACCOUNT_SCHEMA, LABEL_SCHEMA, TRANSACTION_SCHEMA, Channel, conform, polars_schema
-from finwatch.store import QUARANTINE_SCHEMA, Store, StoreSettings
+from finwatch.schema import ACCOUNT_SCHEMA, LABEL_SCHEMA, Channel, conform, polars_schema
+from finwatch.store import PARQUET, PARQUET_POLARS, QUARANTINE_SCHEMA, Store, StoreSettings, write_partitions
 
 __all__ = ["FileReport", "IngestOptions", "IngestReport", "Plan", "commit", "ingest", "plan", "stage", "writing"]
 
@@ -35,8 +36,6 @@ DEBUG_ENV = "FINWATCH_DEBUG"  # set to let unexpected errors while reading a fil
 TS_MIN = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 TS_MAX = dt.datetime(2100, 1, 1, tzinfo=dt.UTC)
 CHANNELS = [c.value for c in Channel]
-PARQUET = {"compression": "zstd", "compression_level": 3}
-PARQUET_POLARS: dict[str, Any] = {"compression": "zstd", "compression_level": 1, "statistics": True}
 CONTENT_COLUMNS = ("ts", "src_account", "dst_account", "src_institution", "dst_institution", "amount", "currency",
                    "channel", "description", "chain")  # fmt: skip
 
@@ -165,7 +164,7 @@ def plan(paths: list[Path], store_dir: Path, options: IngestOptions) -> Plan:
         items.append(Planned(source, name, detected, report))
     settings = json.dumps(
         {"fx": FxTable.load(options.fx).sha256, "base": options.base_currency, "format": options.format,
-         "parse": {k: str(v) for k, v in asdict(options.parse).items()}, "max": options.max_amount_base,
+         "parse": _parse_settings(options.parse), "max": options.max_amount_base,
          "key": Pseudonymizer(options.pseudonym_key).key_id if options.pseudonym_key else None,
          "version": __version__},
         sort_keys=True,
@@ -174,6 +173,23 @@ def plan(paths: list[Path], store_dir: Path, options: IngestOptions) -> Plan:
     for item in items:
         digest.update(item.source.sha256.encode())
     return Plan(Path(store_dir), digest.hexdigest()[:16], options, items, skipped)
+
+
+def _parse_settings(parse: ParseOptions) -> dict[str, str]:
+    """Parse options as the batch id sees them: a file option by its content, never by its path."""
+    out = {}
+    for key, value in sorted(asdict(parse).items()):
+        out[key] = _file_option(key, value) if isinstance(value, Path) else str(value)
+    return out
+
+
+def _file_option(key: str, value: Path) -> str:
+    if key == "mapping" and str(value) in shipped_mappings():  # a shipped mapping is named, not a path
+        return f"shipped mapping {value}"
+    try:
+        return f"sha256 {sha256_file(value)}"
+    except OSError:  # the adapter that needs it rejects the file; the batch id must still not name the path
+        return "unreadable file"
 
 
 # --- staging one file ----------------------------------------------------------------------------------------
@@ -302,22 +318,6 @@ def _content_labels(good: pl.DataFrame, label_rows: pl.DataFrame, file: str) -> 
     return pl.concat([txn, acc]).select(list(LABEL_SCHEMA.names))
 
 
-def write_partitions(frame: pl.DataFrame, folder: Path, what: str) -> None:
-    """Canonical transactions, sorted by time and id, one Parquet file per day: ``date=YYYY-MM-DD.parquet``."""
-    expected = polars_schema(TRANSACTION_SCHEMA)
-    frame = frame.select(expected.names()).cast(expected).sort(["ts", "txn_id"])
-    for column in (f.name for f in TRANSACTION_SCHEMA if not f.nullable):
-        if frame[column].null_count():
-            raise SchemaError(f"{what}: column {column!r} has nulls")
-    folder.mkdir(parents=True, exist_ok=True)
-    days = frame["ts"].dt.date()
-    bounds = days.rle().struct.unnest()
-    offset = 0
-    for day, length in zip(bounds["value"].to_list(), bounds["len"].to_list(), strict=True):
-        frame.slice(offset, length).write_parquet(folder / f"date={day:%Y-%m-%d}.parquet", **PARQUET_POLARS)
-        offset += length
-
-
 def _index(plan_: Plan, item: Planned) -> int:
     return next(i for i, it in enumerate(plan_.items) if it is item)
 
@@ -434,7 +434,13 @@ def _labels(parsed: Parsed, pseudo: Pseudonymizer | None) -> pl.DataFrame:
 
 
 # --- committing the batch ------------------------------------------------------------------------------------
+Staged = list[tuple[int, Planned]]  # the staged files of a plan, with their index (their staging folder's name)
+Files = dict[str, list[tuple[Path, str]]]  # table -> (staged file, path in the store), as Store.commit takes them
+TXN_KEYS = ["txn_id", "ts", "amount", "currency"]  # what decides whether a record is new, merged or a conflict
+
+
 def commit(plan_: Plan, reports: list[FileReport]) -> IngestReport:
+    """Commit the staged files as one batch, or nothing when a file was rejected (unless ``skip_rejected``)."""
     store = Store(plan_.store)
     staged = [(i, it) for i, it in enumerate(plan_.items) if it.report.status == "staged"]
     all_reports = [it.report for it in plan_.items] + plan_.skipped
@@ -445,69 +451,110 @@ def commit(plan_: Plan, reports: list[FileReport]) -> IngestReport:
         _cleanup(plan_)
         return IngestReport(str(plan_.store), None, all_reports, committed=False)
 
-    # transactions: the first occurrence of an id wins; a later one with the same time, amount and currency is the
-    # same transaction (merged), otherwise a conflict. Only the key columns are read to decide.
-    keys = ["txn_id", "ts", "amount", "currency"]
-    existing = store.scan("transactions").select(keys).collect().with_columns(_file=pl.lit(-1, pl.Int32))
-    staged_parts = {i: sorted((plan_.staging / f"{i:04d}" / "transactions").glob("date=*.parquet")) for i, _ in staged}
+    parts = {i: sorted((plan_.staging / f"{i:04d}" / "transactions").glob("date=*.parquet")) for i, _ in staged}
+    existing, states = _decide_states(store, parts)
+    out = plan_.staging / "final"
+    out.mkdir(parents=True, exist_ok=True)
+    files: Files = {"transactions": _keep_new_transactions(plan_, parts, states)}
+    quarantined = _quarantine(plan_, staged, parts, states)
+    _count(staged, states, quarantined)
+    files["quarantine"] = _write_quarantine(plan_, quarantined, out)
+    files.update(_reference_tables(plan_, staged, out))
+    _note_label_matches(plan_, staged, pl.concat([existing["txn_id"], states["txn_id"]]))
+    fx = FxTable.load(plan_.options.fx)
+    if files["transactions"]:  # the rates this batch's amount_base were computed with
+        files["fx"] = _write_fx(plan_, fx, out)
+    store.commit(plan_.batch, {k: v for k, v in files.items() if v}, _manifest(plan_, staged, fx))
+    return IngestReport(str(plan_.store), plan_.batch, all_reports, committed=True)
+
+
+def _decide_states(store: Store, parts: dict[int, list[Path]]) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """The store's transaction keys, and the ``_state`` (new, merged, conflict) of each staged record by ``_file``.
+
+    The first occurrence of an id wins; a later one with the same time, amount and currency is the same
+    transaction (merged), otherwise a conflict. Only the key columns are read to decide.
+    """
+    existing = store.scan("transactions").select(TXN_KEYS).collect().with_columns(_file=pl.lit(-1, pl.Int32))
     batch_keys = [
-        pl.scan_parquet(parts).select(keys).collect().with_columns(_file=pl.lit(i, pl.Int32))
-        for i, parts in staged_parts.items() if parts
+        pl.scan_parquet(files).select(TXN_KEYS).collect().with_columns(_file=pl.lit(i, pl.Int32))
+        for i, files in parts.items() if files
     ]  # fmt: skip
     batch = pl.concat(batch_keys) if batch_keys else existing.clear()
     if existing.is_empty() and len(batch_keys) <= 1:
         # a new store and one file: ids are already unique within a file, so every record is new
-        batch = batch.with_columns(_state=pl.lit("new"))
-    else:
-        batch = _states(existing, batch)
-    out = plan_.staging / "final"
-    out.mkdir(parents=True, exist_ok=True)
-    files: dict[str, list[tuple[Path, str]]] = {"transactions": [], "quarantine": [], "accounts": [], "labels": []}
-    for i, parts in staged_parts.items():
-        dropped = batch.filter((pl.col("_file") == i) & (pl.col("_state") != "new"))["txn_id"]
-        for part in parts:
-            rel = f"transactions/{part.stem}/{plan_.batch}-{i:04d}.parquet"
-            if dropped.len():  # rewrite only when some of this file's records are not new
+        return existing, batch.with_columns(_state=pl.lit("new"))
+    return existing, _states(existing, batch)
+
+
+def _keep_new_transactions(plan_: Plan, parts: dict[int, list[Path]], states: pl.DataFrame) -> list[tuple[Path, str]]:
+    """Each staged day file with only its new records (rewritten only when some are not new; dropped if none)."""
+    kept_files = []
+    for i, files in parts.items():
+        dropped = states.filter((pl.col("_file") == i) & (pl.col("_state") != "new"))["txn_id"]
+        for part in files:
+            relative = f"transactions/{part.stem}/{plan_.batch}-{i:04d}.parquet"
+            if dropped.len():
                 kept = pl.read_parquet(part).filter(~pl.col("txn_id").is_in(dropped.to_list()))
                 if kept.is_empty():
                     continue
                 kept.write_parquet(part, **PARQUET_POLARS)
-            files["transactions"].append((part, rel))
-    conflict_ids = batch.filter(pl.col("_state") == "conflict").select("txn_id", "_file")
+            kept_files.append((part, relative))
+    return kept_files
 
-    quarantine_frames = []
+
+def _quarantine(
+    plan_: Plan, staged: Staged, parts: dict[int, list[Path]], states: pl.DataFrame
+) -> dict[int, pl.DataFrame]:
+    """Per staged file: the records it quarantined while staging, plus those that conflict with an earlier record."""
+    conflicts = states.filter(pl.col("_state") == "conflict").select("txn_id", "_file")
+    out = {}
     for i, it in staged:
-        q = pl.read_parquet(plan_.staging / f"{i:04d}" / "quarantine.parquet")
-        ids = conflict_ids.filter(pl.col("_file") == i)["txn_id"]
-        c = (
-            pl.scan_parquet(staged_parts[i]).filter(pl.col("txn_id").is_in(ids.to_list())).collect()
+        frame = pl.read_parquet(plan_.staging / f"{i:04d}" / "quarantine.parquet")
+        ids = conflicts.filter(pl.col("_file") == i)["txn_id"]
+        conflicting = (
+            pl.scan_parquet(parts[i]).filter(pl.col("txn_id").is_in(ids.to_list())).collect()
             if ids.len() else pl.DataFrame()
         )  # fmt: skip
-        if c.height:
-            q = pl.concat([q, c.select(
+        if conflicting.height:
+            frame = pl.concat([frame, conflicting.select(
                 file=pl.lit(it.source.display), file_sha256=pl.lit(it.source.sha256),
                 source_format=pl.lit(it.adapter), row=pl.col("source_row"),
                 raw=pl.struct(pl.all()).struct.json_encode(),
                 reason=pl.format("conflicts with an earlier record of id {} (other time, amount or currency)",
                                  pl.col("txn_id")),
             ).cast(dict(QUARANTINE_SCHEMA))])  # type: ignore[arg-type]  # fmt: skip
-        quarantine_frames.append(q)
+        out[i] = frame
+    return out
+
+
+def _count(staged: Staged, states: pl.DataFrame, quarantined: dict[int, pl.DataFrame]) -> None:
+    """Each staged file's final figures; ``rows read = accepted + quarantined`` is asserted."""
+    for i, it in staged:
         rep = it.report
         if not it.labels_only:
-            states = batch.filter(pl.col("_file") == i)["_state"].value_counts() if batch.height else None
-            counts = {} if states is None else dict(zip(states["_state"].to_list(), states["count"].to_list(),
-                                                        strict=True))  # fmt: skip
+            by_state = states.filter(pl.col("_file") == i)["_state"].value_counts() if states.height else None
+            counts = {} if by_state is None else dict(zip(by_state["_state"].to_list(), by_state["count"].to_list(),
+                                                          strict=True))  # fmt: skip
             rep.new, rep.merged = counts.get("new", 0), counts.get("merged", 0) + rep.merged_in_file
             rep.accepted = rep.new + rep.merged + it.reference_records
-        rep.quarantined = q.height
+        rep.quarantined = quarantined[i].height
         rep.status = "ingested"
         rep.check()
-    quarantine = pl.concat(quarantine_frames) if quarantine_frames else pl.DataFrame(schema=QUARANTINE_SCHEMA)
-    if quarantine.height:
-        target = out / "quarantine.parquet"
-        quarantine.write_parquet(target)
-        files["quarantine"].append((target, f"quarantine/{plan_.batch}.parquet"))
 
+
+def _write_quarantine(plan_: Plan, quarantined: dict[int, pl.DataFrame], out: Path) -> list[tuple[Path, str]]:
+    frames = list(quarantined.values())
+    quarantine = pl.concat(frames) if frames else pl.DataFrame(schema=QUARANTINE_SCHEMA)
+    if not quarantine.height:
+        return []
+    target = out / "quarantine.parquet"
+    quarantine.write_parquet(target)
+    return [(target, f"quarantine/{plan_.batch}.parquet")]
+
+
+def _reference_tables(plan_: Plan, staged: Staged, out: Path) -> Files:
+    """The batch's accounts and labels: every staged file's, identical rows once."""
+    files: Files = {}
     for table, schema in (("accounts", ACCOUNT_SCHEMA), ("labels", LABEL_SCHEMA)):
         parts = [plan_.staging / f"{i:04d}" / f"{table}.parquet" for i, _ in staged]
         present = [pl.read_parquet(p) for p in parts if p.is_file()]
@@ -516,9 +563,12 @@ def commit(plan_: Plan, reports: list[FileReport]) -> IngestReport:
         frame = pl.concat(present, how="vertical_relaxed").unique(maintain_order=True)
         target = out / f"{table}.parquet"
         pq.write_table(conform(frame, schema, what=table), target, **PARQUET)
-        files[table].append((target, f"{table}/{plan_.batch}.parquet"))
+        files[table] = [(target, f"{table}/{plan_.batch}.parquet")]
+    return files
 
-    known = pl.concat([existing["txn_id"], batch["txn_id"]])
+
+def _note_label_matches(plan_: Plan, staged: Staged, known: pl.Series) -> None:
+    """Tell how many of a label file's transaction labels match a transaction in the store or the batch."""
     for i, it in staged:
         labels_file = plan_.staging / f"{i:04d}" / "labels.parquet"
         if (it.labels_only or it.reference_records) and labels_file.is_file():
@@ -527,8 +577,18 @@ def commit(plan_: Plan, reports: list[FileReport]) -> IngestReport:
             what = "pattern transactions" if it.labels_only else "labelled transactions"
             if it.labels_only or ids.len():
                 it.report.notes.append(f"{found} of {ids.len()} {what} match stored transactions")
-    fx = FxTable.load(plan_.options.fx)
-    manifest = {
+
+
+def _write_fx(plan_: Plan, fx: FxTable, out: Path) -> list[tuple[Path, str]]:
+    """The FX table as the store keeps it, so that the rates outlive the ``--fx`` file."""
+    target = out / "fx.parquet"
+    pq.write_table(fx.to_frame().to_arrow(), target, **PARQUET)
+    return [(target, f"fx/{plan_.batch}.parquet")]
+
+
+def _manifest(plan_: Plan, staged: Staged, fx: FxTable) -> dict[str, Any]:
+    """What describes the batch besides its files (which :meth:`Store.commit` adds)."""
+    return {
         "finwatch": __version__,
         "base_currency": plan_.options.base_currency,
         "fx_table": {"name": fx.name, "sha256": fx.sha256},
@@ -541,8 +601,6 @@ def commit(plan_: Plan, reports: list[FileReport]) -> IngestReport:
             for _i, it in staged
         ],
     }  # fmt: skip
-    store.commit(plan_.batch, {k: v for k, v in files.items() if v}, manifest)
-    return IngestReport(str(plan_.store), plan_.batch, all_reports, committed=True)
 
 
 def _states(existing: pl.DataFrame, batch: pl.DataFrame) -> pl.DataFrame:

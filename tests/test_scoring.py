@@ -1,0 +1,76 @@
+"""The scoring module every stage shares: alert counts, rankings, rule weights, the combined score."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from finwatch import evaluate as ev
+from finwatch.model import budget_threshold
+from finwatch.scoring import SEVERITY_PRIOR, alert_count, combine, rank, rule_scores, rule_weights
+
+
+@pytest.mark.parametrize(
+    ("budget", "n", "expected"),
+    [
+        pytest.param(0.07, 100, 7, id="7 % of 100 accounts is 7, not 8"),
+        pytest.param(0.01, 100, 1, id="1 % of 100 is 1"),
+        pytest.param(0.01, 101, 2, id="1 % of 101 rounds up to 2"),
+        pytest.param(0.001, 10, 1, id="at least one alert"),
+        pytest.param(0.29, 100, 29, id="0.29 × 100 is 29 despite 28.999999999999996"),
+    ],
+)
+def test_alert_count(budget: float, n: int, expected: int) -> None:
+    assert alert_count(budget, n) == expected
+
+
+@settings(max_examples=200, deadline=None)
+@given(budget=st.floats(min_value=0.0005, max_value=0.9995), n=st.integers(min_value=1, max_value=5000))
+def test_scoring_thresholds_and_evaluation_raise_the_same_count(budget: float, n: int) -> None:
+    score = np.linspace(1.0, 0.0, n, endpoint=False)  # distinct scores, highest first
+    leads = alert_count(budget, n)  # what `finwatch score` raises
+    threshold = budget_threshold(score, budget) if budget < 1 else float(score.min())
+    alerted_by_threshold = int(np.sum(score >= threshold))  # what a model's budget threshold alerts
+    measured = ev.metrics(np.arange(n) % 2 == 0, score, 0.5, budgets=[budget], ks=[1])
+    counted = next(iter(measured["at_budget"].values()))["alerts"]  # what `finwatch evaluate` counts
+    assert leads == alerted_by_threshold == counted
+
+
+def test_rank_is_by_score_then_id() -> None:
+    order = rank(np.array([0.5, 0.9, 0.5, 0.1]), ["b", "z", "a", "c"])
+    assert order.tolist() == [1, 2, 0, 3]
+
+
+def test_combined_score_rises_with_either() -> None:
+    assert combine(np.array([0.0, 0.5, 0.5]), np.array([0.0, 0.0, 0.5])).tolist() == [0.0, 0.5, 0.75]
+
+
+TRAINED = {
+    "version": "old",
+    "digests": {"FW-A": "a1", "FW-B": "b1", "FW-GONE": "g1"},
+    "precision": {"FW-A": {"precision": 0.9, "hits": 8, "positive": 8}},
+}
+
+
+def test_rules_new_or_changed_since_training_weigh_their_severity_prior() -> None:
+    digests = {"FW-A": "a1", "FW-B": "b2", "FW-NEW": "n1"}
+    severities = {"FW-A": "high", "FW-B": "medium", "FW-NEW": "high"}
+    weights, changes = rule_weights(TRAINED, digests, severities)
+    assert weights == {"FW-A": 0.9, "FW-B": SEVERITY_PRIOR["medium"], "FW-NEW": SEVERITY_PRIOR["high"]}
+    assert changes == {"new": ["FW-NEW"], "changed": ["FW-B"], "removed": ["FW-GONE"]}
+    assert rule_scores(weights, [["FW-NEW"], [], ["FW-A", "FW-B"]]).tolist() == [0.5, 0.0, 0.9]
+
+
+def test_a_rule_that_never_fired_in_training_weighs_zero() -> None:
+    weights, changes = rule_weights(TRAINED, {"FW-A": "a1", "FW-B": "b1"}, {"FW-A": "high", "FW-B": "high"})
+    assert weights == {"FW-A": 0.9, "FW-B": 0.0}
+    assert changes == {"new": [], "changed": [], "removed": ["FW-GONE"]}
+
+
+def test_models_without_rule_digests_keep_their_measured_weights() -> None:
+    old = {"version": "old", "precision": {"FW-A": {"precision": 0.4}}}
+    weights, changes = rule_weights(old, {"FW-A": "a1", "FW-B": "b1"}, {"FW-A": "low", "FW-B": "high"})
+    assert weights == {"FW-A": 0.4, "FW-B": 0.0}
+    assert changes == {"new": [], "changed": [], "removed": []}
