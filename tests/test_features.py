@@ -13,7 +13,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from finwatch.features import AuditFailed, FeatureConfig, build_account_features
+from finwatch.exceptions import ConfigError
+from finwatch.features import AuditFailed, FeatureConfig, build_account_features, build_transaction_features
 from finwatch.store import Store
 from finwatch.testing import make_store, make_transactions
 
@@ -49,6 +50,88 @@ def cash_in(account: str, amount: str, at: dt.datetime, **extra: Any) -> dict[st
 def test_near_threshold_cash_deposit_boundaries(tmp_path: Path, amount: str, counted: int) -> None:
     frame = features_of(tmp_path, [cash_in("A", amount, AS_OF - H)])
     assert one(frame, "A", "count_cash_near_threshold_24h") == counted
+
+
+@pytest.mark.parametrize(
+    ("amount", "reportable_at_threshold", "near"),
+    [
+        pytest.param("9999.99", True, True, id="9,999.99 is near when 10,000 is reportable"),
+        pytest.param("10000.00", True, False, id="10,000.00 is not near when 10,000 is reportable"),
+        pytest.param("10000.00", False, True, id="10,000.00 is near when only more than 10,000 is reportable"),
+        pytest.param("10000.01", False, False, id="10,000.01 is not near when only more than 10,000 is reportable"),
+        pytest.param("8000.00", False, True, id="8,000.00 is near either way"),
+    ],
+)
+def test_the_near_threshold_band_follows_reportable_at_threshold(
+    tmp_path: Path, amount: str, reportable_at_threshold: bool, near: bool
+) -> None:
+    make_store(tmp_path / "s", make_transactions([cash_in("A", amount, AS_OF - H, txn_id="d")]))
+    config = FeatureConfig(reportable_at_threshold=reportable_at_threshold)
+    accounts = build_account_features(Store(tmp_path / "s"), AS_OF, config).accounts
+    transactions = build_transaction_features(Store(tmp_path / "s"), AS_OF, config).transactions
+    assert transactions is not None
+    assert one(accounts, "A", "count_cash_near_threshold_24h") == int(near)
+    assert transactions.filter(pl.col("txn_id") == "d")["is_cash_near_threshold"].item() is near
+    assert transactions.filter(pl.col("txn_id") == "d")["dst_cash_near_threshold_5d"].item() == int(near)
+
+
+@pytest.mark.parametrize(
+    ("window", "largest"),
+    [
+        pytest.param(None, 9_500.0, id="calendar day: deposits 20 h apart across midnight are two days"),
+        pytest.param(dt.timedelta(hours=24), 18_500.0, id="24-hour rule: deposits 20 h apart add up"),
+        pytest.param(dt.timedelta(hours=20), 9_500.0, id="a 20-hour window: exactly 20 h apart is outside"),
+    ],
+)
+def test_cash_adds_up_over_the_aggregation_window(tmp_path: Path, window: dt.timedelta | None, largest: float) -> None:
+    evening = dt.datetime(2026, 1, 28, 16, 0, tzinfo=dt.UTC)
+    rows = [cash_in("A", "9000.00", evening), cash_in("A", "9500.00", evening + 20 * H)]  # 12:00 the next day
+    frame = features_of(tmp_path, rows, aggregation_window=window)
+    assert one(frame, "A", "max_cash_near_threshold_day_total_30d") == pytest.approx(largest)
+
+
+def test_a_threshold_in_another_currency_is_converted_at_the_as_of_date(tmp_path: Path) -> None:
+    from decimal import Decimal
+
+    from finwatch.fx import FxTable
+
+    table = FxTable.load()
+    rate = table.rate_to(pl.DataFrame({"date": [AS_OF.date()], "currency": ["CAD"]}), "USD")["rate"].item()
+    threshold = float(Decimal(10_000) * Decimal(repr(rate)))  # 10,000 CAD in USD, the store's base currency
+    assert threshold != pytest.approx(10_000)
+    below, at = f"{threshold - 0.01:.2f}", f"{threshold:.2f}"
+    rows = [cash_in("A", below, AS_OF - H), cash_in("B", at, AS_OF - H), cash_in("C", "9999.00", AS_OF - H)]
+    make_store(tmp_path / "s", make_transactions(rows))
+    config = FeatureConfig(threshold=Decimal(10_000), threshold_currency="CAD")
+    result = build_account_features(Store(tmp_path / "s"), AS_OF, config)
+    assert result.parameters["threshold"] == pytest.approx(threshold)
+    assert [one(result.accounts, a, "count_cash_near_threshold_24h") for a in "ABC"] == [1, 0, 0]
+
+
+def test_a_threshold_without_an_fx_rate_is_refused(tmp_path: Path) -> None:
+    make_store(tmp_path / "s", make_transactions([cash_in("A", "9000.00", AS_OF - H)]))
+    config = FeatureConfig(threshold_currency="XTS")
+    message = r"the reporting threshold of 10000 XTS cannot be converted to USD: no FX rate .*; add one to the FX table"
+    with pytest.raises(ConfigError, match=message):
+        build_account_features(Store(tmp_path / "s"), AS_OF, config)
+
+
+def test_the_features_carry_the_values_they_were_built_with(tmp_path: Path) -> None:
+    make_store(tmp_path / "s", make_transactions([cash_in("A", "9000.00", AS_OF - H)]))
+    result = build_account_features(Store(tmp_path / "s"), AS_OF, FeatureConfig(threshold=12_000, near_share=0.7))
+    assert result.parameters["threshold"] == 12_000.0
+    assert result.parameters["near_share"] == 0.7
+    assert result.parameters["as_of"] == AS_OF
+    assert "files" not in result.parameters
+
+
+def test_an_account_absent_from_a_family_has_zero_counts_and_null_ratios(tmp_path: Path) -> None:
+    frame = features_of(tmp_path, [{"ts": AS_OF - H, "src": "A", "dst": "B", "amount": "50", "channel": "card"}])
+    assert one(frame, "B", "count_cash_near_threshold_30d") == 0  # structuring never saw B
+    assert one(frame, "B", "max_cash_near_threshold_day_total_30d") == 0
+    assert one(frame, "B", "cycles_30d") == 0
+    assert one(frame, "B", "share_cash_out_elsewhere_30d") is None  # undefined, not zero
+    assert one(frame, "B", "min_cycle_hours_30d") is None
 
 
 @pytest.mark.parametrize(

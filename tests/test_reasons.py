@@ -6,6 +6,7 @@ import datetime as dt
 import re
 import string
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import polars as pl
@@ -114,3 +115,33 @@ def test_numbers_read_as_an_analyst_expects() -> None:
     assert reasons["share_night_30d"].format(value=0.5).startswith("50% of ")
     assert reasons["sum_in_30d"].format(value=98765.4).startswith("98,765.40 in base currency ")
     assert reasons["closes_cycle"].format(value="yes").endswith(": yes")
+
+
+def test_sentences_come_from_the_catalogue_given(tmp_path: Path) -> None:
+    from finwatch.explain import reason_templates, render
+
+    (tmp_path / "reasons.yaml").write_text('count_in_24h: "{value:,.0f} Eingänge in 24 Stunden"\n', encoding="utf-8")
+    templates = reason_templates(tmp_path)
+    assert templates == {"count_in_24h": "{value:,.0f} Eingänge in 24 Stunden"}
+    assert render("count_in_24h", 1234.0, templates=templates) == "1,234 Eingänge in 24 Stunden"
+    assert render("src_profile_count_in_24h", 3.0, templates=templates).endswith(": 3 Eingänge in 24 Stunden")
+    assert render("count_out_24h", 2.0, templates=templates) == "count_out_24h = 2.0"  # not in this catalogue
+    assert reason_templates() == load_reasons()  # the default: the shipped features/reasons.yaml
+    assert render("count_in_24h", 1234.0) == "1,234 incoming transactions in the 24 hours up to the scoring time"
+
+
+def test_model_reasons_use_the_templates_given(tmp_path: Path) -> None:
+    import numpy as np
+
+    from finwatch.explain import model_reasons
+    from finwatch.model import XGBScorer
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(400, 2))
+    y = (X[:, 0] > 0.5).astype(int)
+    model = XGBScorer(n_estimators=20).fit(X, y, feature_names=["count_in_24h", "sum_in_24h"])
+    top = int(np.argmax(model.predict_proba(X)[:, 1]))
+    templates = {"count_in_24h": "custom sentence {value:.0f}"}
+    reasons = model_reasons(model, X[top : top + 1], top=1, templates=templates)[0]
+    assert reasons[0]["feature"] == "count_in_24h"
+    assert reasons[0]["text"] == f"custom sentence {X[top, 0]:.0f}"

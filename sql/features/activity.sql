@@ -10,6 +10,9 @@
 --   w_7d: interval 7 days
 --   w_30d: interval 30 days
 --   night_hours: hours counted as night (UTC), required
+-- zero_when_absent: count_in_24h, count_out_24h, count_in_7d, count_out_7d, count_in_30d, count_out_30d,
+--   sum_in_24h, sum_out_24h, sum_in_7d, sum_out_7d, sum_in_30d, sum_out_30d, distinct_counterparties_7d,
+--   distinct_counterparties_30d, active_days_30d
 -- columns:
 --   count_in_24h / count_out_24h (also 7d, 30d): transactions received / sent in the window
 --   sum_in_24h / sum_out_24h (also 7d, 30d): their total in the base currency

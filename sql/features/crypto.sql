@@ -10,6 +10,9 @@
 --   peel_window: interval 12 hours
 --   peel_keep_share: 0.8
 --   peel_max_hops: 12
+-- evidence:
+--   crypto: onchain_legs
+-- zero_when_absent: peel_chain_length_30d, count_fresh_address_out_30d
 -- columns:
 --   peel_chain_length_30d: hops of the longest peel chain through the address (each hop passes on at least
 --     peel_keep_share of what arrived, within peel_window, to an address with no earlier history)
@@ -18,6 +21,10 @@
 with recursive onchain as (
     select txn_id, src_account as src, dst_account as dst, ts, amount_base as amount
     from stg_transactions where chain is not null and src_account is not null and dst_account is not null
+),
+onchain_legs as (
+    -- evidence: the address's on-chain transfers in and out over the lookback
+    select * from stg_legs where chain is not null and ts > $as_of - $w_30d
 ),
 first_seen as (
     select account, min(ts) as first_ts

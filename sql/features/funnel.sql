@@ -7,6 +7,9 @@
 -- parameters:
 --   as_of: timestamp, required
 --   w_30d: interval 30 days
+-- evidence:
+--   funnel: cash
+-- zero_when_absent: distinct_cash_in_cities_30d, distinct_cash_out_cities_30d
 -- columns:
 --   distinct_cash_in_cities_30d / distinct_cash_out_cities_30d: cities of cash deposits / withdrawals
 --   share_cash_out_elsewhere_30d: share of cash withdrawn in cities where the account made no deposit

@@ -9,12 +9,22 @@
 --   w_30d: interval 30 days
 --   w_resend_24h: interval 24 hours
 --   w_resend_48h: interval 48 hours
+-- evidence:
+--   flow_through: bank_transfers
+-- zero_when_absent: count_in_then_out_24h_30d
 -- columns:
 --   share_out_within_24h_of_in_30d / _48h_: share of outgoing volume sent within 24 h / 48 h after an inflow
 --   retained_share_30d: (in − out) / in over the lookback (null without inflows; near 0 = everything passed on)
 --   count_in_then_out_24h_30d: outgoing transfers that follow an inflow within 24 h
-with legs as (
-    select * from stg_legs where ts > $as_of - $w_30d and channel <> 'card'
+with window_legs as (
+    select * from stg_legs where ts > $as_of - $w_30d
+),
+bank_transfers as (
+    -- evidence of money flowing through (relays, pass-through, shells): wires, ACH and instant P2P, in and out
+    select * from window_legs where channel in ('wire', 'ach', 'p2p')
+),
+legs as (
+    select * from window_legs where channel <> 'card'
 ),
 outs as (
     select o.account_id, o.txn_id, o.ts, o.amount_base, max(i.ts) as last_in

@@ -9,6 +9,7 @@
 --   w_7d: interval 7 days
 --   sg_tolerance: 0.2
 --   sg_min_amount: 100
+-- zero_when_absent: scatter_gather_intermediates_7d, scatter_gather_role_intermediate_7d, gather_scatter_degree_7d
 -- columns:
 --   scatter_gather_intermediates_7d: most intermediates B of one A → {B} → C (account as A or as C), each B
 --     forwarding after receiving, within the window, amount within sg_tolerance (not more than received)

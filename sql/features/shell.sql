@@ -8,6 +8,7 @@
 --   as_of: timestamp, required
 --   w_30d: interval 30 days
 --   payroll_keywords: words that mark a payroll payment in descriptions, required
+-- zero_when_absent: is_business, has_payroll_30d
 -- columns:
 --   is_business: the account holder is a business or merchant (from the accounts table; false when unknown)
 --   has_payroll_30d: pays wages (a description with a payroll keyword) in the lookback

@@ -21,6 +21,11 @@
 --   names_travel: merchant-name substrings of travel, required
 --   names_prepaid: merchant-name substrings of prepaid cards, required
 --   names_crypto: merchant-name substrings of crypto on-ramps, required
+-- evidence:
+--   trafficking: red_flag_legs
+-- zero_when_absent: count_ad_payments_30d, max_lodging_cities_in_7d_30d, count_lodging_30d,
+--   count_night_card_cash_30d, distinct_small_p2p_senders_30d, count_prepaid_30d, count_travel_30d,
+--   count_crypto_out_after_inflow_30d
 -- columns:
 --   count_ad_payments_30d: payments to online-ad sites
 --   max_lodging_cities_in_7d_30d: most distinct cities with lodging payments within any 7 days of the lookback
@@ -43,7 +48,15 @@ legs as (
         list_contains($mcc_prepaid, mcc) or list_bool_or([contains(merchant, p) for p in $names_prepaid])
             as is_prepaid,
         list_contains($mcc_crypto, mcc) or list_bool_or([contains(merchant, p) for p in $names_crypto]) as is_crypto,
+        direction = 'in' and channel = 'p2p' and amount_base < $small_payment as is_small_p2p_in,
+        channel in ('card', 'cash') and list_contains($night_hours, hour_utc) as is_night_card_cash,
     from window_legs
+),
+red_flag_legs as (
+    -- evidence: payments to the merchants above, small P2P inflows and night card or cash activity
+    select * from legs
+    where (direction = 'out' and (is_ads or is_lodging or is_travel or is_prepaid or is_crypto))
+       or is_small_p2p_in or is_night_card_cash
 ),
 outs as (
     select * from legs where direction = 'out'
@@ -71,10 +84,8 @@ final as (
         count(*) filter (where l.direction = 'out' and l.is_ads) as count_ad_payments_30d,
         coalesce(max(s.max_lodging_cities_in_7d_30d), 0) as max_lodging_cities_in_7d_30d,
         count(*) filter (where l.direction = 'out' and l.is_lodging) as count_lodging_30d,
-        count(*) filter (where l.channel in ('card', 'cash') and list_contains($night_hours, l.hour_utc))
-            as count_night_card_cash_30d,
-        count(distinct l.counterparty) filter (where l.direction = 'in' and l.channel = 'p2p'
-                                                and l.amount_base < $small_payment) as distinct_small_p2p_senders_30d,
+        count(*) filter (where l.is_night_card_cash) as count_night_card_cash_30d,
+        count(distinct l.counterparty) filter (where l.is_small_p2p_in) as distinct_small_p2p_senders_30d,
         count(*) filter (where l.direction = 'out' and l.is_prepaid) as count_prepaid_30d,
         count(*) filter (where l.direction = 'out' and l.is_travel) as count_travel_30d,
         coalesce(max(c.count_crypto_out_after_inflow_30d), 0) as count_crypto_out_after_inflow_30d,

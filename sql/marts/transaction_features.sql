@@ -10,8 +10,6 @@
 --   w_30d: interval 30 days
 --   w_5d: interval 5 days
 --   sg_tolerance: 0.2
---   threshold: 10000
---   near_share: 0.8
 -- columns:
 --   src_count_out_24h / src_sum_out_24h / src_distinct_receivers_7d: the sender's activity up to this transaction
 --   src_count_in_24h / src_sum_in_24h: what the sender received in the 24 h up to it
@@ -32,7 +30,7 @@
 --   dst_in_amount_cv_24h: spread (standard deviation over mean) of the receiver's inflows in the 24 h up to it
 --   src_hours_since_previous_out / dst_hours_since_previous_in: hours since the sender's previous payment out /
 --     the receiver's previous inflow (null: the first)
---   is_cash_near_threshold: a cash movement between near_share × threshold and the threshold (base currency)
+--   is_cash_near_threshold: a cash movement in the near-threshold band (stg_transactions.is_near_threshold)
 --   dst_cash_near_threshold_5d / src_cash_near_threshold_5d: such cash movements of the receiver / sender in the
 --     5 days up to and including this one (structuring)
 --   hour_utc / is_weekend: when it happened (UTC)
@@ -49,8 +47,7 @@ with pairs as (
 ),
 legs as (
     select l.*, coalesce(p.pair_count_before, 0) = 0 as first_with_counterparty,
-           l.channel = 'cash' and l.amount_base >= $near_share * $threshold and l.amount_base < $threshold
-               as cash_near_threshold
+           l.channel = 'cash' and l.is_near_threshold as cash_near_threshold
     from stg_legs l left join pairs p using (txn_id)
 ),
 windowed as (
@@ -121,8 +118,7 @@ final as (
         coalesce(p.pair_count_before, 0) as pair_count_before,
         t.amount_base / nullif(s.sum_out_30d / nullif(s.count_out_30d, 0), 0) as amount_to_src_mean_30d,
         t.amount_base / nullif(d.sum_in_30d / nullif(d.count_in_30d, 0), 0) as amount_to_dst_mean_30d,
-        t.channel = 'cash' and t.amount_base >= $near_share * $threshold and t.amount_base < $threshold
-            as is_cash_near_threshold,
+        t.channel = 'cash' and t.is_near_threshold as is_cash_near_threshold,
         d.cash_near_threshold_5d as dst_cash_near_threshold_5d, s.cash_near_threshold_5d as src_cash_near_threshold_5d,
         t.hour_utc, t.is_weekend,
         t.amount % 100 = 0 as is_round_amount,

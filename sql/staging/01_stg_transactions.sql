@@ -5,9 +5,15 @@
 -- parameters:
 --   files: list of Parquet files the store's manifests vouch for, required
 --   as_of: timestamp, required
+--   threshold: the reporting threshold in the base currency (converted from its own currency at as_of), required
+--   near_share: 0.8
+--   reportable_at_threshold: an amount equal to the threshold is reportable, required
 -- columns:
 --   hour_utc: hour of day of ts (UTC)
 --   is_weekend: Saturday or Sunday
+--   is_near_threshold: amount_base in the near-threshold band, the one definition of it: from near_share ×
+--     threshold up to the threshold, the threshold itself excluded when an amount equal to it is reportable
+--     ([near_share × threshold, threshold)) and included when only more than it is ([…, threshold])
 with source as (
     select * from read_parquet($files)
 ),
@@ -32,6 +38,9 @@ renamed as (
         chain,
         extract(hour from ts at time zone 'UTC') as hour_utc,
         isodow(ts at time zone 'UTC') >= 6 as is_weekend,
+        amount_base >= $near_share * $threshold
+            and (amount_base < $threshold or (not $reportable_at_threshold and amount_base = $threshold))
+            as is_near_threshold,
     from source
     where ts <= $as_of
 ),

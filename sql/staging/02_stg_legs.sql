@@ -19,11 +19,11 @@ incoming as (
 ),
 final as (
     select account_id, counterparty, direction, txn_id, ts, amount_base, channel, mcc, counterparty_name,
-           country, city, branch, chain, hour_utc, is_weekend
+           country, city, branch, chain, hour_utc, is_weekend, is_near_threshold
     from outgoing
     union all
     select account_id, counterparty, direction, txn_id, ts, amount_base, channel, mcc, counterparty_name,
-           country, city, branch, chain, hour_utc, is_weekend
+           country, city, branch, chain, hour_utc, is_weekend, is_near_threshold
     from incoming
 )
 select * from final

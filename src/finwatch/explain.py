@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from functools import cache
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -19,17 +20,20 @@ import yaml
 
 from finwatch.exceptions import ConfigError
 from finwatch.features import reference_root
-from finwatch.model import XGBScorer
+from finwatch.model import Scorer
 
 __all__ = ["Reason", "merge", "model_reasons", "reason_templates", "render", "rule_reasons"]
 
 Reason = dict[str, Any]
 
 
+def reason_templates(reference_dir: Path | None = None) -> dict[str, str]:
+    """Feature name → sentence template (``reasons.yaml`` of ``reference_dir``, default: the shipped ``features/``)."""
+    return _templates((reference_dir or reference_root()) / "reasons.yaml")
+
+
 @cache
-def reason_templates() -> dict[str, str]:
-    """Feature name → sentence template (``features/reasons.yaml``)."""
-    path = reference_root() / "reasons.yaml"
+def _templates(path: Path) -> dict[str, str]:
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
     except (OSError, yaml.YAMLError) as exc:
@@ -39,13 +43,17 @@ def reason_templates() -> dict[str, str]:
     return {str(k): str(v) for k, v in data.items()}
 
 
-def render(feature: str, value: Any, boolean: bool = False) -> str:
-    """The sentence for ``feature`` at ``value`` (a feature without a template is named as it is)."""
+def render(feature: str, value: Any, boolean: bool = False, templates: Mapping[str, str] | None = None) -> str:
+    """The sentence for ``feature`` at ``value`` (a feature without a template is named as it is).
+
+    ``templates`` default to :func:`reason_templates` of the shipped catalogue.
+    """
     for side, party in (("src", "the sender"), ("dst", "the receiver")):
         prefix = f"{side}_profile_"
         if feature.startswith(prefix):  # a party's account feature as of the start of the transaction's day
-            return f"{party}, as of the start of that day: {render(feature.removeprefix(prefix), value, boolean)}"
-    template = reason_templates().get(feature)
+            inner = render(feature.removeprefix(prefix), value, boolean, templates)
+            return f"{party}, as of the start of that day: {inner}"
+    template = (reason_templates() if templates is None else templates).get(feature)
     if value is None or (isinstance(value, float) and math.isnan(value)):
         shown: Any = "unknown"
         template = None
@@ -62,14 +70,18 @@ def render(feature: str, value: Any, boolean: bool = False) -> str:
 
 
 def model_reasons(
-    scorer: XGBScorer,
+    scorer: Scorer,
     X: np.ndarray,
     *,
     booleans: Sequence[str] = (),
     top: int = 3,
     min_contribution: float = 0.0,
+    templates: Mapping[str, str] | None = None,
 ) -> list[list[Reason]]:
-    """For each row of ``X``: up to ``top`` features that raised its score most, as reasons."""
+    """For each row of ``X``: up to ``top`` features that raised its score most, as reasons.
+
+    ``templates``: the sentences (:func:`reason_templates` of a catalogue; default: the shipped one).
+    """
     if X.shape[0] == 0:
         return []
     contributions = scorer.contributions(X)[:, :-1]  # the last column is the bias
@@ -91,7 +103,7 @@ def model_reasons(
                 "feature": feature,
                 "value": value,
                 "contribution": round(c, 6),
-                "text": render(feature, value, feature in flags),
+                "text": render(feature, value, feature in flags, templates),
             })  # fmt: skip
         out.append(reasons)
     return out

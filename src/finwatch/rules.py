@@ -8,12 +8,17 @@ A rule::
       severity: high                       # low | medium | high
       description: Three or more cash deposits between 80 % and 100 % of the threshold within five days.
       condition: count_cash_near_threshold_5d >= 3
-      evidence: structuring                # an evidence family of sql/evidence/evidence.sql
-      citation: "31 CFR 1010.314 ..."
+      evidence: structuring                # an evidence family the SQL catalogue declares (sql/features headers)
+      citation: "{law.structuring}; FFIEC ..."
 
 Conditions are a small language, parsed (never executed): feature names, numbers, ``true``/``false``,
 comparisons (``< <= > >= == !=``), ``and``, ``or``, ``not`` and parentheses. A feature that is null for an account
-makes the comparison false.
+makes the comparison false. ``threshold`` names the reporting threshold in the base currency, as the features
+were built with it (:attr:`finwatch.features.Features.parameters`).
+
+A citation may quote the configured law with ``{law.<key>}`` (``threshold``, ``aggregation``, ``structuring``,
+``suspicious_report``, ``trafficking``, ``trafficking_key_term``, ``report_name``): filled from
+``FeatureConfig.law`` when the pack is loaded.
 """
 
 from __future__ import annotations
@@ -21,6 +26,8 @@ from __future__ import annotations
 import ast
 import hashlib
 import json
+import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -28,15 +35,17 @@ from typing import Any
 import polars as pl
 import yaml
 
+from finwatch.config import FeatureConfig
 from finwatch.exceptions import ConfigError
-from finwatch.features import Features, reference_root
+from finwatch.features import Features, evidence_families, reference_root
 
-__all__ = ["Rule", "RulePack", "evaluate", "load_rules"]
+__all__ = ["PARAMETERS", "Rule", "RulePack", "evaluate", "load_rules"]
 
 SEVERITIES = ("low", "medium", "high")
 FIELDS = ("id", "version", "typology", "severity", "description", "condition", "evidence", "citation")
-EVIDENCE_FAMILIES = ("structuring", "cycles", "fan_in", "fan_out", "flow_through", "funnel", "trafficking", "crypto",
-                     "geography")  # fmt: skip
+#: names a condition may use for a value the features were built with (not a feature column)
+PARAMETERS = ("threshold",)
+PLACEHOLDER = re.compile(r"\{([^{}]*)\}")
 EVIDENCE_LIMIT = 50  # per hit: the largest transactions first
 
 
@@ -49,17 +58,39 @@ class Rule:
     description: str
     condition: str
     evidence: str
-    citation: str
+    citation: str  # with the configured law quoted
     source: str  # the file it came from
+    citation_template: str = ""  # as written in the file ({law.…} placeholders unfilled)
 
     @property
-    def columns(self) -> set[str]:
+    def names(self) -> set[str]:
         return {n.id for n in ast.walk(ast.parse(self.condition, mode="eval")) if isinstance(n, ast.Name)} - {
             "true", "false"
         }  # fmt: skip
 
-    def expression(self) -> pl.Expr:
-        return _compile(ast.parse(self.condition, mode="eval").body, self)
+    @property
+    def columns(self) -> set[str]:
+        """The feature columns the condition reads."""
+        return self.names - set(PARAMETERS)
+
+    @property
+    def parameters(self) -> set[str]:
+        """The build parameters the condition reads (``threshold``)."""
+        return self.names & set(PARAMETERS)
+
+    def expression(self, parameters: Mapping[str, Any] | None = None) -> pl.Expr:
+        """The condition as a Polars expression; ``parameters`` are the values the features were built with."""
+        return _compile(ast.parse(self.condition, mode="eval").body, self, parameters)
+
+    @property
+    def digest(self) -> str:
+        """sha256 of the rule's canonical definition (the citation as written, before the law is filled in)."""
+        definition = {
+            "id": self.id, "version": self.version, "typology": self.typology, "severity": self.severity,
+            "description": self.description, "condition": self.condition, "evidence": self.evidence,
+            "citation": self.citation_template or self.citation,
+        }  # fmt: skip
+        return hashlib.sha256(json.dumps(definition, sort_keys=True).encode()).hexdigest()
 
 
 @dataclass(frozen=True)
@@ -67,18 +98,26 @@ class RulePack:
     rules: tuple[Rule, ...]
     version: str  # sha256 of the rule files (what a lead cites as "rules version")
 
+    def digests(self) -> dict[str, str]:
+        """Rule id → :attr:`Rule.digest`."""
+        return {r.id: r.digest for r in self.rules}
 
-def _compile(node: ast.AST, rule: Rule) -> pl.Expr:
+    def severities(self) -> dict[str, str]:
+        """Rule id → severity."""
+        return {r.id: r.severity for r in self.rules}
+
+
+def _compile(node: ast.AST, rule: Rule, parameters: Mapping[str, Any] | None) -> pl.Expr:
     if isinstance(node, ast.BoolOp):
-        parts = [_compile(v, rule) for v in node.values]
+        parts = [_compile(v, rule, parameters) for v in node.values]
         out = parts[0]
         for part in parts[1:]:
             out = (out & part) if isinstance(node.op, ast.And) else (out | part)
         return out
     if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.Not):
-        return ~_compile(node.operand, rule)
+        return ~_compile(node.operand, rule, parameters)
     if isinstance(node, ast.Compare) and len(node.ops) == 1:
-        left, right = _operand(node.left, rule), _operand(node.comparators[0], rule)
+        left, right = _operand(node.left, rule, parameters), _operand(node.comparators[0], rule, parameters)
         op = node.ops[0]
         compared = {
             ast.Lt: left < right, ast.LtE: left <= right, ast.Gt: left > right, ast.GtE: left >= right,
@@ -88,14 +127,20 @@ def _compile(node: ast.AST, rule: Rule) -> pl.Expr:
             raise ConfigError(f"rule {rule.id}: operator {type(op).__name__} is not allowed")
         return compared.fill_null(False)
     if isinstance(node, ast.Name | ast.Constant):
-        return _operand(node, rule).cast(pl.Boolean).fill_null(False)
+        return _operand(node, rule, parameters).cast(pl.Boolean).fill_null(False)
     raise ConfigError(f"rule {rule.id}: {ast.unparse(node)!r} is not a comparison, and/or/not, or a feature")
 
 
-def _operand(node: ast.AST, rule: Rule) -> pl.Expr:
+def _operand(node: ast.AST, rule: Rule, parameters: Mapping[str, Any] | None) -> pl.Expr:
     if isinstance(node, ast.Name):
         if node.id in ("true", "false"):
             return pl.lit(node.id == "true")
+        if node.id in PARAMETERS:
+            if parameters is None:  # checking the condition's shape only
+                return pl.lit(0.0)
+            if parameters.get(node.id) is None:
+                raise ConfigError(f"rule {rule.id}: the features carry no value of {node.id} to compare with")
+            return pl.lit(float(parameters[node.id]))
         return pl.col(node.id)
     if isinstance(node, ast.Constant) and isinstance(node.value, int | float | bool):
         return pl.lit(node.value)
@@ -104,17 +149,37 @@ def _operand(node: ast.AST, rule: Rule) -> pl.Expr:
     raise ConfigError(f"rule {rule.id}: {ast.unparse(node)!r} is not a feature name or a number")
 
 
-def _rule(entry: Any, source: str) -> Rule:
+def _citation(template: str, law: Mapping[str, str], where: str) -> str:
+    """``template`` with each ``{law.<key>}`` replaced by the configured citation."""
+
+    def fill(match: re.Match[str]) -> str:
+        kind, _, key = match.group(1).partition(".")
+        if kind != "law" or key not in law:
+            raise ConfigError(
+                f"{where}: citation placeholder {match.group(0)} is unknown; use {{law.<key>}} with a key of "
+                f"{', '.join(sorted(law))}"
+            )
+        return law[key]
+
+    return PLACEHOLDER.sub(fill, template)
+
+
+def _rule(entry: Any, source: str, law: Mapping[str, str], families: set[str]) -> Rule:
     if not isinstance(entry, dict):
         raise ConfigError(f"{source}: each rule must be a mapping with {', '.join(FIELDS)}")
     missing = [f for f in FIELDS if f not in entry]
     if missing:
         raise ConfigError(f"{source}: rule {entry.get('id', '?')} misses {missing}")
-    rule = Rule(**{f: entry[f] for f in FIELDS}, source=source)
+    template = str(entry["citation"])
+    fields = {f: entry[f] for f in FIELDS} | {"citation": _citation(template, law, f"{source}: rule {entry['id']}")}
+    rule = Rule(**fields, source=source, citation_template=template)
     if rule.severity not in SEVERITIES:
         raise ConfigError(f"{source}: rule {rule.id}: severity must be one of {', '.join(SEVERITIES)}")
-    if rule.evidence not in EVIDENCE_FAMILIES:
-        raise ConfigError(f"{source}: rule {rule.id}: evidence must be one of {', '.join(EVIDENCE_FAMILIES)}")
+    if rule.evidence not in families:
+        raise ConfigError(
+            f"{source}: rule {rule.id}: evidence {rule.evidence!r} is not a family the SQL declares; "
+            f"families: {', '.join(sorted(families))}"
+        )
     try:
         rule.expression()
     except SyntaxError as exc:
@@ -122,8 +187,14 @@ def _rule(entry: Any, source: str) -> Rule:
     return rule
 
 
-def load_rules(folder: Path | None = None) -> RulePack:
-    folder = folder or reference_root() / "rules"
+def load_rules(config: FeatureConfig, *, folder: Path | None = None) -> RulePack:
+    """The rule pack of ``config.reference_dir`` (default: the shipped ``features/rules``), or of ``folder``.
+
+    A rule naming an evidence family that ``config.sql_dir``'s SQL does not declare, or a ``{law.…}`` citation key
+    that ``config.law`` lacks, is refused here.
+    """
+    folder = folder or (config.reference_dir or reference_root()) / "rules"
+    families = evidence_families(config)
     digest = hashlib.sha256()
     rules: list[Rule] = []
     for path in sorted(folder.glob("*.yaml")):
@@ -135,7 +206,7 @@ def load_rules(folder: Path | None = None) -> RulePack:
             raise ConfigError(f"{path}: not valid YAML ({exc})") from None
         if not isinstance(entries, list):
             raise ConfigError(f"{path}: a list of rules expected")
-        rules += [_rule(e, path.name) for e in entries]
+        rules += [_rule(e, path.name, config.law, families) for e in entries]
     ids = [r.id for r in rules]
     repeated = sorted({i for i in ids if ids.count(i) > 1})
     if repeated:
@@ -151,7 +222,7 @@ def evaluate(features: Features, pack: RulePack) -> pl.DataFrame:
         raise ConfigError(f"rules use unknown features {unknown}")
     hits = []
     for rule in pack.rules:
-        matched = table.filter(rule.expression())
+        matched = table.filter(rule.expression(features.parameters))
         if matched.is_empty():
             continue
         values = matched.select(sorted(rule.columns)).to_dicts()

@@ -8,9 +8,10 @@ import json
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import duckdb
 import polars as pl
@@ -18,51 +19,67 @@ import polars as pl
 from finwatch._duckdb import connect, fetch
 from finwatch._paths import reference_root, sql_root
 from finwatch.config import FeatureConfig
-from finwatch.exceptions import FinwatchError, StoreError
-from finwatch.features._sql import SqlModel, bind, load_models
+from finwatch.exceptions import ConfigError, FinwatchError, StoreError
+from finwatch.features._sql import (
+    ACCOUNT_FAMILIES,
+    EVIDENCE,
+    EXTERNAL_TABLES,
+    Catalogue,
+    SqlModel,
+    bind,
+    load_catalogue,
+)
 from finwatch.store import Store
 
 __all__ = [
     "AuditFailed",
+    "Catalogue",
     "FeatureConfig",
     "FeatureSet",
     "Features",
     "build_account_features",
     "build_transaction_features",
+    "evidence_families",
     "feature_catalog",
+    "load_catalogue",
     "load_feature_set",
     "reference_root",
+    "reporting_threshold",
     "sql_parameters",
+    "sql_root",
     "write_features",
 ]
 
-LAYERS = (("staging", ""), ("features", "feat_"), ("marts", ""), ("evidence", ""))
-#: which models each level builds (None: every model of the layer)
-LEVELS: dict[str, dict[str, tuple[str, ...] | None]] = {
-    "account": {"staging": None, "features": None, "marts": ("account_features",), "evidence": None},
-    "transaction": {"staging": None, "features": ("cycles",), "marts": ("transaction_features",), "evidence": ()},
-}
-COUNT_COLUMNS = r"^(count|sum|distinct|repeated|cycles|max_cycle|max_lodging|peel|scatter|gather|active|max_cash)_.*$"
+#: configuration fields the SQL never binds (or binds in another form, set by sql_parameters)
+NOT_BOUND = {"high_risk_lists", "memory_limit", "law", "sql_dir", "reference_dir", "threshold_currency",
+             "aggregation_window"}  # fmt: skip
+EVIDENCE_SCHEMA = "account_id varchar, family varchar, txn_id varchar, ts timestamptz, amount_base double"
 
 
 class AuditFailed(FinwatchError):
     """An audit query returned rows: the build is not trusted."""
 
 
-def _reference(name: str) -> list[dict[str, str]]:
-    with (reference_root() / "reference" / name).open(encoding="utf-8", newline="") as handle:
+def _reference(folder: Path, name: str) -> list[dict[str, str]]:
+    with (folder / "reference" / name).open(encoding="utf-8", newline="") as handle:
         return list(csv.DictReader(handle))
 
 
-def sql_parameters(config: FeatureConfig, as_of: dt.datetime) -> dict[str, Any]:
-    """The values the SQL binds: the configuration's, the as-of time and the reference lists."""
-    mcc = _reference("mcc.csv")
-    names = _reference("merchant_names.csv")
-    risky = _reference("high_risk_jurisdictions.csv")
-    values: dict[str, Any] = config.model_dump(
-        exclude={"high_risk_lists", "memory_limit", "law", "sql_dir", "reference_dir", "threshold_currency"}
-    )
-    values["threshold"] = float(config.threshold)
+def sql_parameters(config: FeatureConfig, as_of: dt.datetime, *, threshold: float | None = None) -> dict[str, Any]:
+    """The values the SQL binds: the configuration's, the as-of time and the reference lists.
+
+    ``threshold`` is the reporting threshold in the store's base currency (:func:`reporting_threshold`); by default
+    the configured amount as it is. Without an ``aggregation_window`` cash adds up over the UTC calendar day
+    (``aggregate_by_day``; the window bound is then a placeholder no query reads).
+    """
+    folder = config.reference_dir or reference_root()
+    mcc = _reference(folder, "mcc.csv")
+    names = _reference(folder, "merchant_names.csv")
+    risky = _reference(folder, "high_risk_jurisdictions.csv")
+    values: dict[str, Any] = config.model_dump(exclude=NOT_BOUND)
+    values["threshold"] = float(config.threshold) if threshold is None else threshold
+    values["aggregate_by_day"] = config.aggregation_window is None
+    values["aggregation_window"] = config.aggregation_window or dt.timedelta(days=1)
     values["night_hours"] = list(config.night_hours)
     values["payroll_keywords"] = list(config.payroll_keywords)
     values["as_of"] = as_of
@@ -74,6 +91,43 @@ def sql_parameters(config: FeatureConfig, as_of: dt.datetime) -> dict[str, Any]:
     return values
 
 
+class _Rates(Protocol):
+    def rate_to(self, pairs: pl.DataFrame, base: str) -> pl.DataFrame: ...
+
+
+def _fx_table(store: Store) -> _Rates:
+    """The store's FX table (``Store.fx_table``), or the shipped table for a store that does not keep one."""
+    loader = getattr(store, "fx_table", None)
+    if loader is not None:
+        table: _Rates = loader()
+        return table
+    from finwatch.ingest.fx import FxTable
+
+    return FxTable.load(None)
+
+
+def reporting_threshold(store: Store, config: FeatureConfig, as_of: dt.datetime) -> float:
+    """The reporting threshold in the store's base currency, converted at the as-of date when it is in another."""
+    currency = config.threshold_currency
+    base = store.settings().base_currency
+    if currency is None or currency == base:
+        return float(config.threshold)
+    day = as_of.astimezone(dt.UTC).date()
+    rates = _fx_table(store).rate_to(pl.DataFrame({"date": [day], "currency": [currency]}), base)
+    rate = rates["rate"][0] if rates.height else None
+    if rate is None or not rate > 0:
+        raise ConfigError(
+            f"the reporting threshold of {config.threshold} {currency} cannot be converted to {base}: no FX rate "
+            f"from {currency} to {base} on {day.isoformat()}; add one to the FX table"
+        )
+    return float(config.threshold * Decimal(repr(float(rate))))
+
+
+def evidence_families(config: FeatureConfig) -> set[str]:
+    """The evidence families the SQL catalogue declares (what a rule's ``evidence`` may name)."""
+    return set(load_catalogue(config.sql_dir).evidence)
+
+
 @dataclass
 class Features:
     as_of: dt.datetime
@@ -83,6 +137,7 @@ class Features:
     models: list[SqlModel]
     batches: list[str]  # the store batches the features were computed from
     transactions: pl.DataFrame | None = None  # the transaction level: one row per transaction up to as_of
+    parameters: dict[str, Any] = field(default_factory=dict)  # the values bound (threshold in the base currency)
 
 
 @contextmanager
@@ -100,7 +155,10 @@ def _connection(config: FeatureConfig) -> Iterator[duckdb.DuckDBPyConnection]:
 
 
 def build_account_features(store: Store, as_of: dt.datetime, config: FeatureConfig) -> Features:
-    """Run staging → features → marts for ``as_of`` (UTC), then every audit; raise AuditFailed on violations."""
+    """Build what the account mart and the evidence need for ``as_of`` (UTC), then the audits of those tables.
+
+    Raises AuditFailed on violations.
+    """
     return _build(store, as_of, config, "account")
 
 
@@ -121,43 +179,111 @@ def _build(store: Store, as_of: dt.datetime, config: FeatureConfig, level: str) 
     files = [str(p) for p in store.files("transactions")]
     if not files:
         raise StoreError(f"{store.root}: the store has no transactions")
-    values = sql_parameters(config, as_of.astimezone(dt.UTC)) | {"files": files}
+    catalogue = load_catalogue(config.sql_dir)
+    moment = as_of.astimezone(dt.UTC)
+    values = sql_parameters(config, moment, threshold=reporting_threshold(store, config, moment))
     if level == "transaction":
         values["lookback"] = dt.timedelta(days=365 * 100)
+    bound = {k: v for k, v in values.items() if k != "files"}
+    values["files"] = files
     with _connection(config) as con:
         con.register("store_accounts", store.scan("accounts").collect())
-        root = sql_root()
         models: list[SqlModel] = []
         built: set[str] = set()
-        for layer, prefix in LAYERS:
-            wanted = LEVELS[level][layer]
-            for model in load_models(root / layer):
-                if wanted is not None and model.name not in wanted:
-                    continue
-                table = prefix + model.name
+        for node in catalogue.level(level):
+            if node.table == ACCOUNT_FAMILIES:
+                _join_families(con, catalogue)
+            elif node.table == EVIDENCE:
+                _build_evidence(con, catalogue, values)
+            elif node.model is not None:
                 # the table name comes from the file's own header, never from user input; values are bound
-                con.execute(f"create or replace temp table {table} as {model.body}", bind(model, values))
-                models.append(model)
-                built.add(table)
-        for audit in load_models(root / "audits"):
-            if not _tables(audit.body) <= built:
-                continue  # audits of tables this level does not build
+                con.execute(f"create or replace temp table {node.table} as {node.model.body}", bind(node.model, values))
+                _check_zero_columns(con, node.table, node.model)
+                models.append(node.model)
+            built.add(node.table)
+        for audit in catalogue.audits:
+            if not audit.reads <= built | EXTERNAL_TABLES:
+                continue  # it audits tables of the other level (a table no model builds failed at load)
             violations = con.sql(audit.body, params=bind(audit, values)).fetchall()
             if violations:
                 shown = "; ".join(str(v) for v in violations[:5])
                 raise AuditFailed(f"audit {audit.name} failed: {len(violations)} violating row(s): {shown}")
         batches = sorted(m["batch"] for m in store.manifests())
-        cycles = fetch(con, "select * from feat_cycles")
+        cycles = fetch(con, "select * from feat_cycles") if "feat_cycles" in built else pl.DataFrame()
         if level == "transaction":
             transactions = fetch(con, "select * from transaction_features")
-            return Features(as_of, pl.DataFrame(), cycles, pl.DataFrame(), models, batches, transactions)
-        # an account absent from a family's table had none of its events: counts and sums are 0, flags false;
-        # ratios (shares, imbalance, age) stay null because they are undefined, not zero
-        accounts = fetch(con, "select * from account_features").with_columns(
-            pl.col(COUNT_COLUMNS).fill_null(0), pl.col(pl.Boolean).fill_null(False)
-        )
+            return Features(as_of, pl.DataFrame(), cycles, pl.DataFrame(), models, batches, transactions, bound)
+        accounts = _zero_when_absent(fetch(con, "select * from account_features"), catalogue.families)
         evidence = fetch(con, "select * from evidence order by account_id, family, ts, txn_id")
-        return Features(as_of, accounts, cycles, evidence, models, batches)
+        return Features(as_of, accounts, cycles, evidence, models, batches, None, bound)
+
+
+def _columns(con: duckdb.DuckDBPyConnection, table: str) -> list[str]:
+    query = "select column_name from duckdb_columns() where table_name = $t order by column_index"
+    return [str(r[0]) for r in con.execute(query, {"t": table}).fetchall()]
+
+
+def _check_zero_columns(con: duckdb.DuckDBPyConnection, table: str, model: SqlModel) -> None:
+    if not model.zero_when_absent:
+        return
+    produced = set(_columns(con, table))
+    missing = [c for c in model.zero_when_absent if c not in produced]
+    if missing:
+        raise ConfigError(
+            f"{model.path.name}: zero_when_absent lists {', '.join(missing)}, which the family does not produce"
+        )
+
+
+def _join_families(con: duckdb.DuckDBPyConnection, catalogue: Catalogue) -> None:
+    """``account_families``: every account-grain family's columns, one row per account any family has."""
+    families = catalogue.families
+    owner: dict[str, SqlModel] = {}
+    for model in families:
+        for column in _columns(con, f"feat_{model.name}"):
+            if column != "account_id" and column in owner:
+                raise ConfigError(
+                    f"{model.path.name}: column {column} is also produced by {owner[column].path.name}; "
+                    "the account mart needs one column per name"
+                )
+            owner[column] = model
+    if not families:
+        con.execute(
+            f"create or replace temp table {ACCOUNT_FAMILIES} as select null::varchar as account_id where false"
+        )
+        return
+    # every table name comes from a header (checked to be an identifier), never from user input
+    tables = [f"feat_{m.name}" for m in families]
+    ids = " union ".join(f"select account_id from {t}" for t in tables)  # noqa: S608 - names from headers
+    joins = " ".join(f"left join {t} using (account_id)" for t in tables)
+    query = f"create or replace temp table {ACCOUNT_FAMILIES} as select * from ({ids}) as ids {joins}"  # noqa: S608
+    con.execute(query)
+
+
+def _build_evidence(con: duckdb.DuckDBPyConnection, catalogue: Catalogue, values: dict[str, Any]) -> None:
+    """``evidence``: the union of every family's declared evidence CTE, run with the family's own parameters."""
+    con.execute(f"create or replace temp table {EVIDENCE} ({EVIDENCE_SCHEMA})")
+    for family, model in sorted(catalogue.evidence.items()):
+        query, used = model.evidence_query(family)
+        params = bind(model, values | {"evidence_family": family}, used)
+        try:
+            con.execute(f"insert into {EVIDENCE} {query}", params)
+        except duckdb.Error as exc:
+            first = str(exc).strip().splitlines()[0]
+            raise ConfigError(
+                f"{model.path.name}: evidence {family} must yield account_id, txn_id, ts, amount_base ({first})"
+            ) from None
+
+
+def _zero_when_absent(accounts: pl.DataFrame, families: tuple[SqlModel, ...]) -> pl.DataFrame:
+    """An account absent from a family's table had none of its events: the columns the family lists are 0 (false);
+    the others (shares, ratios, ages) stay null because they are undefined, not zero."""
+    fills = [
+        pl.col(c).fill_null(False if accounts.schema[c] == pl.Boolean else 0)
+        for m in families
+        for c in m.zero_when_absent
+        if c in accounts.columns
+    ]
+    return accounts.with_columns(fills) if fills else accounts
 
 
 @dataclass(frozen=True)
@@ -192,10 +318,10 @@ class FeatureSet:
 PARTY_SIDES = ("src", "dst")
 
 
-def load_feature_set(name: str) -> FeatureSet:
+def load_feature_set(name: str, reference_dir: Path | None = None) -> FeatureSet:
     import yaml
 
-    path = reference_root() / "feature_sets" / f"{name}.yaml"
+    path = (reference_dir or reference_root()) / "feature_sets" / f"{name}.yaml"
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
@@ -203,17 +329,10 @@ def load_feature_set(name: str) -> FeatureSet:
         raise FinwatchError(f"unknown feature set {name!r}; known: {', '.join(known)}") from None
     profiles = None
     if data.get("party_profiles"):
-        profiles = load_feature_set(str(data["party_profiles"]))
+        profiles = load_feature_set(str(data["party_profiles"]), reference_dir)
         if data["level"] != "transaction" or profiles.level != "account":
             raise FinwatchError(f"feature set {name}: party profiles are account features of a transaction's parties")
     return FeatureSet(data["name"], int(data["version"]), data["level"], tuple(data["features"]), profiles)
-
-
-def _tables(sql: str) -> set[str]:
-    """Tables an audit reads (``from x`` / ``join x``)."""
-    import re
-
-    return set(re.findall(r"\b(?:from|join)\s+([a-z_][a-z0-9_]*)", sql.lower()))
 
 
 def feature_catalog(models: list[SqlModel]) -> dict[str, dict[str, Any]]:

@@ -53,4 +53,5 @@ def ingest_options(
         pseudonym_key=pseudonym_key,
         max_amount_base=section.max_amount_base,
         skip_rejected=section.skip_rejected,
+        config_sha256=section.digest(),
     )

@@ -49,6 +49,7 @@ class IngestOptions:
     pseudonym_key: bytes | None = field(default=None, repr=False)
     max_amount_base: float = 1e12  # above this (in the base currency) an amount is absurd
     skip_rejected: bool = False  # commit the good files when some are rejected
+    config_sha256: str | None = None  # digest of the run configuration's [ingest] section, recorded in the manifest
 
 
 @dataclass
@@ -590,6 +591,7 @@ def _manifest(plan_: Plan, staged: Staged, fx: FxTable) -> dict[str, Any]:
     """What describes the batch besides its files (which :meth:`Store.commit` adds)."""
     return {
         "finwatch": __version__,
+        "ingest_config_sha256": plan_.options.config_sha256,
         "base_currency": plan_.options.base_currency,
         "fx_table": {"name": fx.name, "sha256": fx.sha256},
         "pseudonymised": plan_.options.pseudonym_key is not None,
