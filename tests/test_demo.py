@@ -8,14 +8,19 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from finwatch.demo import run_demo
+from finwatch.demo import DemoResult, run_demo
 from finwatch.store import Store
 
 
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, DemoResult]:
+    out = tmp_path_factory.mktemp("demo") / "demo-output"
+    return out, run_demo(out)
+
+
 @pytest.mark.slow
-def test_demo_leaves_leads_where_scripts_expect_them(tmp_path: Path) -> None:
-    out = tmp_path / "demo-output"
-    result = run_demo(out)
+def test_demo_leaves_leads_where_scripts_expect_them(demo: tuple[Path, DemoResult]) -> None:
+    out, result = demo
     leads = pl.read_parquet(out / "leads.parquet")
     assert leads.height == result.run.summary["leads"] > 0
     assert pl.read_csv(out / "leads.csv").height == leads.height
@@ -27,3 +32,16 @@ def test_demo_leaves_leads_where_scripts_expect_them(tmp_path: Path) -> None:
     hit = leads["subject_id"].is_in(truth["subject_id"].to_list()).mean()
     assert hit is not None
     assert hit > 0.5
+
+
+@pytest.mark.slow
+def test_the_demo_in_another_folder_gives_the_same_leads_and_run_id(
+    demo: tuple[Path, DemoResult], tmp_path: Path
+) -> None:
+    """Nothing a run records depends on where it ran: the data manifest hash is computed from content."""
+    out, first = demo
+    other = tmp_path / "elsewhere" / "b"
+    second = run_demo(other)
+    assert first.run.run_id == second.run.run_id
+    for name in ("leads.csv", "leads.parquet"):
+        assert (out / name).read_bytes() == (other / name).read_bytes(), name

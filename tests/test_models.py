@@ -9,18 +9,19 @@ import json
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import polars as pl
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from sklearn.base import clone
+from sklearn.base import BaseEstimator, clone
 from sklearn.metrics import f1_score, roc_auc_score
 
 from finwatch.config import FeatureConfig
-from finwatch.dataset import as_of_times, build_dataset, temporal_cuts
-from finwatch.exceptions import FinwatchError
+from finwatch.dataset import as_of_times, build_dataset, end_of_data, temporal_cuts
+from finwatch.exceptions import ConfigError, FinwatchError
 from finwatch.explain import merge, model_reasons, render, rule_reasons
 from finwatch.model import XGBScorer, best_f1_threshold, budget_threshold
 from finwatch.registry import Registry, RegistryError
@@ -432,3 +433,77 @@ def test_an_unknown_split_is_refused_before_any_work(tmp_path: Path) -> None:
         evaluate_model(Store(tmp_path), "nothing", Registry(tmp_path), FeatureConfig(), split="tset")
     with pytest.raises(ConfigError, match="choose train, validation, test or all"):
         compare_models(Store(tmp_path), "a", "b", Registry(tmp_path), FeatureConfig(), split="tset")
+
+
+class LinearScorer(BaseEstimator):  # type: ignore[misc]
+    """A throwaway second model kind: logistic regression on arcsinh-scaled features, saved as JSON (never pickled)."""
+
+    def __init__(self, c: float = 1.0, random_state: int = 0, alert_budget: float | None = None) -> None:
+        self.c = c
+        self.random_state = random_state
+        self.alert_budget = alert_budget
+
+    def fit(self, X: Any, y: Any, *, eval_set: Any = None, feature_names: Any = None) -> LinearScorer:
+        from sklearn.linear_model import LogisticRegression
+
+        X = np.arcsinh(np.nan_to_num(np.asarray(X, dtype=np.float64)))
+        model = LogisticRegression(C=self.c, random_state=self.random_state, max_iter=500).fit(X, y)
+        self.coef_, self.intercept_ = model.coef_[0], float(model.intercept_[0])
+        self.feature_names_ = list(feature_names)
+        valid = self.predict_proba(eval_set[0])[:, 1]
+        self.threshold_ = budget_threshold(valid, self.alert_budget) if self.alert_budget else float(np.median(valid))
+        self.threshold_rule_ = "median of validation"
+        return self
+
+    def predict_proba(self, X: Any) -> np.ndarray:
+        margin = np.arcsinh(np.nan_to_num(np.asarray(X, dtype=np.float64))) @ self.coef_ + self.intercept_
+        p = 1 / (1 + np.exp(-margin))
+        return np.column_stack([1 - p, p])
+
+    def contributions(self, X: Any) -> np.ndarray:
+        X = np.arcsinh(np.nan_to_num(np.asarray(X, dtype=np.float64)))
+        return np.column_stack([X * self.coef_, np.full(X.shape[0], self.intercept_)])
+
+    def model_bytes(self) -> bytes:
+        return json.dumps({"coef": self.coef_.tolist(), "intercept": self.intercept_}).encode()
+
+    def state(self) -> dict[str, Any]:
+        return {"params": self.get_params(), "feature_names": self.feature_names_, "threshold": self.threshold_}
+
+    @classmethod
+    def from_state(cls, model: bytes, state: dict[str, Any]) -> LinearScorer:
+        scorer = cls(**state["params"])
+        saved = json.loads(model)
+        scorer.coef_, scorer.intercept_ = np.array(saved["coef"]), float(saved["intercept"])
+        scorer.feature_names_, scorer.threshold_ = state["feature_names"], float(state["threshold"])
+        scorer.threshold_rule_ = "median of validation"
+        return scorer
+
+    def describe(self) -> list[str]:
+        return [f"- logistic regression, C={self.c}, {len(self.coef_)} coefficients"]
+
+
+def test_a_second_model_kind_is_one_class_and_one_registration_line(
+    scored: tuple[Path, Registry], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from finwatch import model as kinds
+    from finwatch.config import RunConfig
+    from finwatch.experiment import train_model
+    from finwatch.leads import score_run
+
+    store, _registry = scored
+    monkeypatch.setitem(kinds.KINDS, "linear", LinearScorer)  # the one registration line
+    config = RunConfig().updated({"train.level": "account", "train.step_hours": 48, "train.model.kind": "linear",
+                                  "train.model.params": {"c": 0.5}, "score.model": "lin@latest"})  # fmt: skip
+    registry = Registry(tmp_path / "models")
+    trained = train_model(Store(store), "lin", config, registry)
+    assert trained.metadata["scorer_kind"] == "linear"
+    loaded = registry.load("lin@latest")
+    assert isinstance(loaded.scorer, LinearScorer)
+    assert loaded.scorer.c == 0.5
+    assert "logistic regression" in (loaded.path / "MODEL_CARD.md").read_text()
+    run = score_run(Store(store), end_of_data(Store(store)), registry, tmp_path / "run", config)
+    assert run.leads.height > 0
+    assert run.summary["model"] == "lin@1"
+    with pytest.raises(ConfigError, match="'depth' is not a parameter of the linear kind"):
+        train_model(Store(store), "lin", config.updated({"train.model.params": {"depth": 3}}), registry)

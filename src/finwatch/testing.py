@@ -86,23 +86,30 @@ def make_labels(rows: list[dict[str, Any]]) -> pl.DataFrame:
 
 
 def make_store(
-    root: Path, transactions: pl.DataFrame, accounts: pl.DataFrame | None = None, labels: pl.DataFrame | None = None
+    root: Path,
+    transactions: pl.DataFrame,
+    accounts: pl.DataFrame | None = None,
+    labels: pl.DataFrame | None = None,
+    *,
+    base_currency: str = "USD",
+    fx: FxTable | None = None,
 ) -> Store:
     """A store holding exactly these tables, committed like an ingest batch (manifest last).
 
-    The store's base currency is USD and its FX table the shipped default (``amount_base`` is taken as given).
+    The store's base currency is ``base_currency`` and its FX table ``fx`` (default: the shipped table);
+    ``amount_base`` is taken as given.
     """
     store = Store(root)
-    store.ensure(StoreSettings("USD", None))
+    store.ensure(StoreSettings(base_currency, None))
     digest = hashlib.sha256(transactions.write_ipc(None).getvalue()).hexdigest()[:16]
-    fx = FxTable.load()
+    fx = fx or FxTable.load()
     tables = {"transactions": transactions, "fx": fx.to_frame()}
     if accounts is not None:
         tables["accounts"] = accounts
     if labels is not None:
         tables["labels"] = labels
     manifest = {
-        "base_currency": "USD",
+        "base_currency": base_currency,
         "fx_table": {"name": fx.name, "sha256": fx.sha256},
         "pseudonymised": False,
         "inputs": [{"file": "test", "sha256": digest, "format": "test"}],

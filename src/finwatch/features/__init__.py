@@ -11,7 +11,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 import duckdb
 import polars as pl
@@ -91,21 +91,6 @@ def sql_parameters(config: FeatureConfig, as_of: dt.datetime, *, threshold: floa
     return values
 
 
-class _Rates(Protocol):
-    def rate_to(self, pairs: pl.DataFrame, base: str) -> pl.DataFrame: ...
-
-
-def _fx_table(store: Store) -> _Rates:
-    """The store's FX table (``Store.fx_table``), or the shipped table for a store that does not keep one."""
-    loader = getattr(store, "fx_table", None)
-    if loader is not None:
-        table: _Rates = loader()
-        return table
-    from finwatch.ingest.fx import FxTable
-
-    return FxTable.load(None)
-
-
 def reporting_threshold(store: Store, config: FeatureConfig, as_of: dt.datetime) -> float:
     """The reporting threshold in the store's base currency, converted at the as-of date when it is in another."""
     currency = config.threshold_currency
@@ -113,7 +98,7 @@ def reporting_threshold(store: Store, config: FeatureConfig, as_of: dt.datetime)
     if currency is None or currency == base:
         return float(config.threshold)
     day = as_of.astimezone(dt.UTC).date()
-    rates = _fx_table(store).rate_to(pl.DataFrame({"date": [day], "currency": [currency]}), base)
+    rates = store.fx_table().rate_to(pl.DataFrame({"date": [day], "currency": [currency]}), base)
     rate = rates["rate"][0] if rates.height else None
     if rate is None or not rate > 0:
         raise ConfigError(
