@@ -17,6 +17,7 @@ from typing import Any
 
 import polars as pl
 
+from finwatch.config import parse_as_of
 from finwatch.fx import FxTable
 from finwatch.schema import ACCOUNT_SCHEMA, LABEL_SCHEMA, TRANSACTION_SCHEMA, polars_schema
 from finwatch.store import Store, StoreSettings
@@ -30,10 +31,7 @@ _DEFAULTS: dict[str, Any] = {
 
 
 def _ts(value: Any) -> dt.datetime:
-    if isinstance(value, dt.datetime):
-        return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
-    parsed = dt.datetime.fromisoformat(str(value).replace("Z", "+00:00"))
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.UTC)
+    return parse_as_of(value if isinstance(value, dt.datetime) else str(value), "ts")
 
 
 def make_transactions(rows: list[dict[str, Any]]) -> pl.DataFrame:
