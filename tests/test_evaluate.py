@@ -178,6 +178,8 @@ def _alerts_three_ways(budget: float, n: int) -> tuple[int, int, int]:
         pytest.param(0.001, 100, 1, id="a budget under one row alerts one"),
         pytest.param(0.0701, 100, 8, id="7.01 % of 100 rows is 8"),
         pytest.param(0.1, 30, 3, id="10 % of 30 rows is 3, not 4"),
+        pytest.param(0.01, 101, 2, id="1 % of 101 rows rounds up to 2"),
+        pytest.param(0.29, 100, 29, id="0.29 × 100 is 29 despite 28.999999999999996"),
     ],
 )
 def test_alert_count_cases(budget: float, n: int, expected: int) -> None:

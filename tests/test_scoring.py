@@ -1,25 +1,10 @@
-"""The scoring module every stage shares: alert counts, rankings, rule weights, the combined score."""
+"""The scoring module every stage shares: rankings, rule weights, the combined score (alert counts: test_evaluate)."""
 
 from __future__ import annotations
 
 import numpy as np
-import pytest
 
-from finwatch.scoring import SEVERITY_PRIOR, alert_count, combine, rank, rule_scores, rule_weights
-
-
-@pytest.mark.parametrize(
-    ("budget", "n", "expected"),
-    [
-        pytest.param(0.07, 100, 7, id="7 % of 100 accounts is 7, not 8"),
-        pytest.param(0.01, 100, 1, id="1 % of 100 is 1"),
-        pytest.param(0.01, 101, 2, id="1 % of 101 rounds up to 2"),
-        pytest.param(0.001, 10, 1, id="at least one alert"),
-        pytest.param(0.29, 100, 29, id="0.29 × 100 is 29 despite 28.999999999999996"),
-    ],
-)
-def test_alert_count(budget: float, n: int, expected: int) -> None:
-    assert alert_count(budget, n) == expected
+from finwatch.scoring import SEVERITY_PRIOR, combine, rank, rule_scores, rule_weights
 
 
 def test_rank_is_by_score_then_id() -> None:

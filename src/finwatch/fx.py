@@ -110,19 +110,10 @@ class FxTable:
             ]
         )
         keys = pairs.select("date", "currency").unique().sort(["currency", "date"])
-        backward = keys.join_asof(
-            table.filter(pl.col("date").is_not_null()),
-            on="date",
-            by="currency",
-            strategy="backward",
-            check_sortedness=False,
-        )
-        forward = keys.join_asof(
-            table.filter(pl.col("date").is_not_null()),
-            on="date",
-            by="currency",
-            strategy="forward",
-            check_sortedness=False,
+        dated = table.filter(pl.col("date").is_not_null())
+        backward, forward = (
+            keys.join_asof(dated, on="date", by="currency", strategy=strategy, check_sortedness=False)
+            for strategy in ("backward", "forward")
         )
         found = backward.join(forward.rename({"rate": "rate_after"}), on=["date", "currency"], how="left")
         return found.select(
