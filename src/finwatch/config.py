@@ -370,7 +370,7 @@ def _env_layer(environ: Mapping[str, str]) -> tuple[dict[str, Any], dict[str, st
     """``FINWATCH_…`` variables through pydantic-settings; returns the nested values and key → variable name."""
     from pydantic_settings import BaseSettings, EnvSettingsSource, SettingsConfigDict
 
-    class _Env(BaseSettings):  # the same fields, read from the environment only
+    class _Env(BaseSettings):  # the same sections, read from the environment only (their keys checked later)
         model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, env_nested_delimiter="__", extra="ignore")
         jurisdiction: str | None = None
         models: Path | None = None
@@ -380,14 +380,11 @@ def _env_layer(environ: Mapping[str, str]) -> tuple[dict[str, Any], dict[str, st
         score: dict[str, Any] | None = None
         export: dict[str, Any] | None = None
 
-    saved = dict(os.environ)
-    try:
-        os.environ.clear()
-        os.environ.update({k: v for k, v in environ.items() if k.upper().startswith(ENV_PREFIX)})
-        raw = EnvSettingsSource(_Env, env_prefix=ENV_PREFIX, env_nested_delimiter="__", case_sensitive=False)()
-    finally:
-        os.environ.clear()
-        os.environ.update(saved)
+    class _Given(EnvSettingsSource):  # reads ``environ`` instead of the process's environment (names ignore case)
+        def _load_env_vars(self) -> Mapping[str, str | None]:
+            return {name.lower(): value for name, value in environ.items()}
+
+    raw = _Given(_Env, env_prefix=ENV_PREFIX, env_nested_delimiter="__", case_sensitive=False)()
     values = {k: v for k, v in raw.items() if v is not None}
     names = {dotted: ENV_PREFIX + dotted.upper().replace(".", "__") for dotted, _ in _leaves(values)}
     return values, names
