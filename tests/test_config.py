@@ -177,3 +177,18 @@ def test_shares() -> None:
     assert share("0.07", "--budget") == 0.07
     with pytest.raises(ConfigError, match="--budget: '100%' must be between 0 and 100 %"):
         share("100%", "--budget")
+
+
+def test_paths_in_a_configuration_file_are_relative_to_the_file(tmp_path: Path) -> None:
+    folder = tmp_path / "conf"
+    folder.mkdir()
+    (folder / "finwatch.toml").write_text('models = "registry"\n[ingest]\nfx = "rates/fx.csv"\n'
+                                          '[export]\ngoaml_xsd = "/abs/goaml.xsd"\n')  # fmt: skip
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    config = load_config(folder / "finwatch.toml", environ={}, cwd=elsewhere).config
+    assert config.models == folder / "registry"
+    assert config.ingest.fx == folder / "rates" / "fx.csv"
+    assert config.export.goaml_xsd == Path("/abs/goaml.xsd")
+    flagged = load_config(folder / "finwatch.toml", {"models": Path("mine")}, environ={}, cwd=elsewhere).config
+    assert flagged.models == Path("mine")  # a flag is the user's own path, as typed

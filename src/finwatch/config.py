@@ -413,6 +413,7 @@ def load_config(
         unknown = _unknown_keys(file_data, RunConfig)
         if unknown:
             raise ConfigError(f"{file}: unknown configuration key {unknown[0]!r}" + _known_hint(unknown[0]))
+        _relative_to(file_data, Path(file).parent)
     env_data, env_names = _env_layer(env)
     unknown = _unknown_keys(env_data, RunConfig)
     if unknown:
@@ -447,6 +448,25 @@ def load_config(
         where = _source_of(key, sources)
         raise ConfigError(f"{where}: {key}: {first['msg']}") from None
     return LoadedConfig(config, sources)
+
+
+#: keys holding paths: in a configuration file they are read relative to the file's own folder
+PATH_KEYS = ("models", "ingest.fx", "features.sql_dir", "features.reference_dir", "export.goaml_xsd",
+             "export.goaml_mapping")  # fmt: skip
+
+
+def _relative_to(data: dict[str, Any], folder: Path) -> None:
+    for dotted in PATH_KEYS:
+        *parents, last = dotted.split(".")
+        node: Any = data
+        for part in parents:
+            node = node.get(part) if isinstance(node, dict) else None
+        if (
+            isinstance(node, dict)
+            and isinstance(node.get(last), str)
+            and not Path(node[last]).expanduser().is_absolute()
+        ):
+            node[last] = str(folder / node[last])
 
 
 def _flag_name(dotted: str) -> str:
