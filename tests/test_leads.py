@@ -8,11 +8,13 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import polars as pl
 import pytest
 
 from finwatch.dataset import end_of_data
 from finwatch.exceptions import ConfigError, FinwatchError
+from finwatch.explain import measure
 from finwatch.leads import lead_id
 from finwatch.registry import Registry
 from finwatch.store import Store
@@ -225,3 +227,58 @@ def test_a_half_written_run_is_not_an_earlier_run(scored: tuple[Path, Registry],
     (first.folder / "run.json").unlink()  # day1 never completed
     later = run_score(store, end, registry, runs / "day2", budget=0.02)
     assert later.summary["new_leads"] == later.leads.height
+
+
+def test_every_reason_carries_the_transactions_behind_it_and_a_lead_cites_only_those(
+    scored: tuple[Path, Registry], tmp_path: Path
+) -> None:
+    store, registry = scored
+    run = run_score(store, end_of_data(Store(store)), registry, tmp_path / "run", budget=0.02)
+    for row in run.leads.iter_rows(named=True):
+        reasons = json.loads(row["reasons"])
+        cited = list(dict.fromkeys(t for r in reasons for t in r.get("evidence_txn_ids", [])))
+        assert row["evidence_txn_ids"] == cited[:50]
+        assert row["evidence_count"] == len(row["evidence_txn_ids"])
+        for reason in reasons:
+            assert "evidence_txn_ids" in reason
+        measures = [measure(r["feature"]) for r in reasons if r["source"] == "model"]
+        assert len(measures) == len(set(measures))  # one reason per measure: windows of it are merged
+    with_rules = run.leads.filter(pl.col("rules_fired").list.len() > 0)
+    assert with_rules.height
+    assert all(any(r["evidence_txn_ids"] for r in json.loads(x) if r["source"] == "rule")
+               for x in with_rules["reasons"].to_list())  # fmt: skip
+
+
+def test_the_risk_score_separates_leads_whose_scores_round_alike(scored: tuple[Path, Registry], tmp_path: Path) -> None:
+    store, registry = scored
+    leads = run_score(store, end_of_data(Store(store)), registry, tmp_path / "run", budget=0.05).leads
+    risk = leads["risk_score"].to_list()
+    assert risk == sorted(risk, reverse=True)  # it follows the ranking
+    assert all(0 <= r <= 100 for r in risk)
+    top = leads.filter(pl.col("score").round(3) == 1.0)
+    if top.height > 1:  # where the probability rounds to 1.000 the risk score still tells the leads apart
+        assert top["risk_score"].n_unique() > 1
+    assert leads["percentile"].max() > 99  # type: ignore[operator]
+
+
+def test_leads_csv_is_a_case_list_safe_to_open_in_a_spreadsheet(scored: tuple[Path, Registry], tmp_path: Path) -> None:
+    from finwatch.leads import _risk
+    from finwatch.runs import RunFolder
+
+    store, registry = scored
+    run = run_score(store, end_of_data(Store(store)), registry, tmp_path / "run", budget=0.02)
+    csv = pl.read_csv(run.folder / "leads.csv", infer_schema=False)
+    for column in ("holder_name", "holder_type", "institution", "total_in_base", "total_out_base",
+                   "suspicious_amount_base", "first_activity", "last_activity", "counterparties", "channels",
+                   "evidence_count", "reasons"):  # fmt: skip
+        assert column in csv.columns, column
+    assert csv["holder_name"].drop_nulls().len() > 0
+    assert any("[" in text for text in csv["reasons"].to_list())  # reasons with their citations
+    hostile = run.leads.with_columns(holder_name=pl.lit('=HYPERLINK("http://x")'), subject_id=pl.lit("+1-2"))
+    RunFolder.write(tmp_path / "hostile", hostile, run.summary)
+    cells = pl.read_csv(tmp_path / "hostile" / "leads.csv", infer_schema=False)
+    assert cells["holder_name"].str.starts_with("'=").all()
+    assert cells["subject_id"].str.starts_with("'+").all()
+    risk, _ = _risk(np.array([1 - 1e-9, 1 - 1e-4, 0.5]), np.array([0.0, 0.0, 0.0]), np.array([1 - 1e-9, 1 - 1e-4,
+                                                                                              0.5]))  # fmt: skip
+    assert risk.round(1).tolist() == [90.0, 40.0, 0.0]

@@ -10,6 +10,7 @@ cited test an analyst can re-run), then model reasons by contribution.
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Mapping, Sequence
 from functools import cache
 from pathlib import Path
@@ -127,11 +128,30 @@ def rule_reasons(hits: Sequence[Mapping[str, Any]]) -> list[Reason]:
     ]
 
 
+WINDOW_SUFFIX = re.compile(r"_(\d+[hd])$")
+
+
+def measure(feature: str) -> str:
+    """A feature's measure without its window: ``count_in_7d`` and ``count_in_30d`` are both ``count_in``."""
+    return WINDOW_SUFFIX.sub("", feature)
+
+
 def merge(rules: Sequence[Reason], model: Sequence[Reason], top: int = 5) -> list[Reason]:
     """One list of reasons: every rule that fired (most severe first), then the model's, up to ``top`` in all.
 
-    A model reason about a feature a listed rule already reads is kept: the rule says the test failed, the model
-    reason says how much that feature weighed in the score.
+    Model reasons that say the same thing twice — the same measure over different windows — become one reason (the
+    stronger contribution, with the other window's evidence added). A model reason about a feature a listed rule
+    already reads is kept: the rule says the test failed, the model reason says how much that feature weighed.
     """
-    merged = list(rules) + [r for r in model if r.get("source") == "model"]
+    kept: dict[str, Reason] = {}
+    for reason in (r for r in model if r.get("source") == "model"):
+        key = measure(str(reason["feature"]))
+        if key not in kept:
+            kept[key] = dict(reason)
+            continue
+        first = kept[key]
+        extra = [t for t in reason.get("evidence_txn_ids", []) if t not in first.get("evidence_txn_ids", [])]
+        first["evidence_txn_ids"] = list(first.get("evidence_txn_ids", [])) + extra
+        first["also"] = [*first.get("also", []), reason["feature"]]
+    merged = list(rules) + list(kept.values())
     return merged[: max(top, len(rules))]

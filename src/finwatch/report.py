@@ -16,8 +16,9 @@ from typing import Any
 
 import polars as pl
 
-from finwatch._io import atomic_write_text
+from finwatch._io import atomic_directory, atomic_write_text
 from finwatch.runs import RunFolder
+from finwatch.store import Store
 
 __all__ = ["build_report", "psi"]
 
@@ -152,75 +153,92 @@ table{border-collapse:collapse;width:100%;font-size:13px}
 th,td{border-bottom:1px solid #eee;padding:4px 6px;text-align:left}
 th{cursor:pointer;background:#f0f3f7;position:sticky;top:0}tr.lead:hover{background:#eef4ff;cursor:pointer}
 .muted{color:#777}.legend{font-size:12px;color:#555}.grid{display:flex;flex-wrap:wrap;gap:16px}
-.card{min-width:200px}.kv td:first-child{color:#555;width:220px}.case{display:none}.case:target{display:block}
+.card{min-width:200px}.kv td:first-child{color:#555;width:220px}
 .reason-rule{border-left:4px solid #c0392b;padding-left:8px;margin:4px 0}
 .reason-model{border-left:4px solid #4a6fa5;padding-left:8px;margin:4px 0}
+table.evidence{margin:4px 0 10px 0;background:#fff8ef}.context{color:#666}
+@media print{.nav,.grid,button,input,select{display:none}body{background:#fff}section{border:none}
+th{position:static}table.evidence{background:#fff}h3{page-break-after:avoid}tr{page-break-inside:avoid}}
 input,select{padding:4px;margin-right:8px}code{font-size:12px}
-body.case-mode #overview,body.case-mode #leads-section{display:none}
 """
 
+#: the lead table: rows come from the page's JSON, sorted and filtered in memory, shown a page at a time, so that
+#: tens of thousands of leads open and sort at once
 JS = """
-function sortTable(col){const t=document.getElementById('leads');const b=t.tBodies[0];
-const rows=Array.from(b.rows);const asc=t.dataset.col==String(col)?t.dataset.asc!='true':false;
-rows.sort((a,c)=>{const x=a.cells[col].dataset.v||a.cells[col].textContent,
-y=c.cells[col].dataset.v||c.cells[col].textContent;
-const nx=parseFloat(x),ny=parseFloat(y);const r=(!isNaN(nx)&&!isNaN(ny))?nx-ny:x.localeCompare(y);return asc?r:-r;});
-rows.forEach(r=>b.appendChild(r));t.dataset.col=col;t.dataset.asc=asc;}
+const D=JSON.parse(document.getElementById('lead-data').textContent);
+const NUMERIC=new Set([0,3,4,5,6,10]);const PAGE=500;let view=D.slice(),page=0,col=0,asc=true;
+for(const r of D){r.push((r.slice(1,10).join(' ')+' '+r[11]).toLowerCase());}
+const ENT={'&':'&amp;','<':'&lt;','>':'&gt;','"':'&quot;',"'":'&#39;'};
+function esc(s){return String(s??'').replace(/[&<>"']/g,c=>ENT[c]);}
+function cmp(a,b){if(NUMERIC.has(col))return (a[col]-b[col])||(a[0]-b[0]);
+const x=String(a[col]),y=String(b[col]);return (x<y?-1:x>y?1:0)||(a[0]-b[0]);}
+function render(){const t0=page*PAGE;let h='';for(const r of view.slice(t0,t0+PAGE)){
+h+='<tr class="lead"><td>'+r[0]+'</td><td><a href="'+esc(CASES)+'/'+esc(r[1])+'.html">'+esc(r[1])+'</a></td><td>'
++esc(r[2])+'</td><td>'+r[3].toFixed(1)+'</td><td>'+r[4].toFixed(3)+'</td><td>'+r[5].toFixed(3)+'</td><td>'
++r[6].toFixed(3)+'</td><td>'+esc(r[7])+'</td><td>'+esc(r[8])+'</td><td>'+esc(r[9])+'</td><td>'+r[10]+'</td><td>'
++esc(r[11])+'</td></tr>';}
+document.getElementById('rows').innerHTML=h;document.getElementById('shown').textContent=view.length;
+document.getElementById('page').textContent=view.length?(t0+1)+'–'+Math.min(t0+PAGE,view.length):'0';}
+function sortTable(c){asc=(c===col)?!asc:!NUMERIC.has(c)||c===0;col=c;view.sort(cmp);if(!asc)view.reverse();page=0;
+render();}
 function filterTable(){const q=document.getElementById('q').value.toLowerCase();
-const ty=document.getElementById('ty').value;let n=0;
-for(const r of document.getElementById('leads').tBodies[0].rows){const ok=r.textContent.toLowerCase().includes(q)&&
-(!ty||r.dataset.typologies.split(' ').includes(ty));r.style.display=ok?'':'none';if(ok)n++;}
-document.getElementById('shown').textContent=n;}
-function route(){const c=location.hash.startsWith('#lead-');document.body.classList.toggle('case-mode',c);
-if(c){window.scrollTo(0,0);}}
-window.addEventListener('hashchange',route);route();
+const ty=document.getElementById('ty').value;
+view=D.filter(r=>(!q||r[12].includes(q))&&(!ty||r[7].split(', ').includes(ty)));view.sort(cmp);if(!asc)view.reverse();
+page=0;render();}
+function turn(d){const last=Math.max(0,Math.ceil(view.length/PAGE)-1);page=Math.min(last,Math.max(0,page+d));render();}
+render();
 """
 
 
 def build_report(run_folder: RunFolder, store_dir: Path | None = None, out: Path | None = None) -> Path:
-    """Write ``report.html`` for a run folder written by ``finwatch score``; returns its path."""
+    """Write the run's report: an index page (``report.html``: overview and the lead table) and one page per case
+    in the folder beside it (``report-cases/<lead id>.html``); returns the index's path.
+
+    The case pages are written first, as one folder renamed into place; the index last.
+    """
     run = run_folder.info
     leads = run_folder.leads()
     store = run_folder.store(store_dir)
     as_of = dt.datetime.fromisoformat(run["as_of"])
     start = as_of - dt.timedelta(days=30)
-    accounts = leads["subject_id"].to_list()
-    txns = (
-        store.scan("transactions")
-        .filter(
-            (pl.col("ts") > start)
-            & (pl.col("ts") <= as_of)
-            & (pl.col("src_account").is_in(accounts) | pl.col("dst_account").is_in(accounts))
-        )
-        .select(
-            "txn_id",
-            "ts",
-            "src_account",
-            "dst_account",
-            "amount",
-            "currency",
-            "amount_base",
-            "channel",
-            "mcc",
-            "counterparty_name",
-            "country",
-        )
-        .sort(["ts", "txn_id"])
-        .collect()
-    )
-    earlier = run_folder.previous()
-    body = [_overview(run, leads, earlier.info if earlier is not None else None), _lead_table(leads)]
-    body += [_case(row, txns, start, as_of) for row in leads.iter_rows(named=True)]
-    page = (
-        '<!doctype html><html lang="en"><head><meta charset="utf-8">'
-        f"<title>finwatch run {e(run['run_id'])}</title><style>{CSS}</style></head><body>"
-        f"<header><h1>finwatch leads — run {e(run['run_id'])} as of {e(run['as_of'])}</h1></header><main>"
-        + "".join(body)
-        + f"</main><script>{JS}</script></body></html>\n"
-    )
     target = out or run_folder.path / "report.html"
-    atomic_write_text(target, page)
+    cases = target.with_name(f"{target.stem}-cases")
+    txns = _transactions(store, leads["subject_id"].to_list(), start, as_of)
+    title = f"finwatch run {e(run['run_id'])} as of {e(run['as_of'])}"
+    with atomic_directory(cases, marker="cases.json") as staging:
+        by_account = txns.partition_by("account", as_dict=True, include_key=False) if txns.height else {}
+        empty = txns.clear().drop("account")
+        for row in leads.iter_rows(named=True):
+            mine = by_account.get((row["subject_id"],), empty)
+            page = _page(
+                f"Case {e(row['lead_id'])} — {title}", _case(row, mine, start, as_of), back=f"../{target.name}"
+            )
+            (staging / f"{row['lead_id']}.html").write_text(page, encoding="utf-8")
+        (staging / "cases.json").write_text(json.dumps(leads["lead_id"].to_list()) + "\n", encoding="utf-8")
+    earlier = run_folder.previous()
+    body = _overview(run, leads, earlier.info if earlier is not None else None) + _lead_table(leads, cases.name)
+    atomic_write_text(target, _page(f"finwatch leads — {title}", body, script=JS))
     return target
+
+
+def _transactions(store: Store, accounts: list[str], start: dt.datetime, end: dt.datetime) -> pl.DataFrame:
+    """Every transaction of the lead accounts in (start, end], once per lead account it touches (``account``)."""
+    columns = ("txn_id", "ts", "src_account", "dst_account", "amount", "currency", "amount_base", "channel", "mcc",
+               "counterparty_name", "country")  # fmt: skip
+    window = store.scan("transactions").filter((pl.col("ts") > start) & (pl.col("ts") <= end)).select(columns)
+    sides = [window.filter(pl.col(side).is_in(accounts)).with_columns(account=pl.col(side))
+             for side in ("src_account", "dst_account")]  # fmt: skip
+    return pl.concat(sides).unique(["account", "txn_id"]).sort(["account", "ts", "txn_id"]).collect()
+
+
+def _page(title: str, body: str, *, script: str = "", back: str | None = None) -> str:
+    nav = f'<p class="nav"><a href="{e(back)}">← all leads</a></p>' if back else ""
+    return (
+        f'<!doctype html><html lang="en"><head><meta charset="utf-8"><title>{title}</title><style>{CSS}</style>'
+        f"</head><body><header><h1>{title}</h1></header><main>{nav}{body}</main>"
+        + (f"<script>{script}</script>" if script else "")
+        + "</body></html>\n"
+    )
 
 
 def _overview(run: dict[str, Any], leads: pl.DataFrame, previous: dict[str, Any] | None) -> str:
@@ -264,32 +282,71 @@ def _pack_changes(changes: dict[str, Any] | None) -> str:
             "rules weigh their severity prior")  # fmt: skip
 
 
-def _lead_table(leads: pl.DataFrame) -> str:
+def _lead_table(leads: pl.DataFrame, cases: str) -> str:
     types = sorted({t for ts in leads["typologies"].to_list() for t in ts})
     options = "".join(f'<option value="{e(t)}">{e(t)}</option>' for t in types)
-    headers = ["rank", "lead", "account", "score", "model", "rules", "typologies", "rules fired", "first raised",
-               "evidence"]  # fmt: skip
+    headers = ["rank", "lead", "account", "risk", "score", "model", "rules", "typologies", "rules fired",
+               "first raised", "evidence", "holder"]  # fmt: skip
     head = "".join(f'<th onclick="sortTable({i})">{e(h)}</th>' for i, h in enumerate(headers))
-    rows = []
-    for r in leads.iter_rows(named=True):
-        rows.append(
-            f'<tr class="lead" data-typologies="{e(" ".join(r["typologies"]))}" '
-            f"onclick=\"location.hash='lead-{e(r['lead_id'])}'\">"
-            f'<td data-v="{r["rank"]}">{r["rank"]}</td><td><a href="#lead-{e(r["lead_id"])}">{e(r["lead_id"])}</a></td>'
-            f'<td>{e(r["subject_id"])}</td><td data-v="{r["score"]}">{r["score"]:.3f}</td>'
-            f'<td data-v="{r["model_score"]}">{r["model_score"]:.3f}</td>'
-            f'<td data-v="{r["rules_score"]}">{r["rules_score"]:.3f}</td>'
-            f"<td>{e(', '.join(r['typologies']))}</td><td>{e(', '.join(r['rules_fired']))}</td>"
-            f'<td>{e(r["first_raised"][:10])}</td><td data-v="{len(r["evidence_txn_ids"])}">'
-            f"{len(r['evidence_txn_ids'])}</td></tr>"
-        )
+    data = [
+        [r["rank"], r["lead_id"], r["subject_id"], r.get("risk_score") or 0.0, r["score"], r["model_score"],
+         r["rules_score"], ", ".join(r["typologies"]), ", ".join(r["rules_fired"]), r["first_raised"][:10],
+         len(r["evidence_txn_ids"]), r.get("holder_name") or ""]
+        for r in leads.iter_rows(named=True)
+    ]  # fmt: skip
     return (
         f'<section id="leads-section"><h2>Leads</h2><p><input id="q" placeholder="filter…" oninput="filterTable()">'
         f'<select id="ty" onchange="filterTable()"><option value="">all typologies</option>{options}</select>'
-        f'<span class="muted"><span id="shown">{leads.height}</span> of {leads.height} shown; click a header to sort, '
-        f'a row to open its case</span></p><table id="leads"><thead><tr>{head}</tr></thead>'
-        f"<tbody>{''.join(rows)}</tbody></table></section>"
+        f'<span class="muted"><span id="shown">{leads.height}</span> of {leads.height} match; rows <span id="page">'
+        f'</span> shown <button onclick="turn(-1)">‹</button><button onclick="turn(1)">›</button>; click a header '
+        f"to sort, a lead to open its case</span></p>"
+        f'<table id="leads"><thead><tr>{head}</tr></thead><tbody id="rows"></tbody></table></section>'
+        f'<script id="lead-data" type="application/json">{_json(data)}</script>'
+        f"<script>const CASES={_json(cases)};</script>"
     )
+
+
+def _json(value: Any) -> str:
+    """JSON safe inside a script element: no ``<``, ``>`` or ``&`` that could end it or start markup."""
+    text = json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+    return text.replace("&", "\\u0026").replace("<", "\\u003c").replace(">", "\\u003e")
+
+
+CONTEXT_ROWS = 30
+TXN_HEAD = ("<thead><tr><th>id</th><th>time</th><th>from</th><th>to</th><th>amount</th><th>base</th>"
+            "<th>channel</th><th>MCC</th><th>counterparty</th></tr></thead>")  # fmt: skip
+
+
+def _party(account: str | None) -> str:
+    """A side of a transaction: the account, or cash for the cash side of a deposit or withdrawal."""
+    return e(account) if account is not None else '<span class="muted">cash</span>'
+
+
+def _txn_rows(rows: pl.DataFrame) -> str:
+    return "".join(
+        f"<tr><td><code>{e(t['txn_id'])}</code></td><td>{e(t['ts'])}</td><td>{_party(t['src_account'])}</td>"
+        f"<td>{_party(t['dst_account'])}</td><td>{e(_amount(t['amount']))} {e(t['currency'])}</td>"
+        f"<td>{t['amount_base']:,.2f}</td><td>{e(t['channel'])}</td><td>{e(t['mcc'] or '')}</td>"
+        f"<td>{e(t['counterparty_name'] or '')}</td></tr>"
+        for t in rows.iter_rows(named=True)
+    )
+
+
+def _reason(reason: dict[str, Any], mine: pl.DataFrame) -> str:
+    """A reason with the transactions that support it."""
+    if reason["source"] == "rule":
+        head = f'<div class="reason-rule">{e(reason["text"])}<br><span class="muted">{e(reason["citation"])}</span>'
+    else:
+        head = (f'<div class="reason-model">{e(reason["text"])} <span class="muted">(model contribution '
+                f"{reason['contribution']:+.2f})</span>")  # fmt: skip
+    ids = list(reason.get("evidence_txn_ids") or [])
+    rows = mine.filter(pl.col("txn_id").is_in(ids))
+    if not ids:
+        return head + '<p class="muted">No single transaction: a measure of the account as a whole.</p></div>'
+    outside = len(ids) - rows.height
+    note = f'<p class="muted">{outside} more outside the 30-day window.</p>' if outside > 0 else ""
+    return (f'{head}<table class="evidence" data-reason="{e(reason.get("rule_id") or reason.get("feature"))}">'
+            f"{TXN_HEAD}<tbody>{_txn_rows(rows)}</tbody></table>{note}</div>")  # fmt: skip
 
 
 def _case(lead: dict[str, Any], txns: pl.DataFrame, start: dt.datetime, end: dt.datetime) -> str:
@@ -299,37 +356,30 @@ def _case(lead: dict[str, Any], txns: pl.DataFrame, start: dt.datetime, end: dt.
     paths = json.loads(lead["cycle_paths"])
     members = {a for p in paths for a in p["accounts"]} - {account}
     reasons = json.loads(lead["reasons"])
-    items = []
-    for r in reasons:
-        if r["source"] == "rule":
-            items.append(f'<div class="reason-rule">{e(r["text"])}<br><span class="muted">{e(r["citation"])}</span>'
-                         "</div>")  # fmt: skip
-        else:
-            items.append(f'<div class="reason-model">{e(r["text"])} <span class="muted">(model contribution '
-                         f"{r['contribution']:+.2f})</span></div>")  # fmt: skip
-    ev_rows = mine.filter(pl.col("txn_id").is_in(list(evidence)))
-    ev_table = "".join(
-        f"<tr><td><code>{e(t['txn_id'])}</code></td><td>{e(t['ts'])}</td><td>{e(t['src_account'])}</td>"
-        f"<td>{e(t['dst_account'])}</td><td>{e(_amount(t['amount']))} {e(t['currency'])}</td>"
-        f"<td>{t['amount_base']:,.2f}</td><td>{e(t['channel'])}</td><td>{e(t['mcc'] or '')}</td>"
-        f"<td>{e(t['counterparty_name'] or '')}</td></tr>"
-        for t in ev_rows.iter_rows(named=True)
-    )
+    items = [_reason(r, mine) for r in reasons]
+    context = mine.filter(~pl.col("txn_id").is_in(list(evidence))).sort(["ts", "txn_id"], descending=True)
+    shown = context.head(CONTEXT_ROWS)
     cycle_text = "".join(
         f"<li>{' → '.join(e(a) for a in p['accounts'])} <span class=\"muted\">({len(p['txn_ids'])} transactions)"
         "</span></li>" for p in paths
     )  # fmt: skip
+    holder = ", ".join(e(lead.get(k)) for k in ("holder_name", "holder_type", "institution") if lead.get(k))
+    risk = lead.get("risk_score")
+    scores = (f"risk score {risk:.1f} / 100 (above {lead['percentile']:.3f} % of scored accounts); "
+              if risk is not None else "")  # fmt: skip
     return (
         f'<section class="case" id="lead-{e(lead["lead_id"])}">'
-        f'<p><a href="#leads-section">← all leads</a></p><h2>Case {e(lead["lead_id"])}: account '
-        f"{e(account)}</h2><p>rank {lead['rank']}, score {lead['score']:.3f} (model {lead['model_score']:.3f}, rules "
+        f"<h2>Case {e(lead['lead_id'])}: account "
+        f"{e(account)}</h2>"
+        + (f"<p>holder: {holder}</p>" if holder else "")
+        + f"<p>rank {lead['rank']}, {scores}score {lead['score']:.6f} (model {lead['model_score']:.6f}, rules "
         f"{lead['rules_score']:.3f}); typologies: {e(', '.join(lead['typologies']) or 'none named by a rule')}; "
         f"first raised {e(lead['first_raised'])}; model {e(lead['model'])}, rules {e(lead['rules_version'])}</p>"
-        f"<h3>Reasons</h3>{''.join(items)}"
+        f"<h3>Reasons and the transactions behind each</h3>{''.join(items)}"
         f'<div class="grid"><div><h3>Counterparties (30 days)</h3>{_graph(account, mine, members, evidence)}</div>'
         f"<div><h3>Timeline (30 days)</h3>{_timeline(account, mine, evidence, start, end)}</div></div>"
         + (f"<h3>Cycles</h3><ul>{cycle_text}</ul>" if paths else "")
-        + f"<h3>Evidence ({len(evidence)} transactions)</h3><table><thead><tr><th>id</th><th>time</th><th>from</th>"
-        "<th>to</th><th>amount</th><th>base</th><th>channel</th><th>MCC</th><th>counterparty</th></tr></thead>"
-        f'<tbody>{ev_table}</tbody></table><p><a href="#leads-section">back to the leads</a></p></section>'
+        + f"<h3>Other recent activity (context, not evidence: {context.height} transactions, latest "
+        f'{shown.height} shown)</h3><table class="context">{TXN_HEAD}<tbody>{_txn_rows(shown)}</tbody></table>'
+        "</section>"
     )

@@ -32,7 +32,9 @@ __all__ = ["LIST_COLUMNS", "RUN_FILE", "RunFolder"]
 RUN_FILE = "run.json"
 LEADS_FILE = "leads.parquet"
 #: list-valued lead columns: joined with ";" in leads.csv
-LIST_COLUMNS = ("typologies", "rules_fired", "evidence_txn_ids")
+LIST_COLUMNS = ("typologies", "rules_fired", "evidence_txn_ids", "counterparties", "channels")
+#: a spreadsheet reads a cell starting with one of these as a formula: such cells get a leading apostrophe
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 #: JSON-text lead columns: decoded in leads.json
 JSON_COLUMNS = ("reasons", "cycle_paths")
 
@@ -135,10 +137,21 @@ class RunFolder:
 
 
 def _flat(leads: pl.DataFrame) -> pl.DataFrame:
-    """leads.csv: lists joined with ";", reasons as their sentences joined with " | "."""
-    return leads.with_columns(
-        *(pl.col(c).list.join(";") for c in LIST_COLUMNS),
-        reasons=pl.col("reasons").map_elements(
-            lambda text: " | ".join(r["text"] for r in json.loads(text)), return_dtype=pl.String
-        ),
+    """leads.csv for a case system: lists joined with ";", reasons as their sentences with citations joined with
+    " | ", and every text cell safe to open in a spreadsheet (a cell that would start a formula is quoted)."""
+    flat = leads.with_columns(
+        *(pl.col(c).list.join(";") for c in LIST_COLUMNS if c in leads.columns),
+        reasons=pl.col("reasons").map_elements(_reason_text, return_dtype=pl.String),
     )
+    text = [c for c, t in flat.schema.items() if t == pl.String]
+    return flat.with_columns(
+        pl.when(pl.any_horizontal([pl.col(c).str.starts_with(p) for p in FORMULA_STARTS]))
+        .then(pl.lit("'") + pl.col(c))
+        .otherwise(pl.col(c))
+        .alias(c)
+        for c in text
+    )
+
+
+def _reason_text(reasons: str) -> str:
+    return " | ".join(r["text"] + (f" [{r['citation']}]" if r.get("citation") else "") for r in json.loads(reasons))

@@ -123,6 +123,8 @@ class Features:
     batches: list[str]  # the store batches the features were computed from
     transactions: pl.DataFrame | None = None  # the transaction level: one row per transaction up to as_of
     parameters: dict[str, Any] = field(default_factory=dict)  # the values bound (threshold in the base currency)
+    #: account feature column → the evidence families of the family that computes it (what supports a reason)
+    column_evidence: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
 
 @contextmanager
@@ -175,9 +177,10 @@ def _build(store: Store, as_of: dt.datetime, config: FeatureConfig, level: str) 
         con.register("store_accounts", store.scan("accounts").collect())
         models: list[SqlModel] = []
         built: set[str] = set()
+        owners: dict[str, SqlModel] = {}
         for node in catalogue.level(level):
             if node.table == ACCOUNT_FAMILIES:
-                _join_families(con, catalogue)
+                owners = _join_families(con, catalogue)
             elif node.table == EVIDENCE:
                 _build_evidence(con, catalogue, values)
             elif node.model is not None:
@@ -200,7 +203,8 @@ def _build(store: Store, as_of: dt.datetime, config: FeatureConfig, level: str) 
             return Features(as_of, pl.DataFrame(), cycles, pl.DataFrame(), models, batches, transactions, bound)
         accounts = _zero_when_absent(fetch(con, "select * from account_features"), catalogue.families)
         evidence = fetch(con, "select * from evidence order by account_id, family, ts, txn_id")
-        return Features(as_of, accounts, cycles, evidence, models, batches, None, bound)
+        column_evidence = {column: tuple(sorted(model.evidence)) for column, model in sorted(owners.items())}
+        return Features(as_of, accounts, cycles, evidence, models, batches, None, bound, column_evidence)
 
 
 def _columns(con: duckdb.DuckDBPyConnection, table: str) -> list[str]:
@@ -219,8 +223,11 @@ def _check_zero_columns(con: duckdb.DuckDBPyConnection, table: str, model: SqlMo
         )
 
 
-def _join_families(con: duckdb.DuckDBPyConnection, catalogue: Catalogue) -> None:
-    """``account_families``: every account-grain family's columns, one row per account any family has."""
+def _join_families(con: duckdb.DuckDBPyConnection, catalogue: Catalogue) -> dict[str, SqlModel]:
+    """``account_families``: every account-grain family's columns, one row per account any family has.
+
+    Returns each column's family.
+    """
     families = catalogue.families
     owner: dict[str, SqlModel] = {}
     for model in families:
@@ -235,13 +242,15 @@ def _join_families(con: duckdb.DuckDBPyConnection, catalogue: Catalogue) -> None
         con.execute(
             f"create or replace temp table {ACCOUNT_FAMILIES} as select null::varchar as account_id where false"
         )
-        return
+        return owner
     # every table name comes from a header (checked to be an identifier), never from user input
     tables = [f"feat_{m.name}" for m in families]
     ids = " union ".join(f"select account_id from {t}" for t in tables)  # noqa: S608 - names from headers
     joins = " ".join(f"left join {t} using (account_id)" for t in tables)
     query = f"create or replace temp table {ACCOUNT_FAMILIES} as select * from ({ids}) as ids {joins}"  # noqa: S608
     con.execute(query)
+    owner.pop("account_id", None)
+    return owner
 
 
 def _build_evidence(con: duckdb.DuckDBPyConnection, catalogue: Catalogue, values: dict[str, Any]) -> None:
