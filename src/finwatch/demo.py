@@ -7,7 +7,7 @@ Layout of ``out``::
     models/         the registry with the trained model (promoted champion)
     runs/<as-of>/   the scoring run: leads.parquet, leads.csv, leads.json, run.json
     leads.csv, leads.parquet   the run's leads, copied to a fixed place for scripts
-    report.html     the run's report (self-contained HTML)
+    report.html     the run's report (self-contained HTML), its case pages in report-cases/
 
 The world is loaded from its canonical tables and ground truth (``finwatch-tables``), the fastest complete
 route; ``finwatch ingest`` reads its bank exports (bank CSV, camt.053, ethereum-etl) just as well.
