@@ -149,7 +149,8 @@ body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:0;col
 header{background:#2c3e50;color:#fff;padding:14px 24px}header h1{margin:0;font-size:20px}
 main{padding:16px 24px}
 section{background:#fff;border:1px solid #ddd;border-radius:6px;padding:12px 16px;margin:12px 0}
-table{border-collapse:collapse;width:100%;font-size:13px}
+table{border-collapse:collapse;width:100%;font-size:13px}#leads{table-layout:fixed}
+#leads td{overflow:hidden;text-overflow:ellipsis;white-space:nowrap}
 th,td{border-bottom:1px solid #eee;padding:4px 6px;text-align:left}
 th{cursor:pointer;background:#f0f3f7;position:sticky;top:0}tr.lead:hover{background:#eef4ff;cursor:pointer}
 .muted{color:#777}.legend{font-size:12px;color:#555}.grid{display:flex;flex-wrap:wrap;gap:16px}
@@ -166,7 +167,7 @@ input,select{padding:4px;margin-right:8px}code{font-size:12px}
 #: tens of thousands of leads open and sort at once
 JS = """
 const D=JSON.parse(document.getElementById('lead-data').textContent);
-const NUMERIC=new Set([0,3,4,5,6,10]);const PAGE=500;let view=D.slice(),page=0,col=0,asc=true;
+const NUMERIC=new Set([0,3,4,5,6,10]);const PAGE=200;let view=D.slice(),page=0,col=0,asc=true;
 for(const r of D){r.push((r.slice(1,10).join(' ')+' '+r[11]).toLowerCase());}
 const ENT={'&':'&amp;','<':'&lt;','>':'&gt;','"':'&quot;',"'":'&#39;'};
 function esc(s){return String(s??'').replace(/[&<>"']/g,c=>ENT[c]);}
