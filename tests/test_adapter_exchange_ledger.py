@@ -14,6 +14,7 @@ from finwatch.ingest._base import Parsed, ParseOptions, Source
 from finwatch.ingest._pipeline import IngestOptions, ingest
 from finwatch.ingest._registry import detect
 from finwatch.ingest.adapters.exchange_ledger import ExchangeLedgerAdapter
+from finwatch.schema import KYC_COLUMNS
 from finwatch.store import Store
 
 FIXTURES = Path(__file__).parent / "fixtures" / "exchange_ledger"
@@ -154,6 +155,7 @@ def test_account_id_from_options_or_file_name() -> None:
         "mcc": None,
         "opened_date": None,
         "links": None,
+        **dict.fromkeys(KYC_COLUMNS),  # a ledger says nothing about its holder
         "source_row": 2,
     }
 

@@ -8,7 +8,16 @@ import pyarrow as pa
 import pytest
 
 from finwatch.exceptions import SchemaError
-from finwatch.schema import ACCOUNT_SCHEMA, LABEL_SCHEMA, TRANSACTION_SCHEMA, conform, polars_schema
+from finwatch.schema import (
+    ACCOUNT_SCHEMA,
+    KYC_COLUMNS,
+    LABEL_SCHEMA,
+    TRANSACTION_SCHEMA,
+    AccountStatus,
+    IdType,
+    conform,
+    polars_schema,
+)
 
 
 def _txn(**overrides: object) -> dict[str, object]:
@@ -93,3 +102,22 @@ def test_polars_view_of_every_schema_round_trips() -> None:
     for schema in (TRANSACTION_SCHEMA, ACCOUNT_SCHEMA, LABEL_SCHEMA):
         frame = pl.DataFrame(schema=polars_schema(schema))
         assert conform(frame, schema).schema.equals(schema, check_metadata=False)
+
+
+def test_accounts_schema_version_2_adds_the_customer_columns_after_links() -> None:
+    names = ACCOUNT_SCHEMA.names
+    kyc = {
+        "given_name": pa.string(), "family_name": pa.string(), "birth_date": pa.date32(), "id_type": pa.string(),
+        "id_number": pa.string(), "id_country": pa.string(), "address": pa.string(), "postcode": pa.string(),
+        "phone": pa.string(), "occupation": pa.string(), "status": pa.string(), "branch": pa.string(),
+        "own_client": pa.bool_(),
+    }  # fmt: skip
+    start = names.index("links") + 1
+    assert names[start : start + len(kyc)] == list(kyc) == list(KYC_COLUMNS)
+    assert names[start + len(kyc) :] == ["source_format", "source_file_sha256", "source_row"]
+    for name, kind in kyc.items():
+        field = ACCOUNT_SCHEMA.field(name)
+        assert (field.type, field.nullable) == (kind, True), name
+    assert ACCOUNT_SCHEMA.metadata[b"finwatch.schema_version"] == b"2"
+    assert {s.value for s in IdType} == {"passport", "national_id", "driver_licence", "tax_id", "company_registration"}
+    assert {s.value for s in AccountStatus} == {"open", "closed", "frozen", "dormant"}

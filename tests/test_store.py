@@ -11,11 +11,14 @@ from pathlib import Path
 from typing import Any
 
 import polars as pl
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 
 from finwatch.exceptions import FinwatchError, SchemaError, StoreError
 from finwatch.fx import FxTable
 from finwatch.ingest import IngestOptions, ingest
+from finwatch.schema import ACCOUNT_SCHEMA, KYC_COLUMNS, polars_schema
 from finwatch.store import TABLES, Store, StoreSettings, write_partitions
 from finwatch.testing import make_accounts, make_labels, make_store, make_transactions
 
@@ -259,3 +262,65 @@ def test_a_store_from_before_fx_tables_with_its_own_rates_says_they_are_lost(tmp
 
 def test_a_store_without_transactions_has_the_default_fx_table(tmp_path: Path) -> None:
     assert Store(tmp_path / "empty").fx_table().name == FxTable.load().name
+
+
+# --- accounts: schema evolution and the newest batch -------------------------------------------------------------
+V1_ACCOUNT_SCHEMA = pa.schema([f for f in ACCOUNT_SCHEMA if f.name not in KYC_COLUMNS],
+                              metadata={b"finwatch.table": b"accounts", b"finwatch.schema_version": b"1"})  # fmt: skip
+
+
+def _commit_v1_accounts(store: Store, batch: str, rows: list[dict[str, Any]]) -> None:
+    """An accounts file as finwatch wrote it before schema version 2 (no customer-data columns)."""
+    staged = store.staging(batch) / "accounts.parquet"
+    lineage = {"source_format": "test", "source_file_sha256": "0" * 64, "source_row": 1}
+    pq.write_table(pa.Table.from_pylist([{**lineage, **r} for r in rows], schema=V1_ACCOUNT_SCHEMA), staged)
+    with store.lock():
+        store.commit(batch, {"accounts": [(staged, f"accounts/{batch}.parquet")]}, {"inputs": []})
+
+
+@pytest.mark.parametrize("v1_first", [True, False], ids=["v1 batch first", "v1 batch last"])
+def test_accounts_written_before_schema_version_2_read_with_null_customer_columns(
+    tmp_path: Path, v1_first: bool
+) -> None:
+    store = Store(tmp_path / "s")
+    store.ensure(StoreSettings("USD", None))
+    old = [{"account_id": "OLD", "kind": "bank_account", "holder_type": "person", "holder_name": "Ann Lee",
+            "opened_date": dt.date(2020, 1, 5), "links": ["X"]}]  # fmt: skip
+    new = make_accounts([{"account_id": "NEW", "birth_date": dt.date(1980, 2, 1), "own_client": True}])
+    batches = [lambda: _commit_v1_accounts(store, "v1", old), lambda: _write(store, "v2", {"accounts": new})]
+    for commit in batches if v1_first else batches[::-1]:
+        commit()
+    accounts = store.scan("accounts").collect()
+    assert accounts.schema == polars_schema(ACCOUNT_SCHEMA)
+    rows = {r["account_id"]: r for r in accounts.to_dicts()}
+    assert rows["OLD"]["holder_name"] == "Ann Lee"
+    assert rows["OLD"]["links"] == ["X"]
+    assert all(rows["OLD"][c] is None for c in KYC_COLUMNS)
+    assert (rows["NEW"]["birth_date"], rows["NEW"]["own_client"]) == (dt.date(1980, 2, 1), True)
+    alone = Store(tmp_path / "alone")
+    alone.ensure(StoreSettings("USD", None))
+    _commit_v1_accounts(alone, "v1", old)
+    assert alone.scan("accounts", history=True).collect().schema == polars_schema(ACCOUNT_SCHEMA)
+
+
+def _write(store: Store, batch: str, tables: dict[str, pl.DataFrame]) -> None:
+    with store.lock():
+        store.write_batch(batch, tables, {"inputs": []})
+
+
+def test_the_newest_batch_holding_an_account_supersedes_its_earlier_rows(tmp_path: Path) -> None:
+    store = Store(tmp_path / "s")
+    store.ensure(StoreSettings("USD", None))
+    # batch ids sort the other way round from the commits: the commit sequence decides
+    _write(store, "z-first", {"accounts": make_accounts([{"account_id": "A", "holder_name": "Ann", "status": "open"},
+                                                         {"account_id": "B", "holder_name": "Bob"}])})  # fmt: skip
+    _write(store, "m-second", {"accounts": make_accounts([{"account_id": "A", "holder_name": "Ann", "status": "frozen"},
+                                                          {"account_id": "A", "holder_name": "Al"}])})  # fmt: skip
+    current = store.scan("accounts").collect().sort("source_row")
+    assert current.select("account_id", "holder_name", "status").rows() == [
+        ("A", "Ann", "frozen"), ("A", "Al", None), ("B", "Bob", None)]  # both holders of the newest batch  # fmt: skip
+    assert store.scan("accounts", history=True).collect().height == 4
+    _write(store, "a-third", {"accounts": make_accounts([{"account_id": "B", "holder_name": "Robert"}])})
+    current = Store(tmp_path / "s").scan("accounts").collect()
+    assert sorted(current.select("account_id", "holder_name").rows()) == [("A", "Al"), ("A", "Ann"), ("B", "Robert")]
+    assert store.scan("labels", history=True).collect().is_empty()  # other tables: the union either way

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import datetime as dt
 
+import numpy as np
 import polars as pl
 import pytest
 
 from finwatch.exceptions import ConfigError
 from finwatch.schema import ACCOUNT_SCHEMA, LABEL_SCHEMA, TRANSACTION_SCHEMA, polars_schema
 from finwatch.synth import LOOKALIKES, TYPOLOGIES, World, WorldConfig, generate_world
+from finwatch.synth._population import DOMESTIC_BANKS
 
 
 def test_default_world_is_about_a_million_transactions(default_world: World) -> None:
@@ -216,3 +218,58 @@ def test_base_currency_knob_moves_domestic_accounts() -> None:
     assert set(banks["currency"]) == {"EUR"}
     cash = world.transactions.filter(pl.col("channel") == "cash")
     assert set(cash["currency"]) == {"EUR"}
+
+
+# --- customer data (KYC) ------------------------------------------------------------------------------------------
+def test_own_clients_are_the_domestic_banks_account_holders_with_complete_customer_data(
+    default_world: World,
+) -> None:
+    accounts = default_world.accounts
+    domestic = [bic for _name, bic, *_ in DOMESTIC_BANKS]
+    at_home = (pl.col("kind") == "bank_account") & pl.col("institution").is_in(domestic)
+    assert accounts.filter(at_home)["own_client"].all()
+    assert not accounts.filter(~at_home)["own_client"].any()
+    own = accounts.filter(pl.col("own_client"))
+    required = ["birth_date", "id_type", "id_number", "id_country", "address", "postcode", "phone", "occupation",
+                "status", "branch"]  # fmt: skip
+    assert own.select(required).null_count().sum_horizontal().item() == 0
+    assert accounts.filter(~pl.col("own_client")).select(required).null_count().min_horizontal().item() == (
+        accounts.height - own.height)  # nothing is known of other banks' clients  # fmt: skip
+    assert own["id_number"].n_unique() == own["phone"].n_unique() == own.height
+    assert set(own["status"]) <= {"open", "dormant"}
+    assert own.filter(~pl.col("branch").str.starts_with(pl.col("institution").str.slice(0, 6))).is_empty()
+
+
+def test_persons_have_names_ages_and_occupations_businesses_incorporation_and_activity(default_world: World) -> None:
+    accounts = default_world.accounts
+    persons = accounts.filter((pl.col("holder_type") == "person") & (pl.col("holder_name").is_not_null()))
+    full = pl.concat_str(["given_name", "family_name"], separator=" ")
+    assert persons.filter(full != pl.col("holder_name")).is_empty()  # every person, own client or not
+    assert accounts.filter(pl.col("holder_type") != "person")["given_name"].null_count() == accounts.filter(
+        pl.col("holder_type") != "person").height  # fmt: skip
+    own = accounts.filter(pl.col("own_client"))
+    people = own.filter(pl.col("holder_type") == "person")
+    adult_at_opening = pl.col("birth_date").dt.offset_by("18y") <= pl.col("opened_date")
+    assert people.filter(~adult_at_opening).is_empty()
+    assert set(people["id_type"]) == {"driver_licence", "passport", "national_id"}
+    assert people.filter(pl.col("id_country") != "US")["id_type"].unique().to_list() == ["passport"]
+    firms = own.filter(pl.col("holder_type") != "person")
+    assert firms.filter(pl.col("birth_date") > pl.col("opened_date")).is_empty()  # incorporated first
+    assert set(firms["id_type"]) == {"company_registration", "tax_id"}
+    assert firms.filter(pl.col("mcc") == "6799")["occupation"].unique().to_list() == ["Investment holding"]
+    assert firms.filter(pl.col("holder_type") == "exchange")["occupation"].unique().to_list() == [
+        "Crypto-asset exchange"]  # fmt: skip
+    young = pl.col("birth_date") > pl.col("opened_date").dt.offset_by("-25y")
+    assert people.filter(young & (pl.col("occupation") == "Retired")).is_empty()
+
+
+def test_customer_data_come_from_a_generator_of_their_own() -> None:
+    """The world's other draws are those of the five generators it had before customer data: same seed, same world."""
+    config = WorldConfig(seed=9, accounts=800, days=14)
+    assert generate_world(config).accounts.equals(generate_world(config).accounts)
+
+    def first_draws(children: list[np.random.SeedSequence]) -> list[int]:
+        return [int(np.random.default_rng(c).integers(1 << 62)) for c in children]
+
+    six = np.random.SeedSequence(config.seed).spawn(6)
+    assert first_draws(six[:5]) == first_draws(np.random.SeedSequence(config.seed).spawn(5))

@@ -22,12 +22,15 @@ __all__ = [
     "ACCOUNT_SCHEMA",
     "AMOUNT_SCALE",
     "AMOUNT_TYPE",
+    "KYC_COLUMNS",
     "LABEL_SCHEMA",
     "TIMESTAMP_TYPE",
     "TRANSACTION_SCHEMA",
     "AccountKind",
+    "AccountStatus",
     "Channel",
     "HolderType",
+    "IdType",
     "SubjectKind",
     "conform",
     "polars_schema",
@@ -63,6 +66,23 @@ class HolderType(StrEnum):
     BUSINESS = "business"
     MERCHANT = "merchant"
     EXCHANGE = "exchange"
+
+
+class IdType(StrEnum):
+    """The identity document a holder was verified with (``company_registration``: a business's register entry)."""
+
+    PASSPORT = "passport"
+    NATIONAL_ID = "national_id"
+    DRIVER_LICENCE = "driver_licence"
+    TAX_ID = "tax_id"
+    COMPANY_REGISTRATION = "company_registration"
+
+
+class AccountStatus(StrEnum):
+    OPEN = "open"
+    CLOSED = "closed"
+    FROZEN = "frozen"
+    DORMANT = "dormant"
 
 
 class SubjectKind(StrEnum):
@@ -116,10 +136,31 @@ ACCOUNT_SCHEMA: Final = pa.schema(
         pa.field("opened_date", pa.date32()),
         # e.g. an exchange account's linked bank account and deposit address
         pa.field("links", pa.list_(pa.string())),
+        # customer data (KYC) of the holder, where a customer extract gives it (schema version 2); an account with
+        # several holders has one row per holder, the first (lowest source_row) being the primary holder
+        pa.field("given_name", pa.string()),  # persons
+        pa.field("family_name", pa.string()),  # persons; holder_name stays the full name or the business name
+        pa.field("birth_date", pa.date32()),  # date of birth, or of incorporation for a business
+        pa.field("id_type", pa.string()),  # IdType
+        pa.field("id_number", pa.string()),
+        pa.field("id_country", pa.string()),  # ISO 3166 alpha-2 country that issued the id
+        pa.field("address", pa.string()),  # street line
+        pa.field("postcode", pa.string()),
+        pa.field("phone", pa.string()),
+        pa.field("occupation", pa.string()),  # a person's occupation, or a business's activity
+        pa.field("status", pa.string()),  # AccountStatus
+        pa.field("branch", pa.string()),  # branch that holds the account
+        pa.field("own_client", pa.bool_()),  # the holder is the reporting institution's own client
         *_LINEAGE,
     ],
-    metadata={b"finwatch.table": b"accounts", b"finwatch.schema_version": b"1"},
+    metadata={b"finwatch.table": b"accounts", b"finwatch.schema_version": b"2"},
 )
+
+#: the accounts' customer-data columns (schema version 2): null where no customer extract gave them
+KYC_COLUMNS: Final = (
+    "given_name", "family_name", "birth_date", "id_type", "id_number", "id_country", "address", "postcode", "phone",
+    "occupation", "status", "branch", "own_client",
+)  # fmt: skip
 
 LABEL_SCHEMA: Final = pa.schema(
     [

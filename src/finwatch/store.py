@@ -197,13 +197,38 @@ class Store:
                     out.append(path)
         return sorted(out)
 
-    def scan(self, table: str) -> pl.LazyFrame:
-        """A lazy view of ``table`` over every committed batch (empty with the right schema if none)."""
+    def scan(self, table: str, *, history: bool = False) -> pl.LazyFrame:
+        """A lazy view of ``table`` over every committed batch (empty with the right schema if none).
+
+        Files written before a column was added to the canonical schema (accounts before schema version 2 had no
+        customer-data columns) read with that column as nulls of its type; columns the schema no longer has are
+        ignored.
+
+        Accounts: the rows of an ``account_id`` in the newest batch holding it (commit order, the manifests'
+        ``sequence``) supersede its rows in earlier batches, all columns and all holders at once; ingest already
+        kept only the last file's rows of an account within one batch. ``history=True`` returns every batch's
+        rows instead. Other tables are the union of their batches either way.
+        """
         schema = _schema(table)
         files = self.files(table)
         if not files:
             return pl.LazyFrame(schema=schema)
-        return pl.scan_parquet(files, hive_partitioning=False).select(list(schema.names()))
+        options: dict[str, Any] = {"hive_partitioning": False, "schema": schema, "missing_columns": "insert",
+                                   "extra_columns": "ignore"}  # fmt: skip
+        if table != "accounts" or history:
+            return pl.scan_parquet(files, **options).select(list(schema.names()))
+        rank = {
+            self.root / entry["path"]: position
+            for position, manifest in enumerate(sorted(self.manifests(), key=_newest))
+            for entry in manifest["files"]
+            if entry["table"] == table
+        }
+        ranked = [pl.scan_parquet(f, **options).with_columns(_rank=pl.lit(rank[f], pl.Int64)) for f in files]
+        return (
+            pl.concat(ranked, how="vertical")
+            .filter(pl.col("_rank") == pl.col("_rank").max().over("account_id"))
+            .select(list(schema.names()))
+        )
 
     def fx_table(self) -> FxTable:
         """The FX table the store's amounts were converted with: the one the newest converting batch recorded.

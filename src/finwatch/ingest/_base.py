@@ -14,18 +14,21 @@ import duckdb
 import polars as pl
 
 from finwatch._duckdb import connect, fetch
-from finwatch.schema import AMOUNT_SCALE, LABEL_SCHEMA, polars_schema
+from finwatch.schema import ACCOUNT_SCHEMA, AMOUNT_SCALE, KYC_COLUMNS, LABEL_SCHEMA, polars_schema
 
 __all__ = [
+    "PARSED_ACCOUNT_COLUMNS",
     "PARSED_SCHEMA",
     "Adapter",
     "ParseOptions",
     "Parsed",
     "Sample",
     "Source",
+    "conform_accounts",
     "conform_parsed",
     "duckdb_connection",
     "fetch",  # re-exported for the adapters
+    "ingest_date",
 ]
 
 AMOUNT: pl.DataType = pl.Decimal(38, AMOUNT_SCALE)
@@ -60,8 +63,9 @@ PARSED_SCHEMA = pl.Schema(_PARSED_COLUMNS)
 #: Accounts an adapter may return: canonical account columns without file lineage, plus ``source_row``.
 PARSED_ACCOUNT_COLUMNS = (
     "account_id", "kind", "holder_type", "holder_name", "institution", "country", "city", "currency", "mcc",
-    "opened_date", "links", "source_row",
+    "opened_date", "links", *KYC_COLUMNS, "source_row",
 )  # fmt: skip
+_ACCOUNT_TYPES = polars_schema(ACCOUNT_SCHEMA)
 
 
 @dataclass(frozen=True)
@@ -118,6 +122,8 @@ class Parsed:
     #: files of reference data (labels, accounts) rather than transactions: the records read and accepted, which
     #: are in ``labels``/``accounts``; the rejected ones are in ``rows`` with their ``_reason`` (and are counted there)
     reference_records: int = 0
+    #: the records hold personal data (customer data): with a pseudonym key, quarantine keeps no raw text of them
+    personal: bool = False
 
     @property
     def rows_read(self) -> int:
@@ -149,6 +155,20 @@ def conform_parsed(frame: pl.DataFrame) -> pl.DataFrame:
     missing = [pl.lit(None, dtype).alias(name) for name, dtype in PARSED_SCHEMA.items() if name not in frame.columns]
     frame = frame.with_columns(missing) if missing else frame
     return frame.select([pl.col(name).cast(dtype) for name, dtype in PARSED_SCHEMA.items()])
+
+
+def conform_accounts(frame: pl.DataFrame) -> pl.DataFrame:
+    """Accounts as ``PARSED_ACCOUNT_COLUMNS`` in their canonical types: columns an adapter does not know (the customer
+    data of an export without any) are added as nulls."""
+    types = {name: pl.Int64() if name == "source_row" else _ACCOUNT_TYPES[name] for name in PARSED_ACCOUNT_COLUMNS}
+    missing = [pl.lit(None, dtype).alias(name) for name, dtype in types.items() if name not in frame.columns]
+    frame = frame.with_columns(missing) if missing else frame
+    return frame.select([pl.col(name).cast(dtype) for name, dtype in types.items()])
+
+
+def ingest_date() -> dt.date:
+    """The day of the ingest (UTC): a birth date after it is in the future."""
+    return dt.datetime.now(dt.UTC).date()
 
 
 def empty_labels() -> pl.DataFrame:

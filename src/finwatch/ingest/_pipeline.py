@@ -21,11 +21,19 @@ import pyarrow.parquet as pq
 
 from finwatch import __version__
 from finwatch._io import sha256_file
-from finwatch.exceptions import InputError, UnknownFormatError
+from finwatch.exceptions import ConfigError, InputError, UnknownFormatError
 from finwatch.fx import FxTable
-from finwatch.ingest._base import Parsed, ParseOptions, Source, conform_parsed, duckdb_connection, fetch
+from finwatch.ingest._base import (
+    Parsed,
+    ParseOptions,
+    Source,
+    conform_accounts,
+    conform_parsed,
+    duckdb_connection,
+    fetch,
+)
+from finwatch.ingest._mapping import shipped_names
 from finwatch.ingest._registry import ADAPTERS, detect, get_adapter
-from finwatch.ingest.adapters.bank_csv import shipped_mappings
 from finwatch.ingest.pseudonym import Pseudonymizer
 from finwatch.schema import ACCOUNT_SCHEMA, LABEL_SCHEMA, Channel, conform, polars_schema
 from finwatch.store import PARQUET, PARQUET_POLARS, QUARANTINE_SCHEMA, Store, StoreSettings, write_partitions
@@ -36,6 +44,8 @@ DEBUG_ENV = "FINWATCH_DEBUG"  # set to let unexpected errors while reading a fil
 TS_MIN = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 TS_MAX = dt.datetime(2100, 1, 1, tzinfo=dt.UTC)
 CHANNELS = [c.value for c in Channel]
+#: the quarantine's raw text of a rejected customer record in a pseudonymised store (file and row locate it)
+WITHHELD = "(withheld: customer data in a pseudonymised store; see the file at this row)"
 CONTENT_COLUMNS = ("ts", "src_account", "dst_account", "src_institution", "dst_institution", "amount", "currency",
                    "channel", "description", "chain")  # fmt: skip
 
@@ -185,7 +195,7 @@ def _parse_settings(parse: ParseOptions) -> dict[str, str]:
 
 
 def _file_option(key: str, value: Path) -> str:
-    if key == "mapping" and str(value) in shipped_mappings():  # a shipped mapping is named, not a path
+    if key == "mapping" and str(value) in shipped_names():  # a shipped mapping is named, not a path
         return f"shipped mapping {value}"
     try:
         return f"sha256 {sha256_file(value)}"
@@ -202,6 +212,9 @@ def stage(item: Planned, plan_: Plan) -> FileReport:
         parsed = adapter.parse(item.source, plan_.options.parse)
     except InputError as exc:
         report.status, report.error = "rejected", str(exc)
+        return report
+    except ConfigError as exc:  # a mapping that cannot describe this file (unreadable, wrong kind)
+        report.status, report.error = "rejected", f"{item.source.display}: {exc}"
         return report
     except OSError:
         raise  # the file system failed, not the content: the caller (or the flow's retry) deals with it
@@ -235,6 +248,8 @@ def _stage_parsed(item: Planned, parsed: Parsed, plan_: Plan) -> None:
     merged = rows.filter(pl.col("_merged") & pl.col("_reason").is_null())
     good = rows.filter(pl.col("_reason").is_null() & ~pl.col("_merged"))
     bad = _with_raw(rows.filter(pl.col("_reason").is_not_null()), item)
+    if pseudo is not None and parsed.personal:  # the raw text of a customer record would name the customer
+        bad = bad.with_columns(_raw=pl.lit(WITHHELD))
     item.report.merged_in_file = merged.height
     out = plan_.staging / f"{_index(plan_, item):04d}"
     out.mkdir(parents=True, exist_ok=True)
@@ -260,11 +275,9 @@ def _stage_parsed(item: Planned, parsed: Parsed, plan_: Plan) -> None:
     )  # fmt: skip
     quarantine.cast(dict(QUARANTINE_SCHEMA)).write_parquet(out / "quarantine.parquet")  # type: ignore[arg-type]
     if parsed.accounts is not None and parsed.accounts.height:
-        accounts = parsed.accounts
+        accounts = conform_accounts(parsed.accounts)
         if pseudo is not None:
-            accounts = pseudo.columns(accounts, ["account_id"]).with_columns(
-                links=pl.col("links").list.eval(pl.element().map_elements(pseudo.one, return_dtype=pl.String))
-            )
+            accounts = pseudo.accounts(accounts)
         accounts = accounts.with_columns(**{k: pl.lit(v) for k, v in lineage.items()})
         pq.write_table(conform(accounts.select(list(ACCOUNT_SCHEMA.names)), ACCOUNT_SCHEMA, what=source.display),
                        out / "accounts.parquet", **PARQUET)  # fmt: skip
@@ -554,18 +567,34 @@ def _write_quarantine(plan_: Plan, quarantined: dict[int, pl.DataFrame], out: Pa
 
 
 def _reference_tables(plan_: Plan, staged: Staged, out: Path) -> Files:
-    """The batch's accounts and labels: every staged file's, identical rows once."""
+    """The batch's accounts and labels: every staged file's, identical rows once.
+
+    An account's rows come from the last file of the batch (in the order given) that has it: a later file
+    supersedes an earlier one, as a later batch supersedes an earlier one for readers (``Store.scan``).
+    """
     files: Files = {}
     for table, schema in (("accounts", ACCOUNT_SCHEMA), ("labels", LABEL_SCHEMA)):
         parts = [plan_.staging / f"{i:04d}" / f"{table}.parquet" for i, _ in staged]
         present = [pl.read_parquet(p) for p in parts if p.is_file()]
         if not present:
             continue
+        if table == "accounts":
+            present = _latest_file_per_account(present)
         frame = pl.concat(present, how="vertical_relaxed").unique(maintain_order=True)
         target = out / f"{table}.parquet"
         pq.write_table(conform(frame, schema, what=table), target, **PARQUET)
         files[table] = [(target, f"{table}/{plan_.batch}.parquet")]
     return files
+
+
+def _latest_file_per_account(frames: list[pl.DataFrame]) -> list[pl.DataFrame]:
+    """Each file's account rows without the accounts a later file of the batch has."""
+    kept: list[pl.DataFrame] = []
+    later = pl.Series("account_id", [], dtype=pl.String)
+    for frame in reversed(frames):
+        kept.append(frame.filter(~pl.col("account_id").is_in(later.implode())))
+        later = pl.concat([later, frame["account_id"]]).unique()
+    return kept[::-1]
 
 
 def _note_label_matches(plan_: Plan, staged: Staged, known: pl.Series) -> None:

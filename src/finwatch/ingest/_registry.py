@@ -11,6 +11,7 @@ from finwatch.ingest.adapters.amlworld import AmlWorldAdapter
 from finwatch.ingest.adapters.bank_csv import BankCsvAdapter
 from finwatch.ingest.adapters.bitcoin_etl import BitcoinEtlAdapter
 from finwatch.ingest.adapters.camt053 import Camt053Adapter
+from finwatch.ingest.adapters.customers_csv import CustomersCsvAdapter
 from finwatch.ingest.adapters.ethereum_etl import EthereumEtlAdapter
 from finwatch.ingest.adapters.exchange_ledger import ExchangeLedgerAdapter
 from finwatch.ingest.adapters.finwatch_tables import FinwatchTablesAdapter
@@ -20,7 +21,8 @@ from finwatch.ingest.adapters.ofx import OfxAdapter
 __all__ = ["ADAPTERS", "FORMATS", "detect", "get_adapter"]
 
 #: detection order: the most specific content signatures first; finwatch's own tables (Parquet, or the labels CSV
-#: header) come last, so they can never take a file another format recognises
+#: header) come last, so they can never take a file another format recognises. The two mapped CSVs (bank-csv,
+#: customers-csv) only take a header that has every column of one of their shipped mappings
 ADAPTERS: dict[str, type[Adapter]] = {
     a.name: a
     for a in (
@@ -33,6 +35,7 @@ ADAPTERS: dict[str, type[Adapter]] = {
         BitcoinEtlAdapter,
         ExchangeLedgerAdapter,
         BankCsvAdapter,
+        CustomersCsvAdapter,
         FinwatchTablesAdapter,
     )
 }

@@ -7,6 +7,8 @@
 - ``camt053/<BIC>/<BIC>_<date>.xml``: ISO 20022 bank-to-customer statements of the other banks, one file per bank
   and day, one ``Stmt`` per account with entries that day; payroll runs are batched entries.
 - ``ethereum-etl/transactions.csv``: ethereum-etl's transactions layout, values in wei.
+- ``customers/customers.csv``: the customer (KYC) extract of the domestic banks' own clients, one row per account
+  and holder, read with the shipped mapping ``finwatch-synth-customers``.
 - ``truth/`` and ``labels/``: the canonical tables and the ground-truth labels as Parquet.
 """
 
@@ -78,6 +80,22 @@ BTC_CODES = {  # ISO bank transaction codes: (family, sub-family) for credit and
     "p2p": (("RCDT", "DMCT"), ("ICDT", "DMCT")),
     "internal": (("RCDT", "BOOK"), ("ICDT", "BOOK")),
 }
+#: the customer extract's header, and its codes for canonical values (see the finwatch-synth-customers mapping)
+CUSTOMER_CSV_COLUMNS = {
+    "Account": "account_id", "BIC": "institution", "Branch": "branch", "Customer Type": "holder_type",
+    "Name": "holder_name", "Given Name": "given_name", "Family Name": "family_name",
+    "Date of Birth or Incorporation": "birth_date", "ID Type": "id_type", "ID Number": "id_number",
+    "ID Country": "id_country", "Street": "address", "Postcode": "postcode", "City": "city", "Country": "country",
+    "Phone": "phone", "Occupation or Activity": "occupation", "Account Status": "status", "Own Client": "own_client",
+    "Currency": "currency", "Industry Code": "mcc", "Opened": "opened_date",
+}  # fmt: skip
+CUSTOMER_CODES = {
+    "holder_type": {"person": "IND", "business": "CORP", "merchant": "MERCH", "exchange": "VASP"},
+    "id_type": {"passport": "PASSPORT", "national_id": "NATIONAL ID", "driver_licence": "DRIVER LICENCE",
+                "tax_id": "TAX ID", "company_registration": "COMPANY REG NO"},
+    "status": {"open": "ACTIVE", "closed": "CLOSED", "frozen": "BLOCKED", "dormant": "DORMANT"},
+}  # fmt: skip
+CUSTOMER_DATE_FORMAT = "%d.%m.%Y"
 PARQUET_OPTIONS = {"compression": "zstd", "compression_level": 3, "write_statistics": True}
 
 
@@ -134,6 +152,7 @@ def write_world(world: World, root: Path) -> list[Path]:
     written: list[Path] = []
     written += _truth(world, root)
     written.append(_fx(world, root))
+    written.append(_customers(world, root))
     raw = _with_booked_amounts(world)
     if "amlworld" in world.config.exports:
         written += _amlworld(world, raw, root)
@@ -173,6 +192,25 @@ def _truth(world: World, root: Path) -> list[Path]:
         ),
         _write_parquet(world.instances, None, root / "labels" / "instances.parquet", "instances"),
     ]
+
+
+def _customers(world: World, root: Path) -> Path:
+    """The own clients' customer extract: one row per account (one holder each), by account id."""
+    columns = []
+    for header, column in CUSTOMER_CSV_COLUMNS.items():
+        value = pl.col(column)
+        if column in CUSTOMER_CODES:
+            value = value.replace_strict(CUSTOMER_CODES[column], return_dtype=pl.String)
+        elif column in ("birth_date", "opened_date"):
+            value = value.dt.strftime(CUSTOMER_DATE_FORMAT)
+        elif column == "own_client":
+            value = pl.when(value).then(pl.lit("Y")).otherwise(pl.lit("N"))
+        columns.append(value.alias(header))
+    extract = world.accounts.filter(pl.col("own_client")).sort("account_id").select(columns)
+    path = root / "customers" / "customers.csv"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    extract.write_csv(path, separator=";", quote_style="necessary", line_terminator="\n")
+    return path
 
 
 def _fx(world: World, root: Path) -> Path:

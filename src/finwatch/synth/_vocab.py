@@ -271,3 +271,73 @@ CASH_FRONT_KINDS: Final[tuple[tuple[str, str, str], ...]] = (
     ("restaurant", "5812", "Restaurant"),
     ("laundromat", "7211", "Laundromat"),
 )
+
+#: customer data of the banks' own clients (evidently invented: streets no map has)
+SYNTHETIC_STREETS: Final[tuple[str, ...]] = (
+    "Example Street",
+    "Sample Avenue",
+    "Test Road",
+    "Placeholder Lane",
+    "Demo Boulevard",
+    "Fictional Way",
+    "Specimen Drive",
+    "Imaginary Court",
+)
+OCCUPATIONS: Final[tuple[str, ...]] = (
+    "Teacher",
+    "Nurse",
+    "Software developer",
+    "Retail assistant",
+    "Electrician",
+    "Accountant",
+    "Truck driver",
+    "Chef",
+    "Engineer",
+    "Sales representative",
+    "Construction worker",
+    "Pharmacist",
+    "Self-employed",
+    "Homemaker",
+)
+MULE_OCCUPATIONS: Final[tuple[str, ...]] = ("Student", "Unemployed", "Delivery rider", "Warehouse worker")
+#: a business's activity by its industry code (ISO 18245)
+ACTIVITIES: Final[dict[str, str]] = {
+    "7361": "Employment agency",
+    "1520": "General contractor",
+    "8742": "Management consulting",
+    "5045": "Computer equipment wholesale",
+    "4214": "Trucking and courier services",
+    "6799": "Investment holding",
+    "7297": "Massage spa",
+    "7230": "Nail salon",
+    "5812": "Restaurant",
+    "7211": "Laundromat",
+    "6051": "Crypto-asset exchange",
+    "5411": "Grocery store",
+    "5814": "Fast-food restaurant",
+    "5541": "Fuel station",
+    "5912": "Pharmacy",
+    "5651": "Clothing store",
+    "4121": "Ride-hailing service",
+    "4814": "Mobile telecommunications",
+    "4131": "Coach line",
+    "4511": "Airline",
+    "7011": "Hotel",
+    "7311": "Online advertising",
+    "6540": "Prepaid card issuer",
+    "4900": "Utility",
+}
+#: a regular business's activity by the trade in its name (BUSINESS_TRADES; a trade not listed is its own activity)
+TRADE_ACTIVITIES: Final[dict[str, str]] = {
+    "Consulting": "Management consulting",
+    "Supplies": "Office supplies",
+    "Wholesale": "Wholesale trade",
+    "Trading": "General trading",
+    "Services": "Business services",
+    "Imports": "Import and export",
+    "Holdings": "Holding company",
+    "Staffing": "Employment agency",
+    "Cleaning": "Commercial cleaning",
+    "Auto Repair": "Car repair",
+    "Software": "Software development",
+}

@@ -6,8 +6,10 @@ import datetime as dt
 import hashlib
 import json
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 import polars as pl
 import pyarrow as pa
 
@@ -21,6 +23,7 @@ from finwatch.schema import (
 )
 from finwatch.synth import _vocab as vocab
 from finwatch.synth._context import ETH_SCALE, FIAT_SCALE, Context
+from finwatch.synth._kyc import customer_data
 from finwatch.synth._ledger import CHANNELS, Ledger
 from finwatch.synth._normal import generate_normal
 from finwatch.synth._population import (
@@ -73,8 +76,9 @@ def config_digest(config: WorldConfig) -> str:
 
 
 def generate_world(config: WorldConfig) -> World:
-    seeds = np.random.SeedSequence(config.seed).spawn(5)
-    rng_pop, rng_ctx, rng_normal, rng_patterns, rng_lookalikes = (np.random.default_rng(s) for s in seeds)
+    # a sixth generator for customer data: the first five (and so the rest of the world) are as before it existed
+    seeds = np.random.SeedSequence(config.seed).spawn(6)
+    rng_pop, rng_ctx, rng_normal, rng_patterns, rng_lookalikes, rng_kyc = (np.random.default_rng(s) for s in seeds)
     pop = build_population(config, rng_pop)
     ledger = Ledger()
     ctx = Context.create(pop, ledger, rng_ctx)
@@ -85,7 +89,8 @@ def generate_world(config: WorldConfig) -> World:
     fx = _fx_table(ctx)
     raw = _raw_frame(ctx, ledger, fx, names)
     transactions = _canonical_transactions(raw, config)
-    accounts = _accounts(pop, names, config)
+    kyc = customer_data(ctx, _active(raw, pop.n), rng_kyc)
+    accounts = _accounts(pop, names, config, kyc)
     account_labels, transaction_labels, instance_table = _labels(pop, raw, instances, lookalikes, config)
     return World(
         config,
@@ -235,7 +240,14 @@ def _checked(frame: pl.DataFrame, schema: pa.Schema, what: str) -> pl.DataFrame:
     return frame
 
 
-def _accounts(pop: Population, names: list[str], config: WorldConfig) -> pl.DataFrame:
+def _active(raw: pl.DataFrame, n: int) -> npt.NDArray[np.bool_]:
+    """Accounts that moved money in the period (on either side of a transaction)."""
+    sides = pl.concat([raw["src"], raw["dst"]]).cast(pl.Int64)
+    counts = np.bincount(sides.filter(sides >= 0).to_numpy(), minlength=n)
+    return np.asarray(counts > 0, np.bool_)
+
+
+def _accounts(pop: Population, names: list[str], config: WorldConfig, kyc: dict[str, list[Any]]) -> pl.DataFrame:
     g = pop.groups
     links: list[list[str] | None] = [None] * pop.n
     for row, customer in enumerate(g["exchange_customers"].tolist()):
@@ -267,6 +279,7 @@ def _accounts(pop: Population, names: list[str], config: WorldConfig) -> pl.Data
             "mcc": [pop.mcc_codes[m] if m >= 0 else None for m in pop.mcc.tolist()],
             "opened_date": [config.start + dt.timedelta(days=int(d)) for d in pop.opened_day.tolist()],
             "links": links,
+            **kyc,
             "source_format": "synth",
             "source_file_sha256": config_digest(config),
             "source_row": np.arange(pop.n, dtype=np.int64),
@@ -278,6 +291,7 @@ def _accounts(pop: Population, names: list[str], config: WorldConfig) -> pl.Data
             "holder_name": pl.String,
             "country": pl.String,
             "city": pl.String,
+            **{name: dtype for name, dtype in polars_schema(ACCOUNT_SCHEMA).items() if name in kyc},
         },
     )
     return _checked(frame, ACCOUNT_SCHEMA, "synthetic accounts")

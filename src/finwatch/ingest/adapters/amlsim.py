@@ -67,12 +67,12 @@ import polars as pl
 
 from finwatch.exceptions import InputError
 from finwatch.ingest._base import (
-    PARSED_ACCOUNT_COLUMNS,
     Adapter,
     Parsed,
     ParseOptions,
     Sample,
     Source,
+    conform_accounts,
     conform_parsed,
     duckdb_connection,
     fetch,
@@ -526,7 +526,7 @@ class AmlSimAdapter(Adapter):
         if blank.height:
             notes.append(f"{table.name}: {blank.height} row(s) without an account id skipped "
                          f"(first at line {blank['source_row'][0]})")  # fmt: skip
-        accounts = accounts.filter(pl.col("account_id").is_not_null()).select(list(PARSED_ACCOUNT_COLUMNS))
+        accounts = conform_accounts(accounts.filter(pl.col("account_id").is_not_null()))
         flags = ("isfraud", "is_fraud", "issar", "is_sar", "prior_sar_count")
         flag_col = table.column(*flags)
         if flag_col is None:

@@ -16,11 +16,7 @@ transaction. Shipped mappings live in ``finwatch/data/mappings`` and are found b
 
 from __future__ import annotations
 
-import csv
-import io
-import tomllib
 from dataclasses import dataclass
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +24,7 @@ import polars as pl
 
 from finwatch.exceptions import ConfigError, InputError
 from finwatch.ingest._base import Adapter, Parsed, ParseOptions, Sample, Source, duckdb_connection, fetch
-from finwatch.ingest._text import decode_utf8, read_csv
+from finwatch.ingest._mapping import load_toml, matching, read_layout, read_mapped, resolve, shipped
 from finwatch.schema import Channel
 
 SIGNS = ("negative-debit", "negative-credit", "indicator", "split")
@@ -59,15 +55,10 @@ class Mapping:
 
     @classmethod
     def load(cls, text: str, source: str) -> Mapping:
-        try:
-            data = tomllib.loads(text)
-        except tomllib.TOMLDecodeError as exc:
-            raise ConfigError(f"mapping {source}: not valid TOML ({exc})") from None
+        data = load_toml(text, source)
+        layout = read_layout(data, source, "transactions", ROLES)
         fmt: dict[str, Any] = data.get("format", {})
-        columns: dict[str, str] = data.get("columns", {})
-        unknown = sorted(set(columns) - set(ROLES))
-        if unknown:
-            raise ConfigError(f"mapping {source}: unknown column roles {unknown}; roles: {', '.join(ROLES)}")
+        columns: dict[str, str] = layout["columns"]
         sign = fmt.get("sign", "negative-debit")
         if sign not in SIGNS:
             raise ConfigError(f"mapping {source}: sign {sign!r} is not one of {', '.join(SIGNS)}")
@@ -90,43 +81,22 @@ class Mapping:
         if scope not in ("global", "institution"):
             raise ConfigError(f"mapping {source}: reference_scope must be 'global' or 'institution'")
         return cls(
-            name=str(fmt.get("name", Path(source).stem)), source=source, delimiter=str(fmt.get("delimiter", ",")),
-            quote=str(fmt.get("quote", '"')), decimal=str(fmt.get("decimal", ".")),
-            thousands=str(fmt.get("thousands", "")), encoding=str(fmt.get("encoding", "utf-8")),
+            **layout, decimal=str(fmt.get("decimal", ".")), thousands=str(fmt.get("thousands", "")),
             timestamp_format=str(fmt.get("timestamp_format", "%Y-%m-%d %H:%M:%S")),
             timezone=str(fmt.get("timezone", "UTC")), sign=sign, reference_scope=scope, default_channel=default,
-            currency=fmt.get("currency"), columns={k: str(v) for k, v in columns.items()}, channels=channels,
+            currency=fmt.get("currency"), channels=channels,
             debit_values=tuple(str(v).upper() for v in fmt.get("debit_values", ["D", "DBIT", "DEBIT"])),
             credit_values=tuple(str(v).upper() for v in fmt.get("credit_values", ["C", "CRDT", "CREDIT"])),
         )  # fmt: skip
 
 
 def shipped_mappings() -> dict[str, Mapping]:
-    folder = resources.files("finwatch.data").joinpath("mappings")
-    out = {}
-    for entry in sorted(folder.iterdir(), key=lambda e: e.name):
-        if entry.name.endswith(".toml"):
-            mapping = Mapping.load(entry.read_text(encoding="utf-8"), f"shipped:{entry.name}")
-            out[mapping.name] = mapping
-    return out
+    """The shipped bank-csv mappings (``kind = "transactions"``), by name."""
+    return shipped("transactions", Mapping.load)
 
 
 def resolve_mapping(option: Path | None) -> Mapping | None:
-    if option is None:
-        return None
-    shipped = shipped_mappings()
-    if str(option) in shipped:
-        return shipped[str(option)]
-    try:
-        text = Path(option).read_text(encoding="utf-8")
-    except OSError as exc:
-        names = ", ".join(shipped)
-        raise ConfigError(f"--mapping {option}: cannot read ({exc.strerror}); shipped mappings: {names}") from None
-    return Mapping.load(text, str(option))
-
-
-def _header(line: str, mapping: Mapping) -> list[str]:
-    return next(csv.reader(io.StringIO(line), delimiter=mapping.delimiter, quotechar=mapping.quote or '"'))
+    return resolve(option, Mapping.load, shipped_mappings())
 
 
 SQL = """
@@ -209,56 +179,20 @@ class BankCsvAdapter(Adapter):
     def sniff(cls, sample: Sample) -> str | None:
         if sample.is_dir:
             return None
-        line = sample.first_line
-        for mapping in shipped_mappings().values():
-            try:
-                header = _header(line, mapping)
-            except (csv.Error, StopIteration):
-                continue
-            if set(mapping.columns.values()) <= set(header):
-                return f"bank CSV matching shipped mapping {mapping.name!r}"
-        return None
+        mapping = matching(sample.first_line, shipped_mappings())
+        return None if mapping is None else f"bank CSV matching shipped mapping {mapping.name!r}"
 
     def parse(self, source: Source, options: ParseOptions) -> Parsed:
         data = source.read_bytes()
         mapping = resolve_mapping(options.mapping)
-        text_head = data[:65536].decode("utf-8", errors="replace").lstrip("\ufeff")
-        first = text_head.split("\n", 1)[0].strip("\r")
         if mapping is None:  # find a shipped mapping whose columns the header has
-            for candidate in shipped_mappings().values():
-                if set(candidate.columns.values()) <= set(_header(first, candidate)):
-                    mapping = candidate
-                    break
-            else:
+            text_head = data[:65536].decode("utf-8", errors="replace").lstrip("\ufeff")
+            mapping = matching(text_head.split("\n", 1)[0].strip("\r"), shipped_mappings())
+            if mapping is None:
                 raise InputError(source.display, "no mapping matches this CSV's header; pass --mapping FILE", row=1)
-        text = decode_utf8(source, data, mapping.encoding)
-        path = source.path
-        if mapping.encoding.lower().replace("_", "-") not in ("utf-8", "utf8"):
-            data = text.encode("utf-8")  # DuckDB reads UTF-8: hand it a transcoded copy
-            path = _transcoded(source, data)
-        header = _header(text.split("\n", 1)[0].strip("\r"), mapping)
-        missing = sorted({c for c in mapping.columns.values() if c not in header})
-        if missing:
-            raise InputError(source.display, f"missing required columns {missing} (mapping {mapping.name})", row=1)
-        if len(set(header)) != len(header):
-            repeated = sorted({h for h in header if header.count(h) > 1})
-            raise InputError(source.display, f"header names {repeated} appear more than once", row=1)
+        read = read_mapped(source, data, mapping, ROLES)
+        rows_in = read.rows
         con = duckdb_connection()
-        try:
-            read = read_csv(con, source, data, header, delimiter=mapping.delimiter, quote=mapping.quote, path=path)
-        finally:
-            if path != source.path:
-                path.unlink(missing_ok=True)
-        frame = read.frame
-        fields = {f"f_{role}": pl.col(name) if name in frame.columns else pl.lit(None, pl.String)
-                  for role, name in mapping.columns.items()}  # fmt: skip
-        for role in ROLES:
-            fields.setdefault(f"f_{role}", pl.lit(None, pl.String))
-        rows_in = frame.select(
-            "source_row",
-            _raw=pl.concat_str([pl.col(c).fill_null("") for c in dict.fromkeys(header)], separator=mapping.delimiter),
-            **fields,
-        )
         con.register("rows_in", rows_in)
         params = {
             "ts_format": mapping.timestamp_format, "thousands": mapping.thousands, "decimal": mapping.decimal,
@@ -287,12 +221,3 @@ def _channels(rows: pl.DataFrame, mapping: Mapping) -> pl.DataFrame:
         .then(pl.format("unknown channel '{}'", raw.fill_null("")))
         .otherwise(pl.col("_reason"))
     ).drop("channel_raw")
-
-
-def _transcoded(source: Source, data: bytes) -> Path:
-    import tempfile
-
-    handle = tempfile.NamedTemporaryFile(prefix="finwatch-", suffix=".csv", delete=False)  # noqa: SIM115
-    with handle:
-        handle.write(data)
-    return Path(handle.name)

@@ -39,12 +39,12 @@ from __future__ import annotations
 import polars as pl
 
 from finwatch.ingest._base import (
-    PARSED_ACCOUNT_COLUMNS,
     Adapter,
     Parsed,
     ParseOptions,
     Sample,
     Source,
+    conform_accounts,
     duckdb_connection,
     fetch,
     sql_values,
@@ -222,18 +222,15 @@ class ExchangeLedgerAdapter(Adapter):
         rows = pl.concat([rows.drop("external_account", "kind"), read.rejected], how="diagonal_relaxed").sort(
             "source_row"
         )
-        accounts = pl.DataFrame(
-            {
-                "account_id": [account], "kind": ["exchange_account"], "holder_type": ["person"],
-                "holder_name": [None], "institution": ["Kraken"], "country": [None], "city": [None],
-                "currency": [None], "mcc": [None], "opened_date": [None], "links": [links.to_list()],
-                "source_row": [int(rows["source_row"].min() or 1)],  # type: ignore[arg-type]
-            },
-            schema={"account_id": pl.String, "kind": pl.String, "holder_type": pl.String, "holder_name": pl.String,
-                    "institution": pl.String, "country": pl.String, "city": pl.String, "currency": pl.String,
-                    "mcc": pl.String, "opened_date": pl.Date, "links": pl.List(pl.String),
-                    "source_row": pl.Int64},
-        ).select(PARSED_ACCOUNT_COLUMNS)  # fmt: skip
+        accounts = conform_accounts(
+            pl.DataFrame(
+                {"account_id": [account], "kind": ["exchange_account"], "holder_type": ["person"],
+                 "institution": ["Kraken"], "links": [links.to_list()],
+                 "source_row": [int(rows["source_row"].min() or 1)]},  # type: ignore[arg-type]
+                schema={"account_id": pl.String, "kind": pl.String, "holder_type": pl.String, "institution": pl.String,
+                        "links": pl.List(pl.String), "source_row": pl.Int64},
+            )
+        )  # fmt: skip
         if links.len():
             notes.append(f"{links.len()} external addresses or bank accounts linked to {account}")
         return Parsed(rows, f"Kraken-layout exchange ledger CSV ({rows.height} rows)", accounts=accounts, notes=notes)

@@ -15,23 +15,26 @@ Four inputs:
   bank's case-management system exports. ``label`` reads ``true/false``, ``1/0`` and ``yes/no`` in any case;
 - **accounts as Parquet** with ``ACCOUNT_SCHEMA`` (``finwatch.table = accounts``; ``finwatch synth`` writes
   ``truth/accounts.parquet``). Accounts give ``holder_type`` (person, business, merchant, exchange), which some
-  rules need. Lineage columns in the file are replaced by this file's lineage.
+  rules need, and the holders' customer data (schema version 2; a file written before has no such columns, which
+  are then null). Lineage columns in the file are replaced by this file's lineage.
 
 Detection: a Parquet file (magic bytes ``PAR1``) whose schema metadata names the transactions, labels or accounts
 table, or a CSV with the labels header. A Parquet file without that metadata is read only when the format is given
 (``--format finwatch-tables``): its columns then decide between labels, accounts and transactions.
 
 Every record is a row read: accepted (into ``transactions``, ``labels`` or ``accounts``), or quarantined with its
-reason. A transaction needs a ``txn_id``, ``ts``, ``amount``, ``currency`` and a known ``channel`` (values are
-taken as they are: the table is canonical already); the pipeline checks the rest as for any export (positive
-amounts, timestamps in 1970–2099, an account on at least one side, an FX rate). A label needs ``subject_kind``
-account or transaction (any case), a ``subject_id``, a readable ``label`` and a ``typology``; an account needs an
-``account_id``, a known ``kind`` and a known ``holder_type``. Label and account values are trimmed; an empty text
-is missing. A label without ``source`` gets ``finwatch-tables <file name>``. Row numbers are physical lines for CSV
-(header = line 1) and 1-based record numbers for Parquet, whose quarantined records keep their values as JSON.
-Account ids (of transactions, of account labels, of accounts and their links) are pseudonymised by the pipeline
-when a key is set; transaction ids never are. A file that cannot be read at all (damaged Parquet, missing columns,
-a column of the wrong type) is rejected with one message.
+reason. A transaction needs a ``txn_id``, ``ts``, ``amount``, ``currency`` and a known ``channel`` (values are taken
+as they are: the table is canonical already); the pipeline checks the rest as for any export (positive amounts,
+timestamps in 1970–2099, an account on at least one side, an FX rate). A label needs ``subject_kind`` account or
+transaction (any case), a ``subject_id``, a readable ``label`` and a ``typology``; an account needs an
+``account_id``, a known ``kind`` and a known ``holder_type``, and where given a known ``id_type`` and ``status``, a
+two-letter ``id_country`` and a ``birth_date`` not after the day of the ingest. Label and account values are
+trimmed; an empty text is missing. A label without ``source`` gets ``finwatch-tables <file name>``. Row numbers are
+physical lines for CSV (header = line 1) and 1-based record numbers for Parquet, whose quarantined records keep
+their values as JSON. Account ids (of transactions, of account labels, of accounts and their links) and the
+accounts' identifying customer data are pseudonymised by the pipeline when a key is set (the raw values of a
+quarantined account are then withheld); transaction ids never are. A file that cannot be read at all (damaged
+Parquet, missing columns, a column of the wrong type) is rejected with one message.
 """
 
 from __future__ import annotations
@@ -54,6 +57,7 @@ from finwatch.ingest._base import (
     Source,
     conform_parsed,
     duckdb_connection,
+    ingest_date,
     json_raw,
 )
 from finwatch.ingest._text import csv_header, decode_utf8, read_csv, require_columns
@@ -62,8 +66,10 @@ from finwatch.schema import (
     LABEL_SCHEMA,
     TRANSACTION_SCHEMA,
     AccountKind,
+    AccountStatus,
     Channel,
     HolderType,
+    IdType,
     SubjectKind,
     polars_schema,
 )
@@ -81,6 +87,8 @@ FALSE_TEXT: Final = ("false", "0", "no")
 SUBJECT_KINDS: Final = tuple(k.value for k in SubjectKind)
 ACCOUNT_KINDS: Final = tuple(k.value for k in AccountKind)
 HOLDER_TYPES: Final = tuple(h.value for h in HolderType)
+ID_TYPES: Final = tuple(i.value for i in IdType)
+STATUSES: Final = tuple(s.value for s in AccountStatus)
 CHANNELS: Final = tuple(c.value for c in Channel)
 TXN_REQUIRED: Final = ("txn_id", "ts", "amount", "currency", "channel")
 TXN_OPTIONAL: Final = tuple(c for c in PARSED_SCHEMA if c not in (*TXN_REQUIRED, "source_row", "_reason", "_raw"))
@@ -339,6 +347,7 @@ class FinwatchTablesAdapter(Adapter):
 
     def _accounts(self, source: Source, frame: pl.DataFrame) -> Parsed:
         account, kind, holder = (_text(c) for c in ACCOUNT_REQUIRED)
+        id_type, id_country, status = _text("id_type"), _text("id_country"), _text("status")
         reason = (
             pl.when(account.is_null())
             .then(pl.lit("missing account_id"))
@@ -350,11 +359,21 @@ class FinwatchTablesAdapter(Adapter):
             .then(pl.lit("missing holder_type"))
             .when(~holder.is_in(HOLDER_TYPES))
             .then(pl.format("unknown holder_type '{}' (one of {})", holder, pl.lit(", ".join(HOLDER_TYPES))))
+            .when(pl.col("birth_date") > pl.lit(ingest_date()))
+            .then(pl.lit("birth_date in the future"))
+            .when(id_type.is_not_null() & ~id_type.is_in(ID_TYPES))
+            .then(pl.format("unknown id_type '{}' (one of {})", id_type, pl.lit(", ".join(ID_TYPES))))
+            .when(id_country.is_not_null() & ~id_country.str.contains(r"^[A-Z]{2}$"))
+            .then(pl.format("id_country '{}' is not an ISO 3166 alpha-2 code", id_country))
+            .when(status.is_not_null() & ~status.is_in(STATUSES))
+            .then(pl.format("unknown status '{}' (one of {})", status, pl.lit(", ".join(STATUSES))))
         )
         checked = frame.with_columns(_reason=reason)
         accounts = (
             checked.filter(pl.col("_reason").is_null())
-            .with_columns(account_id=account, kind=kind, holder_type=holder)
+            .with_columns(
+                account_id=account, kind=kind, holder_type=holder, id_type=id_type, id_country=id_country, status=status
+            )
             .select(PARSED_ACCOUNT_COLUMNS)
         )
         bad = self._rejected(checked, [*ACCOUNT_REQUIRED, *ACCOUNT_OPTIONAL], None)
@@ -363,6 +382,7 @@ class FinwatchTablesAdapter(Adapter):
             detected=f"finwatch accounts ({frame.height} rows)",
             accounts=accounts,
             reference_records=accounts.height,
+            personal=True,
         )
 
     @staticmethod
