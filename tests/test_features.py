@@ -444,3 +444,16 @@ def test_feature_sets_name_columns_the_build_produces(tmp_path: Path) -> None:
     account_set, transaction_set = load_feature_set("account_v1"), load_feature_set("transaction_v1")
     assert account_set.select(accounts).width == len(account_set.features) == accounts.width - 2
     assert transaction_set.select(transactions).width == len(transaction_set.features)
+
+
+def test_the_evidence_of_a_cycle_is_the_whole_loop_and_the_largest_transfers_their_own(tmp_path: Path) -> None:
+    rows = [*cycle_rows(2 * H), {"txn_id": "g1", "ts": AS_OF - 3 * H, "src": "A", "dst": "SHOP", "amount": "40",
+                                  "channel": "card"}]  # fmt: skip
+    make_store(tmp_path / "s", make_transactions(rows))
+    result = build_account_features(Store(tmp_path / "s"), AS_OF, FeatureConfig())
+    evidence = result.evidence.filter(pl.col("account_id") == "A")
+    by_family = {f: set(g["txn_id"].to_list()) for (f,), g in evidence.group_by("family")}
+    assert by_family["cycles"] == {"c1", "c2", "c3"}  # every transfer of the loop, not only the one A sent
+    assert by_family["largest_transfers"] == {"c1", "c3"}  # the largest sent and received; the card payment is not
+    assert result.column_evidence["max_transfer_out_30d"] == ("largest_transfers",)
+    assert result.column_evidence["cycles_30d"] == ("cycles",)

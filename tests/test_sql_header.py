@@ -17,6 +17,7 @@ LAYERS = ("staging", "features", "marts", "audits")
 FAMILIES = {
     "structuring",
     "cycles",
+    "largest_transfers",
     "fan_in",
     "fan_out",
     "flow_through",

@@ -17,7 +17,11 @@ with hops as (
     from feat_cycles
 ),
 cycle_legs as (
-    select distinct h.account_id, h.txn_id, t.ts, t.amount_base from hops h join stg_transactions t using (txn_id)
+    -- every transfer of every cycle the account is on: the whole loop supports the cycle reasons
+    select distinct m.account_id, c.txn_id, t.ts, t.amount_base
+    from (select distinct account_id, cycle_id from hops) m
+    join (select cycle_id, unnest(txn_ids) as txn_id from feat_cycles) c using (cycle_id)
+    join stg_transactions t using (txn_id)
 ),
 final as (
     select account_id, count(distinct cycle_id) as cycles_30d, max(length) as max_cycle_length_30d,

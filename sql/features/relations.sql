@@ -7,6 +7,8 @@
 -- parameters:
 --   as_of: timestamp, required
 --   w_30d: interval 30 days
+-- evidence:
+--   largest_transfers: largest_transfers
 -- columns:
 --   max_payee_distinct_senders_30d: the most distinct senders any account this one paid had in the last 30 days
 --     (paying into a collector)
@@ -28,13 +30,13 @@
 --     of their outgoing volume within 24 h of an inflow
 with legs as (
     -- transfers between accounts over the lookback: card payments to merchants are not relations
-    select account_id, counterparty, direction, amount_base
+    select account_id, counterparty, direction, amount_base, txn_id, ts
     from stg_legs
     where ts > $as_of - $w_30d and counterparty is not null and channel <> 'card' and counterparty <> account_id
 ),
 counterparties as (
     -- each transfer with the counterparty's own measures as of the same time (families built before this one)
-    select l.account_id, l.direction, l.amount_base, d.senders, d.receivers, r.passed_on,
+    select l.account_id, l.direction, l.amount_base, l.txn_id, l.ts, d.senders, d.receivers, r.passed_on,
            not coalesce(a.is_business, false) as private,
     from legs l
     join (select account_id, distinct_senders_30d as senders, distinct_receivers_30d as receivers from feat_fan) d
@@ -42,6 +44,17 @@ counterparties as (
     left join (select account_id, share_out_within_24h_of_in_30d as passed_on from feat_pass_through) r
       on r.account_id = l.counterparty
     left join stg_accounts a on a.account_id = l.counterparty
+),
+largest_transfers as (
+    -- the transfers behind the largest-transfer measures: the largest each way, overall and with a private account
+    select distinct account_id, txn_id, ts, amount_base
+    from (
+        select *,
+               max(amount_base) over (partition by account_id, direction) as top,
+               max(amount_base) filter (where private) over (partition by account_id, direction) as top_private,
+        from counterparties
+    )
+    where amount_base = top or (private and amount_base = top_private)
 ),
 final as (
     select
