@@ -122,9 +122,14 @@ def test_report_and_export_work_on_a_run_from_any_working_directory(
     fixtures = Path(__file__).parent / "fixtures" / "goaml"
     mapping = tmp_path / "mapping.yaml"
     mapping.write_text((Path(__file__).parents[1] / "features" / "goaml" / "mapping.example.yaml").read_text())
-    done = finwatch("export", "goaml", "--run", str(out), "--xsd", str(fixtures / "finwatch-test-goaml.xsd"),
-                    "--mapping", str(mapping), cwd=elsewhere)  # fmt: skip
+    done = finwatch("export", "goaml", "--run", str(out), "--xsd", str(fixtures / "goAMLSchema-5.0.1.xsd"),
+                    "--mapping", str(mapping), "--allow-invalid", cwd=elsewhere)  # fmt: skip
     assert done.returncode == 0, done.stderr
+    assert "drafts," in done.stdout
+    cases = pl.read_csv(out / "leads.csv", infer_schema=False)  # the case list names each lead's draft
+    assert cases["goaml_draft"].drop_nulls().len() == cases.height
+    assert all((out / path).is_file() for path in cases["goaml_draft"].to_list())
+    assert cases["fincen_sar"].null_count() == cases.height  # not exported
 
 
 def test_a_moved_store_is_given_with_store_and_a_foreign_one_is_refused(

@@ -18,6 +18,7 @@ from pydantic import ValidationError
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
+from rich.text import Text
 
 from finwatch import __version__
 from finwatch.exceptions import ConfigError, FinwatchError
@@ -198,18 +199,19 @@ def _print_world_summary(manifest: dict[str, Any], out: Path, seconds: float) ->
 
 
 def _print_top_leads(run: Any, n: int = 10) -> None:
-    """The first ``n`` leads of a run with their first reason."""
+    """The first ``n`` leads of a run with their risk score, holder and first reason."""
     import json
 
     s = run.summary
     table = Table(title=f"top leads of run {run.run_id} ({s['leads']} of {s['accounts_scored']:,} accounts, "
                         f"model {s['model']})")  # fmt: skip
-    for column in ("rank", "account", "score", "typologies", "first reason"):
+    for column in ("rank", "account", "holder", "risk", "typologies", "first reason"):
         table.add_column(column)
     for row in run.leads.head(n).iter_rows(named=True):
         reasons = json.loads(row["reasons"])
-        table.add_row(str(row["rank"]), row["subject_id"], f"{row['score']:.3f}", ", ".join(row["typologies"]),
-                      reasons[0]["text"] if reasons else "")  # fmt: skip
+        cells = (str(row["rank"]), row["subject_id"], row.get("holder_name") or "", f"{row['risk_score']:.1f}",
+                 ", ".join(row["typologies"]), reasons[0]["text"] if reasons else "")  # fmt: skip
+        table.add_row(*(Text(cell) for cell in cells))  # data, never console markup
     console.print(table)
 
 
@@ -597,34 +599,102 @@ app.add_typer(export_app, name="export")
 def export_goaml_command(
     run: Annotated[Path, typer.Option("--run", help="A run folder written by finwatch score.")],
     xsd: Annotated[
-        Path | None, typer.Option("--xsd", help="The FIU's goAML schema (XSD; or [export] goaml_xsd).")
+        Path | None, typer.Option("--xsd", help="The FIU's goAML schema (XSD; or \\[export] goaml_xsd).")
     ] = None,
     mapping: Annotated[
         Path | None,
-        typer.Option("--mapping", help="Codes of the FIU (see features/goaml/; or [export] goaml_mapping)."),
+        typer.Option("--mapping", help="Codes of the FIU (see features/goaml/; or \\[export] goaml_mapping)."),
     ] = None,
     out: Annotated[Path | None, typer.Option("--out", help="Folder for the drafts (default RUN/goaml).")] = None,
     store: Annotated[Path | None, typer.Option("--store", help="The run's store, if it has moved.")] = None,
+    check_mapping: Annotated[
+        bool,
+        typer.Option(
+            "--check-mapping",
+            help="First check every code of the mapping against the schema's code lists; "
+            "stop (exit 2) listing each unknown one.",
+        ),
+    ] = False,
+    allow_invalid: Annotated[
+        bool, typer.Option("--allow-invalid", help="Exit 0 even when some drafts are not valid against the schema.")
+    ] = False,
     config_file: ConfigOption = None,
     jurisdiction: JurisdictionOption = None,
 ) -> None:
-    """One goAML STR draft and one narrative per lead, validated against the FIU's XSD (invalid fields listed)."""
-    from finwatch.export import export_goaml
+    """One goAML STR draft and one narrative per lead, validated against the FIU's XSD (what is missing is listed).
+
+    Exits 2 when a draft is not valid (validation.json names every missing or invalid field), unless --allow-invalid.
+    """
+    from finwatch.export import GoamlSchema, export_goaml, load_mapping
+    from finwatch.export import check_mapping as unknown_codes
     from finwatch.runs import RunFolder
 
     config = _config(config_file, jurisdiction, **{"export.goaml_xsd": xsd, "export.goaml_mapping": mapping})
     xsd, mapping = config.export.goaml_xsd, config.export.goaml_mapping
     if xsd is None or mapping is None:
         raise ConfigError("finwatch export goaml needs --xsd and --mapping (or [export] goaml_xsd and goaml_mapping)")
+    with console.status("reading the schema…"):
+        schema = GoamlSchema(xsd)
+        codes = load_mapping(mapping)
+    if check_mapping:
+        unknown = unknown_codes(codes, schema)
+        for code in unknown:
+            err.print(f"[bold red]error:[/] {escape(code.line())}", highlight=False, soft_wrap=True)
+        if unknown:
+            raise typer.Exit(2)
+        console.print(f"{mapping.name}: every code is in {xsd.name}'s code lists")
     with console.status("writing goAML drafts…"):
-        problems = export_goaml(RunFolder(run), xsd, mapping, out, store=store)
+        problems = export_goaml(RunFolder(run), schema, codes, out, store=store)
     target = out or run / "goaml"
     invalid = {k: v for k, v in problems.items() if v}
     for lead, errors in sorted(invalid.items()):
-        for error in errors[:5]:
+        for error in errors[:3]:
             err.print(f"{lead}: {error['path']}: {error['reason']}", highlight=False, markup=False, soft_wrap=True)
+        if len(errors) > 3:
+            err.print(f"{lead}: … {len(errors) - 3} more", highlight=False, markup=False, soft_wrap=True)
     console.print(f"{len(problems)} drafts, {len(problems) - len(invalid)} valid against {xsd.name} → {target} "
-                  f"(validation.json lists every invalid field)")  # fmt: skip
+                  f"(validation.json lists every missing or invalid field)")  # fmt: skip
+    RunFolder(run).refresh_csv()  # leads.csv names each lead's draft
+    if invalid and not allow_invalid:
+        raise typer.Exit(2)
+
+
+@export_app.command("fincen-sar")
+@_user_errors
+def export_fincen_command(
+    run: Annotated[Path, typer.Option("--run", help="A run folder written by finwatch score.")],
+    filer: Annotated[Path, typer.Option("--filer", help="Who files (YAML): see features/fincen/filer.example.yaml.")],
+    out: Annotated[
+        Path | None, typer.Option("--out", help="Folder for sar-batch.xml and validation.json (default RUN/fincen).")
+    ] = None,
+    store: Annotated[Path | None, typer.Option("--store", help="The run's store, if it has moved.")] = None,
+    xsd: Annotated[
+        Path | None, typer.Option("--xsd", help="FinCEN's SAR batch schema (default: the shipped version 1.2).")
+    ] = None,
+    allow_invalid: Annotated[
+        bool, typer.Option("--allow-invalid", help="Exit 0 even when the batch is not valid against the schema.")
+    ] = False,
+) -> None:
+    """One FinCEN SAR batch (EFilingBatchXML) for a run: an activity per lead, validated against FinCEN's XSD.
+
+    Exits 2 when the batch is not valid (validation.json lists every schema error), unless --allow-invalid.
+    """
+    from finwatch.fincen import export_fincen_sar
+    from finwatch.runs import RunFolder
+
+    with console.status("writing the FinCEN SAR batch…"):
+        result = export_fincen_sar(RunFolder(run), filer, out, store=store, xsd=xsd)
+    for error in result.errors[:10]:
+        err.print(f"{error['path']}: {error['reason']}", highlight=False, markup=False, soft_wrap=True)
+    if result.notes:
+        err.print(f"note: {len(result.notes)} thing(s) to add before filing, e.g. {result.notes[0]} "
+                  f"(validation.json lists them)", highlight=False, markup=False, soft_wrap=True)  # fmt: skip
+    state = "valid" if result.valid else f"invalid ({len(result.errors)} errors)"
+    console.print(f"{result.activities} activities, {state} against {result.xsd.name} → {result.path}",
+                  highlight=False, markup=False, soft_wrap=True)  # fmt: skip
+    RunFolder(run).refresh_csv()  # leads.csv names the batch each lead is filed in
+    if not result.valid and not allow_invalid:
+        raise typer.Exit(2)
 
 
 models_app = typer.Typer(help="The model registry: list, show, promote and compare versions.", no_args_is_help=True)

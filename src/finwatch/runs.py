@@ -23,7 +23,7 @@ from typing import Any
 
 import polars as pl
 
-from finwatch._io import atomic_directory
+from finwatch._io import atomic_directory, atomic_write_bytes
 from finwatch.exceptions import FinwatchError, StoreError
 from finwatch.store import Store
 
@@ -121,19 +121,35 @@ class RunFolder:
                 first.setdefault(lid, run.as_of)
         return first
 
+    def refresh_csv(self) -> None:
+        """Rewrite leads.csv with the paths of the drafts exported since the run (atomically)."""
+        csv = _flat(_drafts(self.path, self.leads())).write_csv()
+        atomic_write_bytes(self.path / "leads.csv", csv.encode("utf-8"))
+
     # --- writing ---------------------------------------------------------------------------------------------
     @staticmethod
     def write(path: Path, leads: pl.DataFrame, summary: dict[str, Any]) -> RunFolder:
         """Write the leads (Parquet, CSV, JSON) and ``run.json`` (last) atomically; same input → same bytes."""
         with atomic_directory(path, marker=RUN_FILE) as staging:
             leads.write_parquet(staging / LEADS_FILE)
-            _flat(leads).write_csv(staging / "leads.csv")
+            _flat(_drafts(staging, leads)).write_csv(staging / "leads.csv")
             records = [
                 {k: (json.loads(v) if k in JSON_COLUMNS else v) for k, v in row.items()} for row in leads.to_dicts()
             ]
             (staging / "leads.json").write_text(json.dumps(records, indent=2, sort_keys=True) + "\n", encoding="utf-8")
             (staging / RUN_FILE).write_text(json.dumps(summary, indent=2, sort_keys=True) + "\n", encoding="utf-8")
         return RunFolder(path)
+
+
+def _drafts(folder: Path, leads: pl.DataFrame) -> pl.DataFrame:
+    """The paths (relative to the run folder) of each lead's goAML draft and FinCEN SAR batch, where exported."""
+    goaml = folder / "goaml"
+    sar = folder / "fincen" / "sar-batch.xml"
+    return leads.with_columns(
+        goaml_draft=pl.Series([f"goaml/{lid}.xml" if (goaml / f"{lid}.xml").is_file() else None
+                               for lid in leads["lead_id"].to_list()], dtype=pl.String),
+        fincen_sar=pl.lit("fincen/sar-batch.xml" if sar.is_file() else None, dtype=pl.String),
+    )  # fmt: skip
 
 
 def _flat(leads: pl.DataFrame) -> pl.DataFrame:

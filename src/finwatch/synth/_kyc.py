@@ -79,16 +79,14 @@ def customer_data(ctx: Context, active: npt.NDArray[np.bool_], rng: np.random.Ge
     born = [start + dt.timedelta(days=int(d)) for d in (opened - before_opening).tolist()]
 
     # identity documents
-    person_docs = np.array(["driver_licence", "passport", "national_id"], dtype=object)
-    doc = np.where(
-        is_person,
-        person_docs[rng.choice(3, size=m, p=[0.5, 0.3, 0.2])],
-        np.where(rng.random(m) < 0.8, "company_registration", "tax_id"),
-    )
+    # a bank records a person's national identity (or taxpayer) number, of their country, and a business's
+    # registration number: what a goAML or FinCEN report asks of the institution's own client
+    rng.choice(3, size=m, p=[0.5, 0.3, 0.2])  # draws kept so that every later value stays as it was
+    rng.random(m)
+    doc = np.where(is_person, "national_id", "company_registration")
     foreign_national = is_person & (rng.random(m) < 0.08)
     others = [c for c in vocab.CITIES if c != home]
     id_country = np.where(foreign_national, np.asarray(others, dtype=object)[rng.integers(0, len(others), m)], home)
-    doc = np.where(foreign_national, "passport", doc)
     numbers = rng.choice(90_000_000, size=m, replace=False) + 10_000_000
     id_number = [f"SYN-{_ID_CODES[d]}-{k}" for d, k in zip(doc.tolist(), numbers.tolist(), strict=True)]
 
