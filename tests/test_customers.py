@@ -27,6 +27,7 @@ from finwatch.store import Store
 from finwatch.synth import World, WorldConfig, generate_world, save_world
 from finwatch.synth import _vocab as vocab
 from finwatch.synth._exports import CUSTOMER_CSV_COLUMNS
+from finwatch.synth._kyc import directors
 
 KEY = b"correct horse battery staple 42"
 MAPPING = """
@@ -363,10 +364,12 @@ def test_the_synthetic_extract_ingests_into_the_worlds_own_client_accounts(
     report = ingest([root / "customers" / "customers.csv"], tmp_path / "s", IngestOptions())
     f = report.files[0]
     own = world.accounts.filter(pl.col("own_client"))
-    assert (f.rows_read, f.accepted, f.quarantined) == (own.height, own.height, 0)
+    holders = pl.concat([own, directors(world.accounts, world.config.seed)])  # a business, then its director
+    assert (f.rows_read, f.accepted, f.quarantined) == (holders.height, holders.height, 0)
     stored = Store(tmp_path / "s").scan("accounts").collect()
     columns = [c for c in ACCOUNT_SCHEMA.names if not c.startswith("source_") and c != "links"]  # no links role
-    assert stored.select(columns).sort("account_id").equals(own.select(columns).sort("account_id"))
+    key = ["account_id", "holder_type", "holder_name"]
+    assert stored.select(columns).sort(key).equals(holders.select(columns).sort(key))
 
 
 def test_truth_accounts_carry_the_customer_data_for_the_demo(
@@ -375,8 +378,13 @@ def test_truth_accounts_carry_the_customer_data_for_the_demo(
     world, root = small_world_dir
     assert ingest([root / "truth" / "accounts.parquet"], tmp_path / "s", IngestOptions()).committed
     stored = Store(tmp_path / "s").scan("accounts").collect()
-    assert stored.drop(["source_format", "source_file_sha256", "source_row"]).sort("account_id").equals(
-        world.accounts.drop(["source_format", "source_file_sha256", "source_row"]).sort("account_id"))  # fmt: skip
+    holders = pl.concat([world.accounts, directors(world.accounts, world.config.seed)])
+    key = ["account_id", "holder_type", "holder_name"]
+    lineage = ["source_format", "source_file_sha256", "source_row"]
+    assert stored.drop(lineage).sort(key, nulls_last=True).equals(holders.drop(lineage).sort(key, nulls_last=True))
+    firms = stored.filter(pl.col("own_client") & (pl.col("holder_type") != "person"))["account_id"]
+    people = stored.filter(pl.col("account_id").is_in(firms.to_list()) & (pl.col("holder_type") == "person"))
+    assert people["account_id"].n_unique() == firms.n_unique()  # every business client has its director
     own = stored.filter(pl.col("own_client"))
     assert own.height
     assert own.select(KYC_COLUMNS[2:]).null_count().sum_horizontal().item() == 0  # complete
@@ -407,9 +415,11 @@ def test_the_extract_is_evidently_synthetic_and_read_by_the_shipped_mapping(
         header = list(reader.fieldnames or ())
     assert header == list(CUSTOMER_CSV_COLUMNS)
     assert set(shipped_customer_mappings()["finwatch-synth-customers"].columns.values()) == set(header)
-    assert len(rows) == world.accounts.filter(pl.col("own_client")).height
+    firms = directors(world.accounts, world.config.seed)  # a director shares the business's address and phone
+    assert len(rows) == world.accounts.filter(pl.col("own_client")).height + firms.height
     assert all(r["ID Number"].startswith("SYN-") for r in rows)
     assert all(re.fullmatch(r"\+1-[2-9][0-9]{2}-555-01[0-9]{2}", r["Phone"]) for r in rows)
     assert all(r["Street"].split(" ", 1)[1] in vocab.SYNTHETIC_STREETS for r in rows)
-    assert len({r["Phone"] for r in rows}) == len({r["ID Number"] for r in rows}) == len(rows)
+    assert len({r["ID Number"] for r in rows}) == len(rows)
+    assert len({r["Phone"] for r in rows}) == len(rows) - firms.height
     assert {r["Own Client"] for r in rows} == {"Y"}

@@ -32,6 +32,7 @@ from finwatch._io import atomic_directory, sha256_file
 from finwatch.schema import ACCOUNT_SCHEMA, LABEL_SCHEMA, TRANSACTION_SCHEMA, conform
 from finwatch.synth import _vocab as vocab
 from finwatch.synth._context import ETH_SCALE, FIAT_SCALE
+from finwatch.synth._kyc import directors
 from finwatch.synth._world import World, config_digest
 
 AMLWORLD_HEADER = (
@@ -182,7 +183,7 @@ def _write_parquet(frame: pl.DataFrame, schema: pa.Schema | None, path: Path, wh
 def _truth(world: World, root: Path) -> list[Path]:
     return [
         _write_parquet(world.transactions, TRANSACTION_SCHEMA, root / "truth" / "transactions.parquet", "transactions"),
-        _write_parquet(world.accounts, ACCOUNT_SCHEMA, root / "truth" / "accounts.parquet", "accounts"),
+        _write_parquet(_holders(world), ACCOUNT_SCHEMA, root / "truth" / "accounts.parquet", "accounts"),
         _write_parquet(world.account_labels, LABEL_SCHEMA, root / "labels" / "accounts.parquet", "account labels"),
         _write_parquet(
             world.transaction_labels,
@@ -194,8 +195,13 @@ def _truth(world: World, root: Path) -> list[Path]:
     ]
 
 
+def _holders(world: World) -> pl.DataFrame:
+    """The accounts table as a bank holds it: each account's holder, then a director for each business client."""
+    return pl.concat([world.accounts, directors(world.accounts, world.config.seed)])
+
+
 def _customers(world: World, root: Path) -> Path:
-    """The own clients' customer extract: one row per account (one holder each), by account id."""
+    """The own clients' customer extract: one row per account and holder (a business, then its director)."""
     columns = []
     for header, column in CUSTOMER_CSV_COLUMNS.items():
         value = pl.col(column)
@@ -206,7 +212,7 @@ def _customers(world: World, root: Path) -> Path:
         elif column == "own_client":
             value = pl.when(value).then(pl.lit("Y")).otherwise(pl.lit("N"))
         columns.append(value.alias(header))
-    extract = world.accounts.filter(pl.col("own_client")).sort("account_id").select(columns)
+    extract = _holders(world).filter(pl.col("own_client")).sort("account_id", "source_row").select(columns)
     path = root / "customers" / "customers.csv"
     path.parent.mkdir(parents=True, exist_ok=True)
     extract.write_csv(path, separator=";", quote_style="necessary", line_terminator="\n")

@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
+import polars as pl
 
 from finwatch.synth import _vocab as vocab
 from finwatch.synth._context import Context
@@ -32,7 +33,7 @@ from finwatch.synth._population import (
     ROLE_SHELL,
 )
 
-__all__ = ["KYC_ORDER", "customer_data", "own_clients"]
+__all__ = ["KYC_ORDER", "customer_data", "directors", "own_clients"]
 
 KYC_ORDER = (
     "given_name", "family_name", "birth_date", "id_type", "id_number", "id_country", "address", "postcode", "phone",
@@ -141,3 +142,36 @@ def _activity(role: int, mcc: str, name_b: int) -> str:
     if role == ROLE_EXCHANGE_BANK:
         return "Crypto-asset exchange"
     return vocab.ACTIVITIES.get(mcc, "Retail trade" if role == ROLE_MERCHANT else "General trading")
+
+
+def directors(accounts: pl.DataFrame, seed: int) -> pl.DataFrame:
+    """A director for each business client: one more holder row of the account, a person authorised to act for it.
+
+    The business stays the account's first row (its ``source_row`` is lower), so that anything reading one holder
+    per account still reads the business. The director shares the business's address and phone, is 30 to 70 years
+    old when the account was opened and has a national id of the business's country. Drawn from its own generator.
+    """
+    firms = accounts.filter(pl.col("own_client").fill_null(False) & (pl.col("holder_type") != "person"))
+    firms = firms.sort("account_id")
+    m = firms.height
+    rng = np.random.default_rng([seed, 0xD1])
+    given = np.asarray(vocab.FIRST_NAMES, dtype=object)[rng.integers(0, len(vocab.FIRST_NAMES), m)]
+    family = np.asarray(vocab.LAST_NAMES, dtype=object)[rng.integers(0, len(vocab.LAST_NAMES), m)]
+    age_days = (30 + rng.random(m) * 40) * 365.25
+    born = [d - dt.timedelta(days=int(a)) for d, a in zip(firms["opened_date"].to_list(), age_days.tolist(),
+                                                             strict=True)]  # fmt: skip
+    numbers = rng.choice(90_000_000, size=m, replace=False) + 10_000_000
+    first_row = int(accounts["source_row"].max()) + 1 if accounts.height else 0  # type: ignore[arg-type]
+    return firms.with_columns(
+        holder_type=pl.lit("person"),
+        holder_name=pl.Series([f"{g} {f}" for g, f in zip(given.tolist(), family.tolist(), strict=True)]),
+        given_name=pl.Series(given.tolist(), dtype=pl.String),
+        family_name=pl.Series(family.tolist(), dtype=pl.String),
+        birth_date=pl.Series(born, dtype=pl.Date),
+        id_type=pl.lit("national_id"),
+        id_number=pl.Series([f"SYN-ND-{k}" for k in numbers.tolist()], dtype=pl.String),
+        occupation=pl.lit("Director"),
+        mcc=pl.lit(None, dtype=pl.String),
+        links=pl.lit(None, dtype=pl.List(pl.String)),
+        source_row=pl.int_range(first_row, first_row + m, dtype=pl.Int64),
+    ).select(accounts.columns)
