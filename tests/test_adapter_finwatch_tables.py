@@ -23,6 +23,7 @@ from finwatch.ingest.pseudonym import Pseudonymizer
 from finwatch.schema import ACCOUNT_SCHEMA, LABEL_SCHEMA, TRANSACTION_SCHEMA
 from finwatch.store import Store
 from finwatch.synth import World, WorldConfig, generate_world, save_world
+from finwatch.synth._kyc import directors
 from tests.test_ingest import assert_damaged_file_is_handled
 
 KEY = b"correct horse battery staple 42"
@@ -116,18 +117,19 @@ def test_world_labels_and_accounts_enter_a_store_holding_its_bank_export(
     report = ingest(tables(root), store, options(root))
     assert report.committed, [f.error for f in report.files]
     account_labels, txn_labels, accounts = report.files
+    holders = pl.concat([world.accounts, directors(world.accounts, world.config.seed)])  # businesses' directors too
     assert account_labels.detected == f"finwatch labels ({world.account_labels.height} rows)"
-    assert accounts.detected == f"finwatch accounts ({world.accounts.height} rows)"
+    assert accounts.detected == f"finwatch accounts ({holders.height} rows)"
     for f in report.files:
         assert f.format == "finwatch-tables"
         assert f.rows_read == f.accepted + f.quarantined
         assert f.quarantined == 0
-    assert (accounts.rows_read, accounts.accepted) == (world.accounts.height, world.accounts.height)
+    assert (accounts.rows_read, accounts.accepted) == (holders.height, holders.height)
 
     s = Store(store)
     assert in_order(s.scan("labels").collect()).equals(in_order(world_labels(world)))
     stored_accounts = s.scan("accounts").collect()
-    assert in_order(stored_accounts.select(ACCOUNT_COLUMNS)).equals(in_order(world.accounts.select(ACCOUNT_COLUMNS)))
+    assert in_order(stored_accounts.select(ACCOUNT_COLUMNS)).equals(in_order(holders.select(ACCOUNT_COLUMNS)))
     assert set(stored_accounts["source_format"]) == {"finwatch-tables"}
     assert stored_accounts.filter(pl.col("holder_type") == "business").height > 0
 
