@@ -136,3 +136,23 @@ def test_two_families_producing_one_column_are_refused(tmp_path: Path) -> None:
     family = FAMILY.replace("{extra}", "").replace("as max_receiver_fan_out_30d", "as count_in_24h")
     with pytest.raises(ConfigError, match=r"column count_in_24h is also produced by"):
         features(tmp_path, catalogue(tmp_path, family))
+
+
+def test_training_reads_feature_sets_from_the_configured_catalogue(scored: tuple[Path, Any], tmp_path: Path) -> None:
+    """A feature set of one's own catalogue (``[features] reference_dir``) is what training uses."""
+    from finwatch.config import RunConfig
+    from finwatch.experiment import train_model
+    from finwatch.registry import Registry
+
+    store, _registry = scored
+    catalogue = tmp_path / "features"
+    shutil.copytree(reference_root(), catalogue)
+    (catalogue / "feature_sets" / "mine_v1.yaml").write_text(
+        "name: mine_v1\nversion: 1\nlevel: account\nfeatures:\n  - count_in_30d\n  - count_out_30d\n"
+    )
+    config = RunConfig().updated({"features.reference_dir": catalogue, "train.level": "account",
+                                  "train.step_hours": 48, "train.feature_set": "mine_v1",
+                                  "train.model.params": {"n_estimators": 20}})  # fmt: skip
+    model = train_model(Store(store), "mine", config, Registry(tmp_path / "models"))
+    assert [f["name"] for f in model.metadata["features"]] == ["count_in_30d", "count_out_30d"]
+    assert model.metadata["feature_set"] == {"name": "mine_v1", "version": 1}

@@ -107,7 +107,7 @@ def train_model(
     if settings.split != "temporal":
         raise ConfigError(f"--split {settings.split!r}: only 'temporal' is supported (a random split leaks the future)")
     level = settings.level
-    feature_set = load_feature_set(settings.feature_set or f"{level}_v1")
+    feature_set = load_feature_set(settings.feature_set or f"{level}_v1", config.features.reference_dir)
     if feature_set.level != level:
         raise ConfigError(f"feature set {feature_set.name} is for the {feature_set.level} level, not {level}")
     features = list(feature_set.names())
