@@ -141,6 +141,20 @@ def resolve(option: Path | None, load: Callable[[str, str], M], known: dict[str,
     return load(text, str(option))
 
 
+def for_source(
+    source: Source, data: bytes, option: Path | None, load: Callable[[str, str], M], known: dict[str, M], what: str
+) -> M:
+    """The mapping ``option`` names, or the shipped one (of ``known``) whose columns the file's header has."""
+    mapping = resolve(option, load, known)
+    if mapping is not None:
+        return mapping
+    head = data[:65536].decode("utf-8", errors="replace").lstrip("\ufeff")
+    found = matching(head.split("\n", 1)[0].strip("\r"), known)
+    if found is None:
+        raise InputError(source.display, f"no {what}mapping matches this CSV's header; pass --mapping FILE", row=1)
+    return found
+
+
 def mapping_header(line: str, mapping: Layout) -> list[str]:
     """A header line split the way ``mapping`` says (empty when it cannot be split)."""
     try:

@@ -22,9 +22,9 @@ from typing import Any
 
 import polars as pl
 
-from finwatch.exceptions import ConfigError, InputError
+from finwatch.exceptions import ConfigError
 from finwatch.ingest._base import Adapter, Parsed, ParseOptions, Sample, Source, duckdb_connection, fetch
-from finwatch.ingest._mapping import load_toml, matching, read_layout, read_mapped, resolve, shipped
+from finwatch.ingest._mapping import for_source, load_toml, matching, read_layout, read_mapped, resolve, shipped
 from finwatch.schema import Channel
 
 SIGNS = ("negative-debit", "negative-credit", "indicator", "split")
@@ -184,12 +184,7 @@ class BankCsvAdapter(Adapter):
 
     def parse(self, source: Source, options: ParseOptions) -> Parsed:
         data = source.read_bytes()
-        mapping = resolve_mapping(options.mapping)
-        if mapping is None:  # find a shipped mapping whose columns the header has
-            text_head = data[:65536].decode("utf-8", errors="replace").lstrip("\ufeff")
-            mapping = matching(text_head.split("\n", 1)[0].strip("\r"), shipped_mappings())
-            if mapping is None:
-                raise InputError(source.display, "no mapping matches this CSV's header; pass --mapping FILE", row=1)
+        mapping = for_source(source, data, options.mapping, Mapping.load, shipped_mappings(), "")
         read = read_mapped(source, data, mapping, ROLES)
         rows_in = read.rows
         con = duckdb_connection()

@@ -24,7 +24,7 @@ from typing import Any, Final
 
 import polars as pl
 
-from finwatch.exceptions import ConfigError, InputError
+from finwatch.exceptions import ConfigError
 from finwatch.ingest._base import (
     PARSED_SCHEMA,
     Adapter,
@@ -36,7 +36,7 @@ from finwatch.ingest._base import (
     conform_parsed,
     ingest_date,
 )
-from finwatch.ingest._mapping import load_toml, matching, read_layout, read_mapped, resolve, shipped
+from finwatch.ingest._mapping import for_source, load_toml, matching, read_layout, read_mapped, resolve, shipped
 from finwatch.schema import AccountKind, AccountStatus, HolderType, IdType
 
 __all__ = ["ROLES", "CustomerMapping", "CustomersCsvAdapter", "resolve_customer_mapping", "shipped_customer_mappings"]
@@ -165,14 +165,8 @@ class CustomersCsvAdapter(Adapter):
 
     def parse(self, source: Source, options: ParseOptions) -> Parsed:
         data = source.read_bytes()
-        mapping = resolve_customer_mapping(options.mapping)
-        if mapping is None:  # a shipped customers mapping whose columns the header has
-            head = data[:65536].decode("utf-8", errors="replace").lstrip("\ufeff")
-            mapping = matching(head.split("\n", 1)[0].strip("\r"), shipped_customer_mappings())
-            if mapping is None:
-                raise InputError(
-                    source.display, "no customers mapping matches this CSV's header; pass --mapping FILE", row=1
-                )
+        mapping = for_source(source, data, options.mapping, CustomerMapping.load, shipped_customer_mappings(),
+                             "customers ")  # fmt: skip
         read = read_mapped(source, data, mapping, ROLES)
         checked = _checked(read.rows, mapping, ingest_date())
         good = checked.filter(pl.col("_reason").is_null())
