@@ -190,6 +190,22 @@ def test_pseudonymised_store_maps_label_and_account_ids_like_transaction_account
         assert raw_id.encode() not in Path(part).read_bytes()
 
 
+def test_labels_before_their_transactions_are_stored_with_a_note_and_accounts_count_from_the_accounts_table(
+    tmp_path: Path, world_dir: tuple[World, Path]
+) -> None:
+    world, root = world_dir
+    report = ingest(tables(root), tmp_path / "s", options(root))  # labels and accounts, no transaction yet
+    assert report.committed, [f.error for f in report.files]
+    account_labels, txn_labels, _accounts = report.files
+    assert not [n for n in account_labels.notes if "not in the store" in n]  # the accounts table holds them all
+    n = world.transaction_labels.height
+    assert (
+        f"{n} of {n} label rows name transactions not in the store (fine if the transactions come in a later "
+        "ingest; otherwise check the ids)"
+    ) in txn_labels.notes
+    assert Store(tmp_path / "s").scan("labels").collect().height == world_labels(world).height
+
+
 # --- transactions ------------------------------------------------------------------------------------------------
 def test_world_transactions_and_labels_load_the_whole_world_and_merge_with_its_bank_export(
     tmp_path: Path, world_dir: tuple[World, Path]

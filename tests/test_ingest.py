@@ -376,6 +376,115 @@ def test_the_store_keeps_the_fx_table_after_the_file_is_gone(tmp_path: Path) -> 
     assert [e["table"] for m in store.manifests() for e in m["files"]].count("fx") == 1
 
 
+EUR_ROW = GOOD_ROW.replace("US Dollar", "Euro")
+RATES = "date,currency,base,rate\n2022-08-01,EUR,USD,1.25\n2022-09-01,EUR,USD,1.5\n"
+
+
+def fx_file(path: Path, text: str = RATES) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+    return path
+
+
+def test_the_same_fx_table_again_is_the_stores_table_wherever_the_file_is(tmp_path: Path) -> None:
+    store = tmp_path / "s"
+    ingest(
+        [amlworld_file(tmp_path, EUR_ROW, name="a.csv")], store, IngestOptions(fx=fx_file(tmp_path / "a" / "fx.csv"))
+    )
+    second = amlworld_file(tmp_path, EUR_ROW.replace("3697.34", "10.00"), name="b.csv")
+    same_rates = fx_file(tmp_path / "b" / "rates.csv", RATES.replace("1.5\n", "1.50\n"))  # other bytes, same rates
+    assert ingest([second], store, IngestOptions(fx=same_rates)).committed
+    txns = Store(store).scan("transactions").collect().sort("amount")
+    assert txns["amount_base"].to_list() == pytest.approx([10.0 * 1.5, 3697.34 * 1.5])
+
+
+def test_another_fx_table_is_refused_with_the_table_in_use_and_what_to_do(tmp_path: Path) -> None:
+    store = tmp_path / "s"
+    first = fx_file(tmp_path / "fx-2022.csv")
+    digest = hashlib.sha256(first.read_bytes()).hexdigest()
+    batch = ingest([amlworld_file(tmp_path, EUR_ROW, name="a.csv")], store, IngestOptions(fx=first)).batch
+    other = fx_file(tmp_path / "fx-2023.csv", RATES.replace("1.5", "1.6"))
+    before = snapshot(store)
+    second = amlworld_file(tmp_path, EUR_ROW.replace("3697.34", "10.00"), name="b.csv")
+    with pytest.raises(StoreError) as refused:
+        ingest([second], store, IngestOptions(fx=other))
+    message = str(refused.value)
+    assert "\n" not in message
+    assert message.startswith(f"{store}: the store's amounts were converted with the FX table {first} ")
+    assert f"(sha256 {digest[:12]}, recorded by batch {batch})" in message
+    assert f"the FX table {other} (sha256 {hashlib.sha256(other.read_bytes()).hexdigest()[:12]}) has other rates" in (
+        message
+    )
+    assert "Leave out --fx (ingest.fx) to convert with the store's table, or ingest into a new store" in message
+    assert snapshot(store) == before
+    assert not (store / ".staging").exists() or not any((store / ".staging").iterdir())
+    # labels convert nothing: any FX table may come with them
+    labels = tmp_path / "cases.csv"
+    labels.write_text("subject_kind,subject_id,label,typology\naccount,8000EBD30,true,mule\n")
+    assert ingest([labels], store, IngestOptions(fx=other)).committed
+    # the command line says it on one line, without a traceback
+    done = finwatch("ingest", str(second), "--store", str(store), "--fx", str(other))
+    assert done.returncode == 2
+    assert "has other rates" in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+def test_without_fx_a_store_keeps_converting_with_its_own_table(tmp_path: Path) -> None:
+    store = tmp_path / "s"
+    rates = fx_file(tmp_path / "fx.csv")
+    ingest([amlworld_file(tmp_path, EUR_ROW, name="a.csv")], store, IngestOptions(fx=rates))
+    rates.unlink()  # the store has the rates: the file is no longer needed
+    second = amlworld_file(tmp_path, EUR_ROW.replace("3697.34", "10.00"), name="b.csv")
+    assert ingest([second], store, IngestOptions()).committed  # no --fx: the store's table, not the shipped default
+    s = Store(store)
+    assert s.scan("transactions").collect().sort("amount")["amount_base"].to_list() == pytest.approx(
+        [10.0 * 1.5, 3697.34 * 1.5]
+    )
+    assert {m["fx_table"]["name"] for m in s.manifests()} == {str(rates)}
+
+
+def test_label_rows_naming_nothing_stored_get_a_note(tmp_path: Path) -> None:
+    store = tmp_path / "s"
+    export = amlworld_file(tmp_path, GOOD_ROW, name="a.csv")  # accounts 8000EBD30 and 8000F4580
+    labels = tmp_path / "cases.csv"
+    labels.write_text(
+        "subject_kind,subject_id,label,typology\naccount,8000EBD30,true,mule\naccount,8000F4580,true,mule\n"
+        "account,NOBODY-1,true,mule\naccount,NOBODY-2,true,mule\naccount,NOBODY-3,true,mule\n"
+        "transaction,no-such-txn,true,mule\n"
+    )
+    early = ingest([labels], store, IngestOptions())  # labels before their transactions: fine, but said
+    assert (
+        "5 of 6 label rows name accounts not in the store (fine if the accounts' transactions come in a later "
+        "ingest; otherwise check the ids)"
+    ) in early.files[0].notes
+    assert (
+        "1 of 6 label rows name transactions not in the store (fine if the transactions come in a later ingest; "
+        "otherwise check the ids)"
+    ) in early.files[0].notes
+    together = ingest([export, labels], tmp_path / "t", IngestOptions())
+    notes = together.files[1].notes  # the batch's own transactions count: only the three unknown accounts remain
+    assert any(n.startswith("3 of 6 label rows name accounts not in the store") for n in notes), notes
+    assert any(n.startswith("1 of 6 label rows name transactions not in the store") for n in notes), notes
+    txn_id = Store(tmp_path / "t").scan("transactions").collect()["txn_id"][0]
+    known = tmp_path / "known.csv"
+    known.write_text(
+        f"subject_kind,subject_id,label,typology\naccount,8000EBD30,true,mule\ntransaction,{txn_id},true,x\n"
+    )
+    later = ingest([known], tmp_path / "t", IngestOptions())
+    assert not [n for n in later.files[0].notes if "not in the store" in n]
+
+
+def test_progress_is_told_of_each_file_then_of_the_commit(tmp_path: Path) -> None:
+    calls: list[tuple[int, int, str]] = []
+    files = [amlworld_file(tmp_path, GOOD_ROW, name="a.csv"), amlworld_file(tmp_path, EUR_ROW, name="b.csv")]
+    report = ingest(files, tmp_path / "s", IngestOptions(), progress=lambda *step: calls.append(step))
+    assert report.committed
+    assert calls == [(0, 3, "staging a.csv"), (1, 3, "staging b.csv"), (2, 3, "committing batch")]
+    again: list[tuple[int, int, str]] = []
+    ingest(files, tmp_path / "s", IngestOptions(), progress=lambda *step: again.append(step))
+    assert again == [(0, 1, "committing batch")]  # nothing new to stage
+
+
 def test_the_batch_id_depends_on_option_files_by_content_not_by_path(tmp_path: Path) -> None:
     export = amlworld_file(tmp_path, GOOD_ROW)
     batches = []

@@ -220,6 +220,26 @@ def test_a_rule_added_after_training_is_reported_and_weighs_its_severity_prior(
     assert report["rules_since_training"]["new"] == ["FW-TEST-001"]
 
 
+def test_run_json_notes_the_rules_a_store_of_exports_lacks_the_data_for(
+    scored: tuple[Path, Registry], small_world_dir: tuple[object, Path], tmp_path: Path
+) -> None:
+    from finwatch.ingest import IngestOptions, ingest
+
+    store, registry = scored
+    _world, world = small_world_dir
+    exports = tmp_path / "exports"  # the same transactions, without the accounts table
+    options = IngestOptions(fx=world / "fx_rates.csv")
+    assert ingest([world / "truth" / "transactions.parquet"], exports, options).committed
+    run = run_score(exports, end_of_data(Store(exports)), registry, tmp_path / "run", budget=0.02)
+    lacking = [n for n in run.summary["notes"] if n.startswith(("FW-SHL-001 ", "FW-HT-004 "))]
+    assert [n.split(" cannot fire: ")[0] for n in lacking] == ["FW-SHL-001 (shell circulation)",
+                                                               "FW-HT-004 (labor trafficking)"]  # fmt: skip
+    assert all("the store has no accounts table" in n for n in lacking)
+    assert json.loads((run.folder / "run.json").read_text())["notes"] == run.summary["notes"]
+    full = run_score(store, end_of_data(Store(store)), registry, tmp_path / "full", budget=0.02)
+    assert not [n for n in full.summary["notes"] if n.startswith(("FW-SHL-001 ", "FW-HT-004 "))], full.summary
+
+
 def test_a_half_written_run_is_not_an_earlier_run(scored: tuple[Path, Registry], tmp_path: Path) -> None:
     store, registry = scored
     end = end_of_data(Store(store))

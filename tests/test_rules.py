@@ -13,9 +13,9 @@ import pytest
 from finwatch.config import FeatureConfig
 from finwatch.exceptions import ConfigError
 from finwatch.features import Features, build_account_features
-from finwatch.rules import RulePack, evaluate, load_rules
+from finwatch.rules import RulePack, evaluate, load_rules, run_rules, unmet_needs
 from finwatch.store import Store
-from finwatch.testing import make_store, make_transactions
+from finwatch.testing import make_accounts, make_store, make_transactions
 
 AS_OF = dt.datetime(2026, 2, 1, tzinfo=dt.UTC)
 H = dt.timedelta(hours=1)
@@ -186,3 +186,45 @@ def test_rules_command_writes_hits(tmp_path: Path) -> None:
     assert bad.returncode == 2
     assert "is not an ISO date" in bad.stderr
     assert "Traceback" not in bad.stderr
+
+
+NO_ACCOUNTS = (
+    "the store has no accounts table (ingest a customer extract with --format customers-csv, or a finwatch-tables "
+    "accounts file)"
+)
+
+
+def test_rules_the_store_lacks_the_data_for_are_named_with_what_is_missing(tmp_path: Path) -> None:
+    rows = [{"ts": AS_OF - k * H, "src": "A", "dst": "B", "amount": "500.00"} for k in (1, 2, 3)]
+    make_store(tmp_path / "exports", make_transactions(rows))  # transactions only, no MCC nor merchant names
+    result = run_rules(Store(tmp_path / "exports"), AS_OF, FeatureConfig())
+    assert f"FW-SHL-001 (shell circulation) cannot fire: {NO_ACCOUNTS}" in result.notes
+    assert (
+        f"FW-HT-004 (labor trafficking) cannot fire: {NO_ACCOUNTS}; no stored transaction has a merchant category "
+        "code (mcc) or a counterparty name"
+    ) in result.notes
+    assert "FW-CRY-001 (crypto layering) cannot fire: no stored transaction has a chain (on-chain transfers)" in (
+        result.notes
+    )
+    assert not [n for n in result.notes if n.startswith(("FW-STR-001", "FW-FAN-001", "FW-CYC-001"))]  # no needs
+    assert result.summary()["notes"] == result.notes
+    assert result.summary()["rules_version"] == result.pack.version
+
+    named = [{**r, "counterparty_name": "MOTEL 6"} for r in rows]
+    accounts = make_accounts([{"account_id": "A", "holder_type": "business"}, {"account_id": "B"}])
+    make_store(tmp_path / "kyc", make_transactions(named), accounts)
+    notes = unmet_needs(load_rules(FeatureConfig()), Store(tmp_path / "kyc"))
+    assert not [n for n in notes if n.startswith(("FW-SHL-001", "FW-HT-004"))], notes
+    assert not [n for n in notes if "accounts table" in n]
+
+
+def test_needs_name_stored_tables_and_columns_and_are_no_part_of_the_digest(tmp_path: Path) -> None:
+    plain = rules_in(write_rule(tmp_path / "a", "count_in_24h > 1")).rules[0]
+    needing = rules_in(write_rule(tmp_path / "b", "count_in_24h > 1", needs="[accounts, transactions.mcc or "
+                                  "transactions.counterparty_name]")).rules[0]  # fmt: skip
+    assert needing.needs == ("accounts", "transactions.mcc or transactions.counterparty_name")
+    assert needing.digest == plain.digest
+    with pytest.raises(ConfigError, match=r"rule T-1: needs 'accounts.unicorn' is not a stored table or a column"):
+        rules_in(write_rule(tmp_path / "c", "count_in_24h > 1", needs="[accounts.unicorn]"))
+    with pytest.raises(ConfigError, match="rule T-1: needs must be a list"):
+        rules_in(write_rule(tmp_path / "d", "count_in_24h > 1", needs="accounts"))

@@ -10,6 +10,9 @@ citations, then the model's strongest contributions), the transactions that supp
 the account is on. A lead's id depends only on its subject, so the same account keeps its id across runs; a lead
 raised by an earlier run in the same runs folder says since when (``first_raised``).
 
+The run summary (run.json) says under ``notes`` which rules cannot fire because the store lacks the data they
+need (:func:`finwatch.rules.unmet_needs`): a store of exports alone has no accounts table, for example.
+
 Same store content, model, rules, configuration, time and budget → the same run id and byte-identical leads,
 wherever the store and the run folder are.
 """
@@ -31,7 +34,7 @@ from finwatch.exceptions import ConfigError, FinwatchError, StoreError
 from finwatch.explain import merge, model_reasons, rule_reasons
 from finwatch.features import Features, build_account_features
 from finwatch.registry import LoadedModel, Registry
-from finwatch.rules import RulePack, evaluate, load_rules
+from finwatch.rules import RulePack, evaluate, load_rules, unmet_needs
 from finwatch.runs import RunFolder
 from finwatch.scoring import alert_count, combine, matrix, rank, rule_scores, rule_weights
 from finwatch.store import Store
@@ -105,7 +108,7 @@ def score_run(store: Store, as_of: dt.datetime, registry: Registry, out: Path, c
                 "data_manifest_sha256": manifest, "as_of": as_of.isoformat()}  # fmt: skip
     leads = _leads(scored, features, loaded, identity, folder.first_raised(), config, store.scan("transactions"),
                    store.scan("accounts"))  # fmt: skip
-    summary = _summary(scored, features, loaded, identity, leads, store, config)
+    summary = _summary(scored, features, loaded, identity, leads, store, config, unmet_needs(pack, store))
     RunFolder.write(out, leads, summary)
     return Run(run_id, out, leads, summary)
 
@@ -296,8 +299,9 @@ def _summary(
     leads: pl.DataFrame,
     store: Store,
     config: RunConfig,
+    notes: list[str],
 ) -> dict[str, Any]:
-    """run.json: what the run used and what it found."""
+    """run.json: what the run used and what it found, and ``notes``: rules the store lacks the data to fire."""
     hits = scored.hits
     return {
         **identity,
@@ -317,4 +321,5 @@ def _summary(
         "rule_weights": {rule: round(weight, 6) for rule, weight in sorted(scored.weights.items())},
         "score_histogram": np.histogram(scored.combined, bins=10, range=(0.0, 1.0))[0].tolist(),
         "model_metrics": loaded.metadata["metrics"]["validation"]["model"],
+        "notes": notes,
     }

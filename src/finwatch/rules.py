@@ -2,14 +2,15 @@
 
 A rule::
 
-    - id: FW-STR-001
+    - id: FW-STR-002
       version: 1
-      typology: structuring
+      typology: smurfing
       severity: high                       # low | medium | high
-      description: Three or more cash deposits between 80 % and 100 % of the threshold within five days.
-      condition: count_cash_near_threshold_5d >= 3
+      description: Near-threshold cash deposits brought in by three or more different people, at two or more branches.
+      condition: distinct_depositors_near_threshold_30d >= 3 and distinct_branches_near_threshold_30d >= 2
       evidence: structuring                # an evidence family the SQL catalogue declares (sql/features headers)
       citation: "{law.structuring}; FFIEC ..."
+      needs: [transactions.counterparty_name, transactions.branch]   # optional: data it cannot fire without
 
 Conditions are a small language, parsed (never executed): feature names, numbers, ``true``/``false``,
 comparisons (``< <= > >= == !=``), ``and``, ``or``, ``not`` and parentheses. A feature that is null for an account
@@ -19,11 +20,18 @@ were built with it (:attr:`finwatch.features.Features.parameters`).
 A citation may quote the configured law with ``{law.<key>}`` (``threshold``, ``aggregation``, ``structuring``,
 ``suspicious_report``, ``trafficking``, ``trafficking_key_term``, ``report_name``): filled from
 ``FeatureConfig.law`` when the pack is loaded.
+
+``needs`` (optional) lists the stored data a rule cannot fire without: ``accounts`` (the accounts table has rows),
+or ``<table>.<column>`` (some row of ``transactions`` or ``accounts`` has a value in that column); one entry may
+give alternatives joined by ``or`` (``transactions.mcc or transactions.counterparty_name``). :func:`unmet_needs`
+checks them against a store and says, in plain language, which rules cannot fire there and why. ``needs`` is no
+part of a rule's digest: it describes the data, not what the rule computes.
 """
 
 from __future__ import annotations
 
 import ast
+import datetime as dt
 import hashlib
 import json
 import re
@@ -37,9 +45,11 @@ import yaml
 
 from finwatch.config import FeatureConfig
 from finwatch.exceptions import ConfigError
-from finwatch.features import Features, evidence_families, reference_root
+from finwatch.features import Features, build_account_features, evidence_families, reference_root
+from finwatch.schema import ACCOUNT_SCHEMA, TRANSACTION_SCHEMA
+from finwatch.store import Store
 
-__all__ = ["PARAMETERS", "Rule", "RulePack", "evaluate", "load_rules"]
+__all__ = ["PARAMETERS", "Rule", "RulePack", "RuleRun", "evaluate", "load_rules", "run_rules", "unmet_needs"]
 
 SEVERITIES = ("low", "medium", "high")
 FIELDS = ("id", "version", "typology", "severity", "description", "condition", "evidence", "citation")
@@ -47,6 +57,18 @@ FIELDS = ("id", "version", "typology", "severity", "description", "condition", "
 PARAMETERS = ("threshold",)
 PLACEHOLDER = re.compile(r"\{([^{}]*)\}")
 EVIDENCE_LIMIT = 50  # per hit: the largest transactions first
+#: the stored tables a rule may need, with their columns
+NEED_TABLES = {"transactions": set(TRANSACTION_SCHEMA.names), "accounts": set(ACCOUNT_SCHEMA.names)}
+#: what a note says when a whole table is missing
+MISSING_TABLE = {
+    "accounts": "the store has no accounts table (ingest a customer extract with --format customers-csv, or a "
+    "finwatch-tables accounts file)",
+    "transactions": "the store has no transactions",
+}
+#: how a note names a column that holds no value
+COLUMN_WORDS = {"mcc": "a merchant category code (mcc)", "counterparty_name": "a counterparty name", "city": "a city",
+                "branch": "a branch", "chain": "a chain (on-chain transfers)", "country": "a country",
+                "description": "a description"}  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -61,6 +83,7 @@ class Rule:
     citation: str  # with the configured law quoted
     source: str  # the file it came from
     citation_template: str = ""  # as written in the file ({law.…} placeholders unfilled)
+    needs: tuple[str, ...] = ()  # stored data the rule cannot fire without ("accounts", "transactions.mcc or …")
 
     @property
     def names(self) -> set[str]:
@@ -172,7 +195,8 @@ def _rule(entry: Any, source: str, law: Mapping[str, str], families: set[str]) -
         raise ConfigError(f"{source}: rule {entry.get('id', '?')} misses {missing}")
     template = str(entry["citation"])
     fields = {f: entry[f] for f in FIELDS} | {"citation": _citation(template, law, f"{source}: rule {entry['id']}")}
-    rule = Rule(**fields, source=source, citation_template=template)
+    needs = _needs(entry.get("needs"), f"{source}: rule {entry['id']}")
+    rule = Rule(**fields, source=source, citation_template=template, needs=needs)
     if rule.severity not in SEVERITIES:
         raise ConfigError(f"{source}: rule {rule.id}: severity must be one of {', '.join(SEVERITIES)}")
     if rule.evidence not in families:
@@ -185,6 +209,67 @@ def _rule(entry: Any, source: str, law: Mapping[str, str], families: set[str]) -
     except SyntaxError as exc:
         raise ConfigError(f"{source}: rule {rule.id}: condition is not valid ({exc.msg})") from None
     return rule
+
+
+def _needs(value: Any, where: str) -> tuple[str, ...]:
+    """A rule's ``needs``, checked: each entry ``table`` or ``table.column`` (alternatives joined by ``or``)."""
+    if value is None:
+        return ()
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise ConfigError(f"{where}: needs must be a list such as [accounts, transactions.mcc]")
+    for entry in value:
+        for term in _alternatives(entry):
+            table, _, column = term.partition(".")
+            if table not in NEED_TABLES or (column and column not in NEED_TABLES[table]):
+                raise ConfigError(
+                    f"{where}: needs {term!r} is not a stored table or a column of one; use {' or '.join(NEED_TABLES)}"
+                    ", optionally with .<column>"
+                )
+    return tuple(value)
+
+
+def _alternatives(entry: str) -> list[str]:
+    return [term.strip() for term in entry.split(" or ")]
+
+
+def unmet_needs(pack: RulePack, store: Store) -> list[str]:
+    """One plain-language note per rule of ``pack`` that cannot fire on ``store``: data its ``needs`` names is absent.
+
+    A table is absent without rows, a column when no row has a value in it (the whole store is looked at, not a
+    time window). E.g. ``FW-SHL-001 (shell circulation) cannot fire: the store has no accounts table (…)``.
+    """
+    terms = {t for r in pack.rules for entry in r.needs for t in _alternatives(entry)}
+    present: dict[str, bool] = {}
+    for table in NEED_TABLES:
+        named = {t.partition(".")[2] for t in terms if t.partition(".")[0] == table}
+        if not named:
+            continue
+        columns = sorted(named - {""})
+        row = (
+            store.scan(table, history=True)
+            .select(pl.len().alias("rows"), *(pl.col(c).is_not_null().any().alias(f"has {c}") for c in columns))
+            .collect()
+            .row(0, named=True)
+        )
+        present[table] = row["rows"] > 0
+        present.update({f"{table}.{c}": bool(row[f"has {c}"]) for c in columns})
+    notes = []
+    for rule in pack.rules:
+        unmet = [_missing(_alternatives(e)) for e in rule.needs if not any(present[t] for t in _alternatives(e))]
+        if unmet:
+            notes.append(f"{rule.id} ({rule.typology.replace('_', ' ')}) cannot fire: {'; '.join(unmet)}")
+    return notes
+
+
+def _missing(terms: list[str]) -> str:
+    """What a note says of a need none of whose alternatives ``terms`` the store has."""
+    parts = [MISSING_TABLE[t] for t in terms if "." not in t]
+    for table, noun in (("transactions", "transaction"), ("accounts", "account")):
+        columns = [t.partition(".")[2] for t in terms if t.partition(".")[0] == table and "." in t]
+        if columns:
+            words = " or ".join(COLUMN_WORDS.get(c, f"a value in {c}") for c in columns)
+            parts.append(f"no stored {noun} has {words}")
+    return " and ".join(parts)
 
 
 def load_rules(config: FeatureConfig, *, folder: Path | None = None) -> RulePack:
@@ -260,3 +345,27 @@ def evaluate(features: Features, pack: RulePack) -> pl.DataFrame:
         )
         .sort(["account_id", "rule_id"])
     )
+
+
+@dataclass(frozen=True)
+class RuleRun:
+    """``finwatch rules``: the pack, the features as of a time, the hits, and the rules that cannot fire."""
+
+    pack: RulePack
+    features: Features
+    hits: pl.DataFrame
+    notes: list[str]  # :func:`unmet_needs`
+
+    def summary(self) -> dict[str, Any]:
+        """rules.json: the time, the pack's version, the hits by rule and the notes."""
+        hits = self.hits
+        by_rule = dict(sorted(hits["rule_id"].value_counts().iter_rows())) if hits.height else {}
+        return {"as_of": self.features.as_of.isoformat(), "rules_version": self.pack.version, "hits": hits.height,
+                "by_rule": by_rule, "notes": self.notes}  # fmt: skip
+
+
+def run_rules(store: Store, as_of: dt.datetime, config: FeatureConfig, *, folder: Path | None = None) -> RuleRun:
+    """Evaluate the rule pack (``folder``, default the configured one) on ``store``'s features as of ``as_of``."""
+    pack = load_rules(config, folder=folder)
+    features = build_account_features(store, as_of, config)
+    return RuleRun(pack, features, evaluate(features, pack), unmet_needs(pack, store))

@@ -75,7 +75,8 @@ class Store:
         self.root = Path(root)
         # the manifests as read, and the listing of manifests/ (names and inodes) they were read from
         self._manifests: tuple[tuple[tuple[str, int], ...], list[dict[str, Any]]] | None = None
-        self._fx: tuple[tuple[tuple[str, int], ...], FxTable] | None = None  # fx_table(), for that listing
+        # fx_in_use(), for that listing
+        self._fx: tuple[tuple[tuple[str, int], ...], tuple[FxTable, str] | None] | None = None
 
     # --- settings and locking ----------------------------------------------------------------------------
     @property
@@ -237,14 +238,29 @@ class Store:
         shipped default table is returned when every such batch with transactions used it; otherwise the rates
         are lost and :class:`StoreError` says so. A store without transactions gives the shipped default.
         """
+        in_use = self.fx_in_use()
+        return in_use[0] if in_use is not None else FxTable.load()
+
+    def fx_in_use(self) -> tuple[FxTable, str] | None:
+        """The FX table the store's amounts were converted with and the batch that recorded it (the newest).
+
+        None when no batch converted amounts (no transactions yet): any table may then be the store's. Ingest
+        converts every batch with this table (:mod:`finwatch.ingest`); see :meth:`fx_table` for old stores.
+        """
         manifests = self.manifests()
         listing = self._manifests[0] if self._manifests is not None else ()
         if self._fx is not None and self._fx[0] == listing:
             return self._fx[1]
         recorded = [m for m in manifests if any(e["table"] == "fx" for e in m["files"])]
-        table = self._read_fx(max(recorded, key=_newest)) if recorded else self._fx_before_stored_tables(manifests)
-        self._fx = (listing, table)
-        return table
+        converting = [m for m in manifests if any(e["table"] == "transactions" for e in m["files"])]
+        in_use: tuple[FxTable, str] | None = None
+        if recorded:
+            newest = max(recorded, key=_newest)
+            in_use = (self._read_fx(newest), str(newest["batch"]))
+        elif converting:
+            in_use = (self._fx_before_stored_tables(manifests), str(max(converting, key=_newest)["batch"]))
+        self._fx = (listing, in_use)
+        return in_use
 
     def _fx_before_stored_tables(self, manifests: list[dict[str, Any]]) -> FxTable:
         """The shipped default, when every batch that converted amounts says it used it."""

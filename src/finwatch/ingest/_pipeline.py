@@ -2,6 +2,11 @@
 
 Every record read ends up either accepted (new to the store, or the same transaction already there) or in
 quarantine with its reason: per file, ``rows_read == accepted + quarantined`` always holds.
+
+A store converts every amount with one FX table: the one its converting batches recorded
+(:meth:`Store.fx_in_use`). Without ``fx`` a batch converts with it (the shipped default for a store without
+transactions); an ``fx`` table with other rates is refused for files with transactions to convert (labels and
+accounts convert nothing and may come with any).
 """
 
 from __future__ import annotations
@@ -10,7 +15,7 @@ import datetime as dt
 import hashlib
 import json
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -21,7 +26,7 @@ import pyarrow.parquet as pq
 
 from finwatch import __version__
 from finwatch._io import sha256_file
-from finwatch.exceptions import ConfigError, InputError, UnknownFormatError
+from finwatch.exceptions import ConfigError, FinwatchError, InputError, StoreError, UnknownFormatError
 from finwatch.fx import FxTable
 from finwatch.ingest._base import (
     Parsed,
@@ -55,7 +60,7 @@ class IngestOptions:
     format: str = "auto"
     parse: ParseOptions = field(default_factory=ParseOptions)
     base_currency: str = "USD"
-    fx: Path | None = None
+    fx: Path | None = None  # FX table CSV; None: the store's own table (the shipped default for a new store)
     pseudonym_key: bytes | None = field(default=None, repr=False)
     max_amount_base: float = 1e12  # above this (in the base currency) an amount is absurd
     skip_rejected: bool = False  # commit the good files when some are rejected
@@ -116,6 +121,8 @@ class Plan:
     options: IngestOptions
     items: list[Planned]  # files to stage, in the order given
     skipped: list[FileReport]  # already ingested, or rejected at detection
+    fx: FxTable  # the table the batch converts amounts with
+    fx_refusal: str | None = None  # why files with amounts to convert are refused (another table than the store's)
 
     @property
     def staging(self) -> Path:
@@ -173,8 +180,9 @@ def plan(paths: list[Path], store_dir: Path, options: IngestOptions) -> Plan:
             continue
         report.format, report.detected = name, detected
         items.append(Planned(source, name, detected, report))
+    fx, fx_refusal = _fx_table(Path(store_dir), options)
     settings = json.dumps(
-        {"fx": FxTable.load(options.fx).sha256, "base": options.base_currency, "format": options.format,
+        {"fx": fx.sha256, "base": options.base_currency, "format": options.format,
          "parse": _parse_settings(options.parse), "max": options.max_amount_base,
          "key": Pseudonymizer(options.pseudonym_key).key_id if options.pseudonym_key else None,
          "version": __version__},
@@ -183,7 +191,36 @@ def plan(paths: list[Path], store_dir: Path, options: IngestOptions) -> Plan:
     digest = hashlib.sha256(settings.encode())
     for item in items:
         digest.update(item.source.sha256.encode())
-    return Plan(Path(store_dir), digest.hexdigest()[:16], options, items, skipped)
+    return Plan(Path(store_dir), digest.hexdigest()[:16], options, items, skipped, fx, fx_refusal)
+
+
+def _fx_table(store_dir: Path, options: IngestOptions) -> tuple[FxTable, str | None]:
+    """The FX table the batch converts with, and why converting amounts with it is refused (None: it is not).
+
+    The store's own table (:meth:`Store.fx_in_use`) unless ``options.fx`` is given; a given table with the same
+    rates is the same table. One with other rates is the batch's, with the refusal that :func:`stage` raises for
+    a file with amounts to convert. A store whose rates are lost (it predates stored FX tables) refuses them all.
+    """
+    given = FxTable.load(options.fx) if options.fx is not None else None
+    store = Store(store_dir)
+    try:
+        in_use = store.fx_in_use()
+    except StoreError as exc:
+        return given or FxTable.load(), str(exc)
+    if in_use is None:
+        return given or FxTable.load(), None
+    table, batch = in_use
+    if given is None:
+        return table, None
+    if given.sha256 == table.sha256 or (given.table_base == table.table_base and given.rates.equals(table.rates)):
+        return given, None
+    return given, (
+        f"{store.root}: the store's amounts were converted with the FX table {table.name} "
+        f"(sha256 {table.sha256[:12]}, recorded by batch {batch}) and the FX table {given.name} "
+        f"(sha256 {given.sha256[:12]}) has other rates: a store converts with one table. Leave out --fx "
+        "(ingest.fx) to convert with the store's table, or ingest into a new store to use the other rates "
+        "(with all the inputs, to re-convert what this store holds)"
+    )
 
 
 def _parse_settings(parse: ParseOptions) -> dict[str, str]:
@@ -234,15 +271,16 @@ def stage(item: Planned, plan_: Plan) -> FileReport:
 
 def _stage_parsed(item: Planned, parsed: Parsed, plan_: Plan) -> None:
     options = plan_.options
-    fx = FxTable.load(options.fx)
     pseudo = Pseudonymizer(options.pseudonym_key) if options.pseudonym_key else None
     by_content = parsed.label_rows is not None
+    if plan_.fx_refusal is not None and not by_content and parsed.rows.height:
+        raise StoreError(plan_.fx_refusal)
     rows = conform_parsed(parsed.label_rows if by_content else parsed.rows)  # type: ignore[arg-type]
     rows = _validate(rows, options)
     if pseudo is not None:
         rows = pseudo.columns(rows, ["src_account", "dst_account"])
     rows = _ids(rows)
-    rows = _convert(rows, fx, options)
+    rows = _convert(rows, plan_.fx, options)
     source = item.source
     lineage = {"source_format": item.adapter, "source_file_sha256": source.sha256}
     merged = rows.filter(pl.col("_merged") & pl.col("_reason").is_null())
@@ -474,11 +512,11 @@ def commit(plan_: Plan, reports: list[FileReport]) -> IngestReport:
     _count(staged, states, quarantined)
     files["quarantine"] = _write_quarantine(plan_, quarantined, out)
     files.update(_reference_tables(plan_, staged, out))
-    _note_label_matches(plan_, staged, pl.concat([existing["txn_id"], states["txn_id"]]))
-    fx = FxTable.load(plan_.options.fx)
+    stored_ids = pl.concat([existing["txn_id"], states.filter(pl.col("_state") == "new")["txn_id"]])
+    _note_label_matches(plan_, staged, stored_ids, lambda: _stored_accounts(store, files))
     if files["transactions"]:  # the rates this batch's amount_base were computed with
-        files["fx"] = _write_fx(plan_, fx, out)
-    store.commit(plan_.batch, {k: v for k, v in files.items() if v}, _manifest(plan_, staged, fx))
+        files["fx"] = _write_fx(plan_, plan_.fx, out)
+    store.commit(plan_.batch, {k: v for k, v in files.items() if v}, _manifest(plan_, staged, plan_.fx))
     return IngestReport(str(plan_.store), plan_.batch, all_reports, committed=True)
 
 
@@ -597,16 +635,55 @@ def _latest_file_per_account(frames: list[pl.DataFrame]) -> list[pl.DataFrame]:
     return kept[::-1]
 
 
-def _note_label_matches(plan_: Plan, staged: Staged, known: pl.Series) -> None:
-    """Tell how many of a label file's transaction labels match a transaction in the store or the batch."""
+def _note_label_matches(
+    plan_: Plan, staged: Staged, transactions: pl.Series, accounts: Callable[[], pl.Series]
+) -> None:
+    """Per file with labels: how many of its labelled transactions match, and how many label rows name nothing.
+
+    ``transactions`` and ``accounts()`` are the ids the store holds once the batch is committed (accounts: those of
+    the accounts table and of every transaction's sides; read only when a label names an account). Labels may
+    come before the transactions they label: the note says so rather than refusing them.
+    """
+    account_ids: pl.Series | None = None
     for i, it in staged:
         labels_file = plan_.staging / f"{i:04d}" / "labels.parquet"
-        if (it.labels_only or it.reference_records) and labels_file.is_file():
-            ids = pl.read_parquet(labels_file).filter(pl.col("subject_kind") == "transaction")["subject_id"]
-            found = ids.is_in(known.to_list()).sum()
+        if not labels_file.is_file():
+            continue
+        labels = pl.read_parquet(labels_file)
+        ids = labels.filter(pl.col("subject_kind") == "transaction")["subject_id"]
+        if it.labels_only or (it.reference_records and ids.len()):
+            found = ids.is_in(transactions.implode()).sum()
             what = "pattern transactions" if it.labels_only else "labelled transactions"
-            if it.labels_only or ids.len():
-                it.report.notes.append(f"{found} of {ids.len()} {what} match stored transactions")
+            it.report.notes.append(f"{found} of {ids.len()} {what} match stored transactions")
+        for kind, hint in (("account", "the accounts' transactions"), ("transaction", "the transactions")):
+            named = labels.filter(pl.col("subject_kind") == kind)["subject_id"]
+            if not named.len():
+                continue
+            if kind == "account" and account_ids is None:
+                account_ids = accounts()
+            known = account_ids if kind == "account" else transactions
+            assert known is not None
+            missing = named.len() - int(named.is_in(known.implode()).sum())
+            if missing:
+                it.report.notes.append(
+                    f"{missing} of {labels.height} label rows name {kind}s not in the store (fine if {hint} come "
+                    "in a later ingest; otherwise check the ids)"
+                )
+
+
+def _stored_accounts(store: Store, files: Files) -> pl.Series:
+    """Every account id the store holds once this batch's ``files`` are committed: accounts and transaction sides."""
+    new_transactions = [path for path, _ in files.get("transactions", [])]
+    new_accounts = [path for path, _ in files.get("accounts", [])]
+    sources = [store.scan("transactions"), *(pl.scan_parquet(p) for p in new_transactions)]
+    frames = [
+        frame
+        for source in sources
+        for frame in (source.select(account_id="src_account"), source.select(account_id="dst_account"))
+    ]
+    frames += [store.scan("accounts", history=True).select("account_id")]
+    frames += [pl.scan_parquet(p).select("account_id") for p in new_accounts]
+    return pl.concat(frames).drop_nulls().unique().collect()["account_id"]
 
 
 def _write_fx(plan_: Plan, fx: FxTable, out: Path) -> list[tuple[Path, str]]:
@@ -674,9 +751,30 @@ def writing(store_dir: Path, options: IngestOptions) -> Iterator[Store]:
         yield store
 
 
-def ingest(paths: list[Path], store_dir: Path, options: IngestOptions) -> IngestReport:
-    """Ingest ``paths`` into the store at ``store_dir`` as one batch (the library entry point of the CLI)."""
+def ingest(
+    paths: list[Path],
+    store_dir: Path,
+    options: IngestOptions,
+    *,
+    progress: Callable[[int, int, str], None] | None = None,
+) -> IngestReport:
+    """Ingest ``paths`` into the store at ``store_dir`` as one batch (the library entry point of the CLI).
+
+    ``progress(done, total, what)`` is told of each step before it starts: ``staging <file name>`` for each file
+    to stage, then ``committing batch`` (``total`` counts both: the files to stage plus one).
+    """
     with writing(store_dir, options):
         plan_ = plan(paths, store_dir, options)
-        reports = [stage(item, plan_) for item in plan_.items]
-        return commit(plan_, reports)
+        total = len(plan_.items) + 1
+        try:
+            reports = []
+            for done, item in enumerate(plan_.items):
+                if progress is not None:
+                    progress(done, total, f"staging {Path(item.source.display).name}")
+                reports.append(stage(item, plan_))
+            if progress is not None:
+                progress(total - 1, total, "committing batch")
+            return commit(plan_, reports)
+        except FinwatchError:
+            _cleanup(plan_)  # a refused batch leaves nothing behind (a killed one is cleared by the next ingest)
+            raise
