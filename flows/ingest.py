@@ -1,26 +1,29 @@
 """Prefect flow: ingest exports into the store, one task per file.
 
-    python flows/ingest.py FILE... --store DIR [--format auto] [--fx FILE]
+    python flows/ingest.py FILE... --store DIR [--format auto] [--fx FILE] [--config finwatch.toml]
 
-Thin wiring around ``finwatch.ingest``: a planning task hashes and recognises the inputs, one staging task per
-file parses and validates it (retried only when the file system fails, never for bad content), and a final task
-commits the batch. Tasks exchange paths and small reports, never the data. The pseudonym key is read inside the
-flow from a file or ``$FINWATCH_PSEUDONYM_KEY`` so that it never becomes a recorded parameter.
+The options, units and exit codes are those of ``finwatch ingest``: a rerun with nothing new succeeds, a rejected
+file fails the run with the line naming file, row and reason (nothing is written unless --skip-rejected). Thin
+wiring around ``finwatch.ingest``: a planning task hashes and recognises the inputs, one staging task per file
+parses and validates it (retried only when the file system fails, never for bad content), and a final task commits
+the batch. Tasks exchange paths and small reports, never the data. The pseudonym key is read inside the flow from
+a file or ``$FINWATCH_PSEUDONYM_KEY`` so that it never becomes a recorded parameter.
 """
 
-from __future__ import annotations
-
-import argparse
+import datetime as dt
+import json
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
-from prefect import flow, task
-from prefect.artifacts import create_markdown_artifact
-from pydantic import BaseModel, ConfigDict
+from pydantic import Field
 
-from finwatch.config import RunConfig, load_config
+from finwatch._io import atomic_write_text
+from finwatch.config import load_config
+from finwatch.exceptions import ConfigError, FinwatchError
+from finwatch.flowrun import command, finwatch_flow, finwatch_task, summary_artifact
 from finwatch.ingest import (
+    FORMATS,
     FileReport,
     IngestOptions,
     IngestReport,
@@ -35,80 +38,93 @@ from finwatch.ingest import (
 from finwatch.ingest.pseudonym import load_key
 
 
-class IngestParameters(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    paths: list[str]
-    store: str
-    mapping: str | None = None
-    pseudonym_key_file: str | None = None
-    config: RunConfig = RunConfig()  # its [ingest] section: format, base currency, FX table, skip_rejected
-
-
-def _io_failure(task: Any, task_run: Any, state: Any) -> bool:
-    """Retry only when the file system failed, never because the content was bad."""
-    try:
-        state.result()
-    except OSError:
-        return True
-    except Exception:  # any other failure is final
-        return False
-    return False
-
-
-@task(name="plan ingest")
+@finwatch_task("plan ingest")
 def plan_task(paths: list[Path], store: Path, options: IngestOptions) -> Plan:
     return plan(paths, store, options)
 
 
-@task(name="stage file", retries=2, retry_delay_seconds=2, retry_condition_fn=_io_failure)
+@finwatch_task("stage file")
 def stage_task(plan_: Plan, index: int) -> FileReport:
     return stage(plan_.items[index], plan_)
 
 
-@task(name="commit batch")
+@finwatch_task("commit batch", io_retries=0)
 def commit_task(plan_: Plan, reports: list[FileReport]) -> IngestReport:
     return commit(plan_, reports)
 
 
-@flow(name="finwatch-ingest")
-def ingest_flow(parameters: IngestParameters) -> dict[str, Any]:
-    options = ingest_options(
-        parameters.config,
-        ParseOptions(mapping=Path(parameters.mapping) if parameters.mapping else None),
-        load_key(Path(parameters.pseudonym_key_file) if parameters.pseudonym_key_file else None),
-    )
-    store = Path(parameters.store)
-    with writing(store, options):
-        plan_ = plan_task([Path(p) for p in parameters.paths], store, options)
+@finwatch_flow("finwatch-ingest")
+def ingest_flow(
+    paths: Annotated[list[str], Field(description="Export files (or an AMLSim folder) to ingest.")],
+    store: Annotated[str, Field(description="Store folder (created on first use).")],
+    format: Annotated[str | None, Field(description="auto (detect by content) or one format name.")] = None,
+    mapping: Annotated[str | None, Field(description="bank-csv: mapping file (TOML) or a shipped mapping.")] = None,
+    blocks: Annotated[str | None, Field(description="ethereum-etl token transfers: blocks file.")] = None,
+    currency: Annotated[str | None, Field(description="Currency of formats that have none (AMLSim).")] = None,
+    start: Annotated[str | None, Field(description="Date of step 0 for relative time (AMLSim).")] = None,
+    account: Annotated[str | None, Field(description="Own account id of formats that omit it.")] = None,
+    fx: Annotated[str | None, Field(description="FX table CSV (date,currency,base,rate).")] = None,
+    base_currency: Annotated[str | None, Field(description="Base currency of the store (amount_base).")] = None,
+    pseudonym_key_file: Annotated[str | None, Field(description="Key for keyed-HMAC account pseudonyms.")] = None,
+    skip_rejected: Annotated[bool, Field(description="Commit the readable files even if some are rejected.")] = False,
+    report: Annotated[str | None, Field(description="Also write the report as JSON here.")] = None,
+    config: Annotated[str | None, Field(description="Configuration file (default ./finwatch.toml).")] = None,
+    jurisdiction: Annotated[str | None, Field(description="Preset of reporting law: us, ca, au or eu.")] = None,
+) -> dict[str, Any]:
+    settings = load_config(Path(config) if config else None, {
+        "jurisdiction": jurisdiction, "ingest.format": None if format == "auto" else format, "ingest.fx": fx,
+        "ingest.base_currency": base_currency, "ingest.skip_rejected": skip_rejected or None}).config  # fmt: skip
+    if settings.ingest.format != "auto" and settings.ingest.format not in FORMATS:
+        raise ConfigError(f"--format {settings.ingest.format!r}: choose auto or one of {', '.join(FORMATS)}")
+    try:
+        start_date = dt.date.fromisoformat(start) if start else None
+    except ValueError:
+        raise ConfigError(f"--start: {start!r} is not a date (YYYY-MM-DD)") from None
+    parse = ParseOptions(mapping=Path(mapping) if mapping else None, blocks=Path(blocks) if blocks else None,
+                         currency=currency, start=start_date, account=account)  # fmt: skip
+    key = load_key(Path(pseudonym_key_file) if pseudonym_key_file else None)
+    options = ingest_options(settings, parse, key)
+    target = Path(store)
+    with writing(target, options):
+        plan_ = plan_task([Path(p) for p in paths], target, options)
         reports = [stage_task(plan_, i) for i in range(len(plan_.items))]
-        report = commit_task(plan_, reports)
-    # aggregate figures only: no file names, account ids or amounts
-    rows = [(f.format or "-", f.status, f.rows_read, f.accepted, f.quarantined) for f in report.files]
-    table = "\n".join(f"| {a} | {b} | {c:,} | {d:,} | {e:,} |" for a, b, c, d, e in rows)
-    create_markdown_artifact(
-        key="ingest-summary",
-        markdown="| format | status | read | accepted | quarantined |\n|---|---|---|---|---|\n" + table,
-        description=f"batch {report.batch}: {len(report.files)} inputs",
-    )
-    return report.to_json()
+        batch = commit_task(plan_, reports)
+    if report:
+        atomic_write_text(Path(report), json.dumps(batch.to_json(), indent=2) + "\n")
+    summary = summarise_report(batch)
+    summary_artifact("ingest-summary", {k: summary[k] for k in ("inputs", "read", "accepted", "new", "quarantined",
+                                                                 "rejected")},
+                     f"batch {batch.batch or '(nothing new)'} of {batch.store}")  # fmt: skip
+    if batch.rejected and not (options.skip_rejected and batch.committed):
+        first = batch.rejected[0]
+        more = f" (and {len(batch.rejected) - 1} more rejected input(s))" if len(batch.rejected) > 1 else ""
+        written = "" if batch.committed else "; nothing was written to the store (--skip-rejected commits the rest)"
+        raise FinwatchError(f"{first.error or first.file + ': rejected'}{more}{written}")
+    return summary
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("paths", nargs="+")
-    parser.add_argument("--store", required=True)
-    parser.add_argument("--format")
-    parser.add_argument("--fx")
-    parser.add_argument("--config", type=Path)
-    parser.add_argument("--jurisdiction")
-    args = parser.parse_args(argv)
-    config = load_config(args.config, {"jurisdiction": args.jurisdiction, "ingest.format": args.format,
-                                       "ingest.fx": args.fx}).config  # fmt: skip
-    result = ingest_flow(IngestParameters(paths=args.paths, store=args.store, config=config))
-    print(result)
-    return 0 if result["committed"] else 2
+def summarise_report(report: IngestReport) -> dict[str, Any]:
+    """Counts of a batch (no file contents): what the flow returns and its artifact shows."""
+    files = report.files
+    return {
+        "store": report.store, "batch": report.batch, "committed": report.committed, "inputs": len(files),
+        "read": sum(f.rows_read for f in files), "accepted": sum(f.accepted for f in files),
+        "new": sum(f.new for f in files), "quarantined": sum(f.quarantined for f in files),
+        "already_ingested": sum(f.status == "already ingested" for f in files),
+        "rejected": len(report.rejected),
+        "notes": [f"{Path(f.file).name}: {note}" for f in files if f.status != "already ingested" for note in f.notes],
+    }  # fmt: skip
+
+
+def summary(result: dict[str, Any]) -> list[str]:
+    counts = (f"{result['inputs']} input(s): {result['read']:,} read, {result['accepted']:,} accepted "
+              f"({result['new']:,} new), {result['quarantined']:,} quarantined")  # fmt: skip
+    if result["committed"]:
+        head = f"batch {result['batch']} committed to {result['store']}: {counts}"
+    else:
+        head = f"nothing new to ingest into {result['store']}: {counts}, {result['already_ingested']} already ingested"
+    return [head, *(f"note: {n}" for n in result["notes"])]
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(command(ingest_flow, summary))

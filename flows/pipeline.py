@@ -2,36 +2,40 @@
 
     python flows/pipeline.py --store store/ --runs runs/ exports/*.xml exports/*.csv
     python flows/pipeline.py --store store/ --runs runs/ --retrain --name finwatch exports/*.csv
-    python flows/pipeline.py --serve --store store/ --runs runs/ --inbox inbox/   # nightly at 02:00 UTC
+    python flows/pipeline.py --serve --store store/ --runs runs/ --inbox inbox/   # nightly at 02:00 UTC, this machine
 
 Each stage is its own flow (flows/ingest.py, flows/train.py, flows/score.py), called as a subflow, so a run shows
-the stages and their artifacts separately. The as-of time is the midnight after the newest stored transaction
-unless given. ``--serve`` registers a deployment with a cron schedule and serves it from this process (Prefect's
-`flow.serve`); with no Prefect server configured, flows run in Prefect's local ephemeral mode.
+the stages and their artifacts separately; a stage that fails fails the run with its one-line error. The as-of
+time is the midnight after the newest stored transaction unless given; the run goes to ``<runs>/<as-of>``.
+``--serve`` registers the deployment ``finwatch-pipeline/finwatch-nightly`` and runs it from this process on its
+schedule (Prefect's ``flow.serve``; it needs a Prefect server: ``make server``). For a work pool and workers, use
+the deployments of ``prefect.yaml`` (docs/operations.md).
 """
 
-from __future__ import annotations
-
-import argparse
 import importlib.util
 import sys
 from pathlib import Path
 from types import ModuleType
-from typing import Any
+from typing import Annotated, Any
 
-from prefect import flow
-from pydantic import BaseModel, ConfigDict
+from pydantic import Field
 
-from finwatch.config import RunConfig, UtcTime, load_config, parse_as_of, share
+from finwatch.config import parse_as_of
 from finwatch.dataset import end_of_data
+from finwatch.exceptions import ConfigError
+from finwatch.flowrun import command, finwatch_flow, parser_for
 from finwatch.store import Store
 
 HERE = Path(__file__).resolve().parent
+NIGHTLY = "0 2 * * *"
 
 
 def _stage(name: str) -> ModuleType:
     """A sibling flow module (flows/ is a folder of scripts, not a package)."""
-    spec = importlib.util.spec_from_file_location(f"finwatch_flows_{name}", HERE / f"{name}.py")
+    module_name = f"finwatch_flows_{name}"
+    if module_name in sys.modules:
+        return sys.modules[module_name]
+    spec = importlib.util.spec_from_file_location(module_name, HERE / f"{name}.py")
     assert spec is not None
     assert spec.loader is not None
     module = importlib.util.module_from_spec(spec)
@@ -40,80 +44,61 @@ def _stage(name: str) -> ModuleType:
     return module
 
 
-class PipelineParameters(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    store: str
-    runs: str
-    paths: list[str] = []
-    inbox: str | None = None  # a folder whose files are ingested (already ingested files add nothing)
-    as_of: UtcTime | None = None
-    retrain: bool = False
-    name: str = "finwatch"
-    config: RunConfig = RunConfig()  # every stage's section: ingest FX table, registry, training, budget, …
-
-
-@flow(name="finwatch-pipeline")
-def pipeline_flow(parameters: PipelineParameters) -> dict[str, Any]:
+@finwatch_flow("finwatch-pipeline")
+def pipeline_flow(
+    store: Annotated[str, Field(description="Store folder (created on first use).")],
+    runs: Annotated[str, Field(description="Folder of runs; each run goes to <runs>/<as-of>.")],
+    paths: Annotated[list[str], Field(description="Export files to ingest first.")] = [],  # noqa: B006
+    inbox: Annotated[
+        str | None, Field(description="A folder whose files are ingested (known ones add nothing).")
+    ] = None,
+    as_of: Annotated[str | None, Field(description="Point in time (ISO; default: end of the data).")] = None,
+    retrain: Annotated[bool, Field(description="Train an account-level model and promote it to champion.")] = False,
+    name: Annotated[str, Field(description="Model name in the registry.")] = "finwatch",
+    fx: Annotated[str | None, Field(description="FX table CSV for the exports ingested.")] = None,
+    budget: Annotated[str | None, Field(description="Share of scored accounts raised as leads, e.g. 1%.")] = None,
+    models: Annotated[str | None, Field(description="Model registry folder (default ./models).")] = None,
+    config: Annotated[str | None, Field(description="Configuration file (default ./finwatch.toml).")] = None,
+    jurisdiction: Annotated[str | None, Field(description="Preset of reporting law: us, ca, au or eu.")] = None,
+) -> dict[str, Any]:
     ingest, train, score = _stage("ingest"), _stage("train"), _stage("score")
-    paths = list(parameters.paths)
-    if parameters.inbox:
-        paths += sorted(str(p) for p in Path(parameters.inbox).iterdir() if p.is_file())
-    result: dict[str, Any] = {}
-    config = parameters.config
-    if paths:
-        files = ingest.IngestParameters(paths=paths, store=parameters.store, config=config)
-        result["ingest"] = ingest.ingest_flow(files)
-    if parameters.retrain:
-        result["train"] = train.train_flow(
-            # leads are raised with an account-level champion
-            train.TrainParameters(
-                store=parameters.store,
-                name=parameters.name,
-                promote="champion",
-                config=config.updated({"train.level": "account"}),
-            )
-        )
-    as_of = parameters.as_of
-    if as_of is None:
-        as_of = end_of_data(Store(Path(parameters.store)))
-    out = Path(parameters.runs) / f"{as_of:%Y-%m-%dT%H%M%SZ}"
-    scoring = config.updated({"score.model": f"{parameters.name}@champion"})
-    result["score"] = score.score_flow(
-        score.ScoreParameters(store=parameters.store, as_of=as_of, out=str(out), config=scoring)
-    )
+    files = list(paths)
+    if inbox:
+        folder = Path(inbox)
+        if not folder.is_dir():
+            raise ConfigError(f"--inbox {inbox}: no such folder")
+        files += sorted(str(p) for p in folder.iterdir() if p.is_file() and not p.name.startswith("."))
+    common = {"config": config, "jurisdiction": jurisdiction}
+    result: dict[str, Any] = {"ingest": None, "train": None}
+    if files:
+        result["ingest"] = ingest.ingest_flow(paths=files, store=store, fx=fx, **common)
+    if retrain:  # leads are raised with an account-level champion
+        result["train"] = train.train_flow(store=store, name=name, level="account", promote="champion",
+                                           models=models, **common)  # fmt: skip
+    moment = (parse_as_of(as_of) if as_of else end_of_data(Store(Path(store)))).isoformat()
+    result["score"] = score.score_flow(store=store, as_of=moment, out=score.run_folder(runs, moment),
+                                       model=f"{name}@champion", budget=budget, models=models, **common)  # fmt: skip
     return result
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("paths", nargs="*")
-    parser.add_argument("--store", required=True)
-    parser.add_argument("--runs", required=True)
-    parser.add_argument("--inbox")
-    parser.add_argument("--fx")
-    parser.add_argument("--as-of")
-    parser.add_argument("--retrain", action="store_true")
-    parser.add_argument("--name", default="finwatch")
-    parser.add_argument("--models")
-    parser.add_argument("--budget", help="share of accounts raised as leads, e.g. 1%% (default from the config)")
-    parser.add_argument("--config", type=Path)
-    parser.add_argument("--jurisdiction")
-    parser.add_argument("--serve", action="store_true", help="serve a nightly deployment (cron 0 2 * * *, UTC)")
-    args = parser.parse_args(argv)
-    config = load_config(args.config, {"jurisdiction": args.jurisdiction, "models": args.models, "ingest.fx": args.fx,
-                                       "score.budget": share(args.budget, "--budget")}).config  # fmt: skip
-    as_of = parse_as_of(args.as_of) if args.as_of else None
-    parameters = PipelineParameters(store=args.store, runs=args.runs, paths=args.paths, inbox=args.inbox,
-                                    as_of=as_of, retrain=args.retrain, name=args.name, config=config)  # fmt: skip
-    if args.serve:
-        pipeline_flow.serve(
-            name="finwatch-nightly", cron="0 2 * * *", parameters={"parameters": parameters.model_dump(mode="json")}
-        )
-        return 0
-    print(pipeline_flow(parameters))
+def summary(result: dict[str, Any]) -> list[str]:
+    lines = []
+    if result["ingest"] is not None:
+        lines += _stage("ingest").summary(result["ingest"])
+    if result["train"] is not None:
+        lines += _stage("train").summary(result["train"])
+    return lines + _stage("score").summary(result["score"])
+
+
+def serve(argv: list[str]) -> int:
+    """``--serve``: the nightly deployment served from this process (one machine, no work pool)."""
+    arguments = vars(parser_for(pipeline_flow).parse_args(argv))
+    pipeline_flow.serve(name="finwatch-nightly", cron=NIGHTLY, parameters=arguments)
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    argv = sys.argv[1:]
+    if "--serve" in argv:
+        sys.exit(serve([a for a in argv if a != "--serve"]))
+    sys.exit(command(pipeline_flow, summary))

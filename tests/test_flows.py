@@ -7,10 +7,10 @@ import json
 import sys
 from pathlib import Path
 from types import ModuleType
+from typing import Any
 
 import pytest
 
-from finwatch.config import RunConfig
 from finwatch.registry import Registry
 from finwatch.store import Store
 
@@ -32,15 +32,19 @@ def load_flow(name: str) -> ModuleType:
 def test_ingest_flow_stages_each_file_and_commits(tmp_path: Path) -> None:
     flow = load_flow("ingest")
     files = [str(p) for p in sorted((FIXTURES / "camt053").glob("*.xml"))]
-    result = flow.ingest_flow(flow.IngestParameters(paths=files, store=str(tmp_path / "s")))
+    result = flow.ingest_flow(paths=files, store=str(tmp_path / "s"))
     assert result["committed"]
-    assert len(result["files"]) == len(files)
-    assert all(f["rows_read"] == f["accepted"] + f["quarantined"] for f in result["files"])
-    assert Store(tmp_path / "s").scan("transactions").collect().height == sum(f["new"] for f in result["files"])
+    assert result["inputs"] == len(files)
+    assert result["read"] == result["accepted"] + result["quarantined"]
+    assert Store(tmp_path / "s").scan("transactions").collect().height == result["new"]
+    again = flow.ingest_flow(paths=files, store=str(tmp_path / "s"))  # nothing new is a success, not a failure
+    assert not again["committed"]
+    assert again["already_ingested"] == len(files)
+    assert flow.summary(again)[0].startswith(f"nothing new to ingest into {tmp_path / 's'}")
 
 
-def test_io_failures_are_retried_but_bad_content_is_not() -> None:
-    flow = load_flow("ingest")
+def test_io_failures_are_retried_but_bad_content_and_missing_files_are_not() -> None:
+    from finwatch.flowrun import io_failure
 
     class State:
         def __init__(self, exc: BaseException) -> None:
@@ -49,8 +53,9 @@ def test_io_failures_are_retried_but_bad_content_is_not() -> None:
         def result(self) -> None:
             raise self.exc
 
-    assert flow._io_failure(None, None, State(OSError("disk went away")))
-    assert not flow._io_failure(None, None, State(ValueError("bad row")))
+    assert io_failure(None, None, State(OSError(28, "No space left on device")))
+    assert not io_failure(None, None, State(FileNotFoundError(2, "No such file", "x.csv")))
+    assert not io_failure(None, None, State(ValueError("bad row")))
 
 
 @pytest.mark.usefixtures("prefect_harness")
@@ -64,7 +69,7 @@ def test_features_flow_writes_features_and_rule_hits(tmp_path: Path) -> None:
             for k in (1, 2, 3)]  # fmt: skip
     make_store(tmp_path / "s", make_transactions(rows))
     flow = load_flow("features")
-    result = flow.features_flow(flow.FeatureParameters(store=str(tmp_path / "s"), as_of=as_of))
+    result = flow.features_flow(store=str(tmp_path / "s"), as_of="2026-02-01")
     assert result["accounts"] == 1
     assert result["hits"] >= 1
     out = Path(result["out"])
@@ -78,19 +83,21 @@ def test_pipeline_ingests_retrains_scores_and_reports(small_world_dir: tuple[obj
     pipeline = load_flow("pipeline")
     inputs = [world / "truth" / "transactions.parquet", world / "truth" / "accounts.parquet",
               world / "labels" / "accounts.parquet", world / "labels" / "transactions.parquet"]  # fmt: skip
-    config = RunConfig().updated({"ingest.fx": world / "fx_rates.csv", "models": tmp_path / "models",
-                                  "score.budget": 0.02, "train.level": "account"})  # fmt: skip
-    parameters = pipeline.PipelineParameters(
+    result = pipeline.pipeline_flow(
         store=str(tmp_path / "store"), runs=str(tmp_path / "runs"), paths=[str(p) for p in inputs], retrain=True,
-        config=config,
+        fx=str(world / "fx_rates.csv"), models=str(tmp_path / "models"), budget="2%",
     )  # fmt: skip
-    result = pipeline.pipeline_flow(parameters)
     assert result["ingest"]["committed"]
     assert result["train"]["model"] == "finwatch@1"
+    assert result["train"]["level"] == "account"
     score = result["score"]
     assert score["leads"] > 0
     assert Path(score["report"]).is_file()
+    assert Path(score["out"]).parent == tmp_path / "runs"
     assert (Path(score["out"]) / "leads.parquet").is_file()
+    lines = pipeline.summary(result)
+    assert lines[0].startswith("batch ")
+    assert any(line.startswith(f"{score['leads']} leads") for line in lines)
 
 
 @pytest.mark.usefixtures("prefect_harness")
@@ -98,12 +105,94 @@ def test_evaluate_flow_writes_the_metrics(scored: tuple[Path, Registry], tmp_pat
     store, registry = scored
     evaluate = load_flow("evaluate")
     out = tmp_path / "eval.json"
-    parameters = evaluate.EvaluateParameters(
-        store=str(store),
-        model="finwatch@champion",
-        json_out=str(out),
-        config=RunConfig(models=registry.root),
-    )
-    result = evaluate.evaluate_flow(parameters)
+    result = evaluate.evaluate_flow(store=str(store), model="finwatch@champion", json_out=str(out),
+                                    models=str(registry.root))  # fmt: skip
     assert result["n_test_positive"] > 0
     assert json.loads(out.read_text())["model"] == "finwatch@1"
+
+
+@pytest.mark.usefixtures("prefect_harness")
+def test_a_user_error_fails_the_run_with_the_cli_line_and_fails_the_parent(tmp_path: Path) -> None:
+    score = load_flow("score")
+    state = score.score_flow(store=str(tmp_path), budget="150%", return_state=True)
+    assert state.is_failed()
+    assert state.message == "--budget: '150%' must be between 0 and 100 %"
+    pipeline = load_flow("pipeline")
+    missing = tmp_path / "missing.csv"
+    state = pipeline.pipeline_flow(store=str(tmp_path / "s"), runs=str(tmp_path / "r"), paths=[str(missing)],
+                                   return_state=True)  # fmt: skip
+    assert state.is_failed()
+    assert state.message.startswith(f"{missing}: ")
+    assert "nothing was written to the store" in state.message
+    assert "\n" not in state.message
+
+
+def _cli_options(command: str) -> set[str]:
+    import typer.main
+
+    from finwatch.cli import app
+
+    group: Any = typer.main.get_command(app)
+    return {o for p in group.commands[command].params for o in p.opts if o.startswith("--")} - {"--help"}
+
+
+def _flow_options(name: str) -> set[str]:
+    from finwatch.flowrun import parser_for
+
+    module = load_flow(name)
+    flow = getattr(module, f"{name}_flow")
+    return {o for a in parser_for(flow)._actions for o in a.option_strings if o.startswith("--")} - {"--help", "-h"}
+
+
+@pytest.mark.parametrize(("flow", "command", "extra"), [
+    ("ingest", "ingest", set()), ("score", "score", set()), ("train", "train", {"--promote"}),
+    ("evaluate", "evaluate", set()),
+])  # fmt: skip
+def test_each_flow_takes_the_options_of_its_command(flow: str, command: str, extra: set[str]) -> None:
+    assert _flow_options(flow) == _cli_options(command) | extra
+
+
+def test_flow_option_errors_are_one_line_with_status_2() -> None:
+    from finwatch.flowrun import parser_for
+
+    parser = parser_for(load_flow("score").score_flow)
+    with pytest.raises(SystemExit) as exit_:
+        parser.parse_args(["--bogus"])
+    assert exit_.value.code == 2
+
+
+def test_flows_reach_prefect_only_through_finwatch_flowrun() -> None:
+    """Prefect reads its settings once, on import: flows import it through the module that sets them first."""
+    for path in FLOWS.glob("*.py"):
+        text = path.read_text(encoding="utf-8")
+        assert "from prefect" not in text, path.name
+        assert "import prefect" not in text, path.name
+        assert "from __future__ import annotations" not in text, path.name  # parameter types resolve anywhere
+
+
+@pytest.mark.slow
+def test_a_flow_file_is_a_command_without_any_prefect_settings(tmp_path: Path) -> None:
+    """``python flows/ingest.py FILE --store S``: no Makefile, no PREFECT_* variables; a rerun adds nothing."""
+    import os
+    import subprocess
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
+    files = [str(p) for p in sorted((FIXTURES / "camt053").glob("*.xml"))]
+    argv = [sys.executable, str(FLOWS / "ingest.py"), *files, "--store", str(tmp_path / "s")]
+    first = subprocess.run(argv, env=env, capture_output=True, text=True, check=False, timeout=600)
+    assert first.returncode == 0, first.stderr
+    assert first.stdout.startswith("batch ")
+    assert " committed to " in first.stdout
+    again = subprocess.run(argv, env=env, capture_output=True, text=True, check=False, timeout=600)
+    assert again.returncode == 0, again.stderr
+    assert again.stdout.splitlines() == [
+        f"nothing new to ingest into {tmp_path / 's'}: {len(files)} input(s): 0 read, 0 accepted (0 new), "
+        f"0 quarantined, {len(files)} already ingested"
+    ]
+    assert len(again.stderr.splitlines()) < 5, again.stderr
+    bad = subprocess.run([*argv[:2], str(tmp_path / "nope.csv"), "--store", str(tmp_path / "s"), "--budget", "1%"],
+                         env=env, capture_output=True, text=True, check=False, timeout=600)  # fmt: skip
+    assert bad.returncode == 2
+    assert bad.stderr.splitlines() == [
+        "error: unrecognized arguments: --budget 1% (see 'python flows/ingest.py --help')"
+    ]

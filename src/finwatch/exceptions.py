@@ -10,6 +10,7 @@ __all__ = [
     "SchemaError",
     "StoreError",
     "UnknownFormatError",
+    "user_message",
 ]
 
 
@@ -47,3 +48,22 @@ class UnknownFormatError(InputError):
 
 class StoreError(FinwatchError):
     """The store is missing, locked, or was created with different settings."""
+
+
+def user_message(exc: BaseException) -> str | None:
+    """The one line a user is told for an error they can act on; None for a fault of finwatch itself.
+
+    Errors in the input or the settings say what was wrong and where; errors of the environment (a full disk, a
+    missing permission) name the file and the system's reason. The command line and the flows print the same line.
+    """
+    if isinstance(exc, FinwatchError):
+        return str(exc)
+    if isinstance(exc, OSError):
+        where = exc.filename or "a file"
+        return f"{where}: {exc.strerror or exc}"
+    from pydantic import ValidationError
+
+    if isinstance(exc, ValidationError):
+        problems = "; ".join(f"{'.'.join(str(p) for p in e['loc']) or 'settings'}: {e['msg']}" for e in exc.errors())
+        return f"invalid settings: {problems}"
+    return None
