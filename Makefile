@@ -8,16 +8,13 @@ BIN    := $(VENV)/bin
 UV_VERSION := 0.13.9
 STAMP  := $(VENV)/.finwatch-installed
 
-# Prefect's local ephemeral mode, made reliable and quiet (see docs/architecture.md)
-export PREFECT_HOME ?= $(CURDIR)/.prefect
-export PREFECT_SERVER_EPHEMERAL_ENABLED ?= true
-export PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS ?= 90
-export PREFECT_SERVER_ANALYTICS_ENABLED ?= false
-export PREFECT_LOGGING_LEVEL ?= WARNING
-
+# The flows apply Prefect's settings themselves (src/finwatch/flowrun.py); nothing Prefect needs is set here.
 DEMO_DIR ?= demo-output
+# `make server`: a Prefect server on 127.0.0.1, a process work pool and a worker (docs/operations.md)
+SERVER_HOME ?= .prefect-server
+SERVER_PORT ?= 4200
 
-.PHONY: help venv demo test test-fast check fmt lock bench clean
+.PHONY: help venv demo test test-fast check fmt lock bench clean server deploy server-stop
 
 help:
 	@echo "make demo       build the default synthetic world and run finwatch on it (into $(DEMO_DIR)/)"
@@ -25,6 +22,8 @@ help:
 	@echo "make test-fast  run the tests not marked slow"
 	@echo "make check      ruff (format + lint) and mypy"
 	@echo "make bench      run the benchmarks in benchmarks/"
+	@echo "make server     start a Prefect server (127.0.0.1:$(SERVER_PORT)), work pool and worker; make server-stop"
+	@echo "make deploy     register the deployments of prefect.yaml with that server"
 	@echo "make lock       re-resolve requirements.lock from pyproject.toml"
 
 # The environment is (re)built whenever the lock file or pyproject.toml is newer than the last install.
@@ -64,5 +63,14 @@ lock:
 	$(BIN)/uv pip compile pyproject.toml --extra dev --generate-hashes --python-version 3.11 \
 		--python-platform x86_64-manylinux_2_28 --quiet -o requirements.lock
 
+server: $(STAMP)
+	$(BIN)/finwatch-server start --home $(SERVER_HOME) --port $(SERVER_PORT)
+
+deploy: $(STAMP)
+	$(BIN)/finwatch-server deploy --home $(SERVER_HOME)
+
+server-stop: $(STAMP)
+	$(BIN)/finwatch-server stop --home $(SERVER_HOME)
+
 clean:
-	rm -rf $(VENV) .prefect .pytest_cache .mypy_cache .ruff_cache $(DEMO_DIR)
+	rm -rf $(VENV) .prefect $(SERVER_HOME) .pytest_cache .mypy_cache .ruff_cache $(DEMO_DIR)

@@ -17,26 +17,23 @@ from pydantic import Field
 
 from finwatch._io import atomic_directory
 from finwatch.config import FeatureConfig, load_config, parse_as_of
-from finwatch.features import build_account_features, write_features
+from finwatch.features import write_features
 from finwatch.flowrun import command, finwatch_flow, finwatch_task, summary_artifact
-from finwatch.rules import evaluate, load_rules
+from finwatch.rules import run_rules
 from finwatch.store import Store
 
 
 @finwatch_task("features and rules")
 def features_task(store: str, as_of: str, out: str, rules: str | None, config: FeatureConfig) -> dict[str, Any]:
-    moment, target = parse_as_of(as_of), Path(out)
-    features = build_account_features(Store(Path(store)), moment, config)
-    write_features(features, target / "features", config)
-    pack = load_rules(config, folder=Path(rules) if rules else None)
-    hits = evaluate(features, pack)
+    target = Path(out)
+    run = run_rules(Store(Path(store)), parse_as_of(as_of), config, folder=Path(rules) if rules else None)
+    write_features(run.features, target / "features", config)
     with atomic_directory(target / "rules", marker="rules.json") as staging:
-        hits.write_parquet(staging / "rule_hits.parquet")
-        (staging / "rules.json").write_text(
-            json.dumps({"as_of": moment.isoformat(), "rules_version": pack.version, "hits": hits.height}) + "\n"
-        )
-    return {"accounts": features.accounts.height, "cycles": features.cycles.height, "hits": hits.height,
-            "accounts_hit": hits["account_id"].n_unique() if hits.height else 0}  # fmt: skip
+        run.hits.write_parquet(staging / "rule_hits.parquet")
+        (staging / "rules.json").write_text(json.dumps(run.summary(), indent=2, sort_keys=True) + "\n")
+    hits = run.hits
+    return {"accounts": run.features.accounts.height, "cycles": run.features.cycles.height, "hits": hits.height,
+            "accounts_hit": hits["account_id"].n_unique() if hits.height else 0, "notes": run.notes}  # fmt: skip
 
 
 @finwatch_flow("finwatch-features")
@@ -60,7 +57,8 @@ def features_flow(
 
 def summary(result: dict[str, Any]) -> list[str]:
     return [f"{result['accounts']:,} accounts, {result['cycles']:,} cycles, {result['hits']:,} rule hits on "
-            f"{result['accounts_hit']:,} accounts as of {result['as_of']} → {result['out']}"]  # fmt: skip
+            f"{result['accounts_hit']:,} accounts as of {result['as_of']} → {result['out']}",
+            *(f"note: {n}" for n in result["notes"])]  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -19,6 +19,26 @@ from finwatch.synth import World, WorldConfig, generate_world, save_world
 DEFAULT_SEED = 7
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    """Prefect's settings before anything imports Prefect: a throwaway home, then the flows' own defaults."""
+    import os
+    import tempfile
+
+    if "PREFECT_HOME" not in os.environ:
+        os.environ["PREFECT_HOME"] = _PREFECT_HOME[0] = tempfile.mkdtemp(prefix="finwatch-prefect-home-")
+    import finwatch.flowrun  # noqa: F401  (sets the remaining defaults, then imports Prefect)
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    import shutil
+
+    if _PREFECT_HOME[0]:
+        shutil.rmtree(_PREFECT_HOME[0], ignore_errors=True)
+
+
+_PREFECT_HOME: list[str | None] = [None]  # the throwaway home pytest_configure made, removed at the end
+
+
 @pytest.fixture(scope="session")
 def default_world() -> World:
     """The default-size world (about 20,000 accounts, 30 days, 1 M transactions), in memory."""
@@ -45,11 +65,6 @@ def instance_transactions(world: World) -> pl.DataFrame:
 @pytest.fixture(scope="session")
 def prefect_harness(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
     """One local Prefect API for the whole session (starting one costs 10-16 s), with flow heartbeats off."""
-    import os
-
-    os.environ.setdefault("PREFECT_HOME", str(tmp_path_factory.mktemp("prefect-home")))
-    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
-    os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
     from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
     from prefect.testing.utilities import prefect_test_harness
 

@@ -134,17 +134,46 @@ def test_the_nightly_deployment_is_scheduled_and_its_run_writes_the_leads_the_cl
     assert pl.read_parquet(tmp_path / "cli" / "leads.parquet").equals(leads)
 
 
-def test_a_user_error_fails_the_run_with_its_one_line(server: Server, site: Path) -> None:
+def test_a_user_error_fails_the_run_with_its_one_line_and_the_webhook_hears_of_it(server: Server, site: Path) -> None:
+    import http.server
+    import json
+    import queue
+    import threading
+
     from prefect.deployments import run_deployment
     from prefect.settings import PREFECT_API_URL, temporary_settings
 
-    with temporary_settings({PREFECT_API_URL: server.api_url}):
-        run = run_deployment("finwatch-score/finwatch-score", parameters={"budget": "150%"}, timeout=600)
-    assert run.state.is_failed()
-    assert run.state.message == "--budget: '150%' must be between 0 and 100 %"
-    log = (Path(server.home) / "worker.log").read_text(encoding="utf-8")
-    assert "--budget: '150%' must be between 0 and 100 %" in log
-    assert "Traceback" not in log
+    from finwatch.server import notify
+
+    received: queue.Queue[dict[str, Any]] = queue.Queue()
+
+    class Hook(http.server.BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            received.put(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
+            self.send_response(204)
+            self.end_headers()
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    hook = http.server.HTTPServer(("127.0.0.1", 0), Hook)
+    threading.Thread(target=hook.serve_forever, daemon=True).start()
+    try:
+        notify(Path(server.home), f"http://127.0.0.1:{hook.server_port}/finwatch")
+        with temporary_settings({PREFECT_API_URL: server.api_url}):
+            run = run_deployment("finwatch-score/finwatch-score", parameters={"budget": "150%"}, timeout=600)
+        message = "--budget: '150%' must be between 0 and 100 %"
+        assert run.state.is_failed()
+        assert run.state.message == message
+        log = (Path(server.home) / "worker.log").read_text(encoding="utf-8")
+        assert message in log
+        assert "Traceback" not in log
+        posted = received.get(timeout=120)  # the server's automation posts once the Failed event is processed
+        assert posted["body"] == message
+        assert "finwatch-score" in posted["subject"]
+        assert "Failed" in posted["subject"]
+    finally:
+        hook.shutdown()
 
 
 def test_server_refuses_a_port_in_use_and_stop_is_idempotent(tmp_path: Path) -> None:

@@ -3,6 +3,7 @@
     finwatch-server start  [--home .prefect-server] [--port 4200] [--pool finwatch]
     finwatch-server deploy [--home .prefect-server] [--prefect-file prefect.yaml]
     finwatch-server status [--home .prefect-server]
+    finwatch-server notify --webhook URL               # a JSON POST when a finwatch run fails or crashes
     finwatch-server stop   [--home .prefect-server]
 
 ``start`` runs ``prefect server start`` on 127.0.0.1 with its own ``PREFECT_HOME`` (its database, logs and the
@@ -28,11 +29,12 @@ import urllib.error
 import urllib.request
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 from finwatch._io import atomic_write_text
 from finwatch.exceptions import FinwatchError, user_message
 
-__all__ = ["Server", "deploy", "main", "start", "status", "stop"]
+__all__ = ["Server", "deploy", "main", "notify", "start", "status", "stop"]
 
 STATE_FILE = "finwatch-server.json"
 DEFAULT_HOME = Path(".prefect-server")
@@ -217,16 +219,59 @@ def deploy(home: Path = DEFAULT_HOME, prefect_file: Path = Path("prefect.yaml"),
     return done.stdout
 
 
+def notify(home: Path, webhook: str, *, tag: str = "finwatch", name: str = "finwatch-failures") -> str:
+    """Post to ``webhook`` whenever a run tagged ``tag`` (every deployment of prefect.yaml) fails or crashes.
+
+    Creates (or replaces) a Custom Webhook notification block and an automation on the server ``start`` recorded;
+    the posted JSON holds ``subject`` (deployment, run and state) and ``body`` (the run's one-line message).
+    Returns the automation's id.
+    """
+    server = status(home)
+    if server is None:
+        raise FinwatchError(f"no Prefect server is running from {home}: start one with finwatch-server start")
+    from prefect.blocks.notifications import CustomWebhookNotificationBlock
+    from prefect.client.orchestration import get_client
+    from prefect.events.actions import SendNotification
+    from prefect.events.schemas.automations import AutomationCore, EventTrigger, Posture
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    with temporary_settings({PREFECT_API_URL: server.api_url}), get_client(sync_client=True) as client:
+        block = CustomWebhookNotificationBlock(
+            name=name, url=webhook, method="POST",
+            json_data={"subject": "{{subject}}", "body": "{{body}}", "text": "{{subject}}: {{body}}"},
+        )  # fmt: skip
+        block_id: Any = block.save(name, overwrite=True)
+        for old in client.read_automations_by_name(name):  # replaced, not doubled
+            client.delete_automation(old.id)
+        automation = AutomationCore(
+            name=name,
+            description=f"Notify {webhook} when a run tagged {tag!r} fails or crashes.",
+            trigger=EventTrigger(
+                expect={"prefect.flow-run.Failed", "prefect.flow-run.Crashed"},
+                match_related={"prefect.resource.id": f"prefect.tag.{tag}"},
+                posture=Posture.Reactive,
+                threshold=1,
+            ),
+            actions=[SendNotification(
+                block_document_id=block_id,
+                subject="finwatch: {{ flow_run.name }} of {{ deployment.name }} ended {{ flow_run.state.name }}",
+                body="{{ flow_run.state.message }}",
+            )],
+        )  # fmt: skip
+        return str(client.create_automation(automation))
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="finwatch-server", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
-    parser.add_argument("action", choices=["start", "stop", "status", "deploy"])
+    parser.add_argument("action", choices=["start", "stop", "status", "deploy", "notify"])
     parser.add_argument("--home", type=Path, default=DEFAULT_HOME, help="The server's own folder (.prefect-server).")
     parser.add_argument("--port", type=int, default=4200, help="Port on 127.0.0.1 (start; default 4200).")
     parser.add_argument("--pool", default=DEFAULT_POOL, help="Work pool name (start; default finwatch).")
     parser.add_argument("--no-worker", action="store_true", help="start: start no worker.")
     parser.add_argument("--prefect-file", type=Path, default=Path("prefect.yaml"), help="deploy: deployments file.")
     parser.add_argument("--name", action="append", dest="names", help="deploy: only this deployment (repeatable).")
+    parser.add_argument("--webhook", help="notify: URL that receives a JSON POST when a finwatch run fails.")
     args = parser.parse_args(argv)
     try:
         if args.action == "start":
@@ -237,6 +282,11 @@ def main(argv: list[str] | None = None) -> int:
         elif args.action == "deploy":
             deploy(args.home, args.prefect_file, args.names)
             print(f"deployments of {args.prefect_file} registered with {_state(args.home).api_url}")  # type: ignore[union-attr]
+        elif args.action == "notify":
+            if not args.webhook:
+                raise FinwatchError("notify needs --webhook URL")
+            automation = notify(args.home, args.webhook)
+            print(f"failed or crashed finwatch runs now post to {args.webhook} (automation {automation})")
         elif args.action == "status":
             running = status(args.home)
             if running is None:
