@@ -507,3 +507,27 @@ def test_a_second_model_kind_is_one_class_and_one_registration_line(
     assert run.summary["model"] == "lin@1"
     with pytest.raises(ConfigError, match="'depth' is not a parameter of the linear kind"):
         train_model(Store(store), "lin", config.updated({"train.model.params": {"depth": 3}}), registry)
+
+
+def test_the_model_card_describes_the_typical_positive_with_its_median_values(scored: tuple[Path, Registry]) -> None:
+    """Each feature sentence of the card holds the feature's median over the positive rows of the train part."""
+    store, registry = scored
+    loaded = registry.load("finwatch@1")
+    card = (loaded.path / "MODEL_CARD.md").read_text(encoding="utf-8").splitlines()
+    # the training rows again, built independently with the fixture's settings (account level, 48-hour steps)
+    data = build_dataset(Store(store), "account", FeatureConfig(), step=dt.timedelta(hours=48))
+    positive = data.rows("train").filter(pl.col("label"))
+    assert positive.height == loaded.metadata["training_data"]["parts"]["train"]["positive"] > 0
+    not_one = 0
+    for feature in loaded.metadata["features"]:
+        name, boolean = feature["name"], feature["type"] == "Boolean"
+        values = positive[name].cast(pl.Float64).to_numpy()
+        values = values[~np.isnan(values)]
+        median = float(np.median(values)) if values.size else None
+        value = median >= 0.5 if boolean and median is not None else median
+        assert f"- `{name}`: {render(name, value, boolean)}" in card, name
+        not_one += median is not None and not boolean and median != 1.0
+    assert not_one > 10  # the sentences are not all filled with 1
+    night = positive["share_night_30d"].drop_nulls().to_numpy()
+    line = next(line for line in card if line.startswith("- `share_night_30d`"))
+    assert f"{np.median(night):.0%} of the account's transactions" in line

@@ -10,7 +10,7 @@ import pytest
 
 from finwatch.exceptions import ConfigError
 from finwatch.schema import ACCOUNT_SCHEMA, LABEL_SCHEMA, TRANSACTION_SCHEMA, polars_schema
-from finwatch.synth import LOOKALIKES, TYPOLOGIES, World, WorldConfig, generate_world
+from finwatch.synth import LOOKALIKES, TYPOLOGIES, World, WorldConfig, generate_world, typology_mix
 from finwatch.synth._population import DOMESTIC_BANKS
 
 
@@ -273,3 +273,43 @@ def test_customer_data_come_from_a_generator_of_their_own() -> None:
 
     six = np.random.SeedSequence(config.seed).spawn(6)
     assert first_draws(six[:5]) == first_draws(np.random.SeedSequence(config.seed).spawn(5))
+
+
+# --- the typology mix of `finwatch synth --typology-mix` -------------------------------------------------------
+def test_a_partial_mix_keeps_the_other_typologies_at_weight_1() -> None:
+    mix = typology_mix({"sex_trafficking": 3, "structuring": 2})
+    assert list(mix) == list(TYPOLOGIES)
+    assert mix["sex_trafficking"] == 3.0
+    assert mix["structuring"] == 2.0
+    assert {mix[t] for t in TYPOLOGIES if t not in ("sex_trafficking", "structuring")} == {1.0}
+    assert WorldConfig(typology_mix=mix).typology_mix == mix
+
+
+def test_only_listed_gives_the_other_typologies_weight_0() -> None:
+    mix = typology_mix({"sex_trafficking": 3, "structuring": 2}, only_listed=True)
+    assert {t for t, w in mix.items() if w > 0} == {"sex_trafficking", "structuring"}
+    assert sum(mix.values()) == 5.0
+
+
+def test_an_unknown_name_in_a_mix_is_refused_in_one_line_naming_the_valid_ones() -> None:
+    with pytest.raises(ConfigError, match=r"unknown typologies \['teleport'\]") as refused:
+        typology_mix({"teleport": 1, "cycle": 2})
+    assert "\n" not in str(refused.value)
+    assert all(name in str(refused.value) for name in TYPOLOGIES)
+
+
+def _instances(mix: dict[str, float]) -> dict[str, int]:
+    world = generate_world(WorldConfig(seed=4, accounts=1_000, days=14, prevalence=0.3, typology_mix=mix))
+    return dict(world.instances.group_by("typology").len().iter_rows())
+
+
+def test_a_world_with_a_partial_mix_has_all_sixteen_typologies() -> None:
+    counts = _instances(typology_mix({"sex_trafficking": 3, "structuring": 2}))
+    assert set(counts) == set(TYPOLOGIES)
+    ones = [counts[t] for t in TYPOLOGIES if t not in ("sex_trafficking", "structuring")]
+    assert counts["sex_trafficking"] > counts["structuring"] > max(ones)
+
+
+def test_a_world_with_only_the_listed_typologies() -> None:
+    counts = _instances(typology_mix({"sex_trafficking": 3, "structuring": 2}, only_listed=True))
+    assert set(counts) == {"sex_trafficking", "structuring"}

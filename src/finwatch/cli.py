@@ -19,21 +19,87 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
+from typer.core import TyperCommand, TyperGroup, TyperOption
+from typer.models import CommandFunctionType
 
 from finwatch import __version__
 from finwatch.exceptions import ConfigError, FinwatchError
 
-app = typer.Typer(
+console = Console(stderr=False)
+err = Console(stderr=True)
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _flags_take_no_value(params: list[Any]) -> list[Any]:
+    """Typer's help shows a ``<bool>`` value after every flag; a flag takes no value, so it shows none."""
+    for param in params:
+        if isinstance(param, TyperOption) and param.is_flag and param.metavar is None:
+            param.metavar = ""  # only the help's type column reads an option's metavar
+    return params
+
+
+def _usage_error(exc: typer.TyperException) -> int:
+    """A command line the parser refuses, as one line on stderr; returns the exit status (2)."""
+    message = " ".join(line.strip() for line in exc.format_message().splitlines() if line.strip())
+    ctx = getattr(exc, "ctx", None)
+    if ctx is not None:
+        message += f" (see '{ctx.command_path} --help')"
+    err.print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
+    return 2
+
+
+class _Command(TyperCommand):
+    def get_params(self, ctx: Any) -> list[Any]:
+        return _flags_take_no_value(super().get_params(ctx))
+
+
+class _Group(TyperGroup):
+    def get_params(self, ctx: Any) -> list[Any]:
+        return _flags_take_no_value(super().get_params(ctx))
+
+    def main(
+        self,
+        args: Any = None,
+        prog_name: str | None = None,
+        complete_var: str | None = None,
+        standalone_mode: bool = True,
+        windows_expand_args: bool = True,
+        **extra: Any,
+    ) -> Any:
+        """Like click's standalone mode, but an option error is one line (``error: …``), never a boxed panel."""
+        if not standalone_mode:
+            return super().main(args, prog_name, complete_var, False, windows_expand_args, **extra)
+        try:
+            status = super().main(args, prog_name, complete_var, False, windows_expand_args, **extra)
+        except typer.Abort:
+            err.print("aborted", highlight=False)
+            sys.exit(1)
+        except typer.TyperException as exc:
+            if type(exc).__name__ == "NoArgsIsHelpError":  # the help was shown already
+                sys.exit(2)
+            sys.exit(_usage_error(exc))
+        sys.exit(status if isinstance(status, int) else 0)
+
+
+class _App(typer.Typer):
+    """A Typer whose groups and commands show flags without a value and report option errors in one line."""
+
+    def __init__(self, **options: Any) -> None:
+        super().__init__(cls=_Group, **options)
+
+    def command(self, *args: Any, **options: Any) -> Callable[[CommandFunctionType], CommandFunctionType]:
+        options["cls"] = options.get("cls") or _Command
+        return super().command(*args, **options)
+
+
+app = _App(
     name="finwatch",
     help="Bank and crypto transaction exports in, ranked and explained suspicious-activity leads out.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     add_completion=False,
 )
-console = Console(stderr=False)
-err = Console(stderr=True)
-
-F = TypeVar("F", bound=Callable[..., Any])
 
 
 def _user_errors(fn: F) -> F:
@@ -82,6 +148,79 @@ def _config(file: Path | None, jurisdiction: str | None, **flags: Any) -> Any:
     return load_config(file, {"jurisdiction": jurisdiction, **flags}).config
 
 
+class _Progress:
+    """Progress of a long command on stderr, called as ``step(done, total, what)`` (the library's ``Progress``).
+
+    On a terminal: a transient bar. Elsewhere (a pipe, a log file): a timestamped line such as
+    ``[02:41:07] train: account features as of 2026-01-20 00:00 (7/24)``, at most one every ``interval`` seconds,
+    but always for the first step and the last (none with ``lines=False``). ``say`` prints a line whatever the
+    interval (a stage's start or end). ``total`` 0 means not known.
+    """
+
+    def __init__(
+        self,
+        command: str,
+        interval: float = 10.0,
+        clock: Callable[[], float] = time.monotonic,
+        out: Console = err,
+        lines: bool = True,
+    ) -> None:
+        self.command, self.interval, self.clock, self.out, self.lines = command, interval, clock, out, lines
+        self._last: float | None = None  # when the last line was printed
+        self._bar: Any = None
+        self._task: Any = None
+
+    def __call__(self, done: int, total: int, what: str) -> None:
+        if self._bar is not None:
+            self._bar.update(self._task, completed=done, total=total or None, description=what)
+            return
+        final = total > 0 and done >= total - 1  # the last step's announcement, or its completion
+        if self._last is None or final or self.clock() - self._last >= self.interval:
+            self.say(f"{what} ({done}/{total})" if total else what)
+
+    def attach(self, bar: Any) -> None:
+        """Show the steps on ``bar`` (a rich ``Progress``) instead of as lines."""
+        self._bar, self._task = bar, bar.add_task("", total=None)
+
+    def say(self, text: str) -> None:
+        if self._bar is None and not self.lines:
+            return
+        self._last = self.clock()
+        line = f"[{dt.datetime.now():%H:%M:%S}] {self.command}: {text}"
+        (self._bar.console if self._bar is not None else self.out).print(
+            line, markup=False, highlight=False, soft_wrap=True
+        )
+
+
+@contextlib.contextmanager
+def _progress(command: str, *, lines: bool = True) -> Iterator[_Progress]:
+    """One progress mechanism for every long command: a bar on a terminal, timestamped lines elsewhere (none with
+    ``lines=False``: a quick command whose stderr holds only its findings)."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    step = _Progress(command, lines=lines)
+    if not err.is_terminal:
+        yield step
+        return
+    with Progress(TextColumn("{task.description}", markup=False), BarColumn(), MofNCompleteColumn(),
+                  TimeElapsedColumn(), console=err, transient=True) as bar:  # fmt: skip
+        step.attach(bar)
+        yield step
+
+
+class _IngestCommand(_Command):
+    """``finwatch ingest``: the --format help names every format of ``finwatch.ingest.FORMATS``, imported only when
+    the help is shown (the ingest package is slow to import)."""
+
+    def format_help(self, ctx: Any, formatter: Any) -> None:
+        from finwatch.ingest import FORMATS
+
+        for param in self.params:
+            if isinstance(param, TyperOption) and param.name == "format":
+                param.help = f"auto (detect by content) or one of: {', '.join(FORMATS)}."
+        super().format_help(ctx, formatter)
+
+
 def _version(value: bool) -> None:
     if value:
         console.print(f"finwatch {__version__}")
@@ -113,13 +252,16 @@ def _parse_mix(text: str | None) -> dict[str, float] | None:
 
 
 def _world_config(**options: Any) -> Any:
-    from finwatch.synth import TYPOLOGIES, WorldConfig
+    from finwatch.synth import WorldConfig, typology_mix
 
-    mix = _parse_mix(options.pop("typology_mix"))
+    mix, only_listed = _parse_mix(options.pop("typology_mix")), options.pop("only_listed")
     if mix is not None:
-        options["typology_mix"] = {t: 0.0 for t in TYPOLOGIES} | mix if options.pop("only_listed") else mix
-    else:
-        options.pop("only_listed")
+        try:
+            options["typology_mix"] = typology_mix(mix, only_listed=only_listed)
+        except ConfigError as exc:
+            raise ConfigError(f"--typology-mix: {exc}") from None
+    elif only_listed:
+        raise ConfigError("--only-listed needs --typology-mix (the typologies to keep)")
     threshold = options.pop("reporting_threshold")
     try:
         options["reporting_threshold"] = Decimal(threshold)
@@ -176,9 +318,10 @@ def synth(
         exports=exports,
     )
     began = time.perf_counter()
-    with console.status("generating the world…"):
+    with _progress("synth") as step:
+        step(0, 2, "generating the world")
         world = generate_world(config)
-    with console.status(f"writing {world.transactions.height:,} transactions…"):
+        step(1, 2, f"writing {world.transactions.height:,} transactions")
         manifest = save_world(world, out)
     _print_world_summary(manifest, out, time.perf_counter() - began)
 
@@ -196,6 +339,12 @@ def _print_world_summary(manifest: dict[str, Any], out: Path, seconds: float) ->
         f"{counts['transactions']:,} transactions ({counts['positive_transactions']:,} labelled), "
         f"{len(manifest['files'])} files; manifest: {out / 'world.json'}"
     )
+
+
+def _print_notes(run: Any) -> None:
+    """What the run wants the analyst to know (e.g. a rule that cannot fire for lack of data), one line each."""
+    for note in run.summary.get("notes", []):
+        err.print(f"note: {note}", highlight=False, markup=False, soft_wrap=True)
 
 
 def _print_top_leads(run: Any, n: int = 10) -> None:
@@ -228,8 +377,8 @@ def demo(
     from finwatch.demo import run_demo
 
     config = _config(config_file, jurisdiction)
-    with console.status("starting…") as status:
-        result = run_demo(out, seed, step=lambda stage: status.update(f"{stage}…"), config=config)
+    with _progress("demo") as step:
+        result = run_demo(out, seed, step=step.say, config=config, progress=step)
     counts = result.world_manifest["counts"]
     assert isinstance(counts, dict)
     console.print(
@@ -238,17 +387,18 @@ def demo(
     )
     run = result.run
     _print_top_leads(run)
+    _print_notes(run)
     times = ", ".join(f"{k} {v:.1f} s" for k, v in result.seconds.items())
     console.print(f"leads: {out / 'leads.csv'}, {out / 'leads.parquet'} (run folder {run.folder}); {times}")
     console.print(f"report: {out / 'report.html'}")
 
 
-@app.command()
+@app.command(cls=_IngestCommand)
 @_user_errors
 def ingest(
     paths: Annotated[list[Path], typer.Argument(help="Export files (or an AMLSim folder) to ingest.")],
     store: Annotated[Path, typer.Option("--store", help="Store folder (created on first use).")],
-    format: Annotated[str, typer.Option("--format", help="auto (detect by content) or one format name.")] = "auto",
+    format: Annotated[str, typer.Option("--format", help="auto (detect by content) or a format name.")] = "auto",
     mapping: Annotated[
         str | None, typer.Option(help="bank-csv: mapping file (TOML) or the name of a shipped mapping.")
     ] = None,
@@ -297,8 +447,9 @@ def ingest(
     options = ingest_options(config, parse, load_key(pseudonym_key_file))
     skip_rejected = config.ingest.skip_rejected
     began = time.perf_counter()
-    with console.status(f"ingesting {len(paths)} input(s)…"):
-        result = run_ingest(list(paths), store, options)
+    with _progress("ingest") as step:
+        step(0, 0, f"ingesting {len(paths)} input(s)")
+        result = run_ingest(list(paths), store, options, progress=step)
     table = Table(title=f"ingest into {store} ({time.perf_counter() - began:.1f} s)")
     for column in ("file", "detected", "read", "accepted", "new", "quarantined", "status"):
         table.add_column(column, justify="right" if column in ("read", "accepted", "new", "quarantined") else "left")
@@ -349,7 +500,8 @@ def features(
     config = _config(config_file, jurisdiction).features
     began = time.perf_counter()
     build = build_account_features if level == "account" else build_transaction_features
-    with console.status(f"computing {level} features…"):
+    with _progress("features") as step:
+        step(0, 0, f"computing {level} features as of {moment.isoformat()}")
         result = build(Store(store), moment, config)
         target = out or store / "features" / f"{level}-{moment:%Y%m%dT%H%M%SZ}"
         write_features(result, target, config)
@@ -381,7 +533,8 @@ def rules(
     moment = _as_of(as_of)
     config = _config(config_file, jurisdiction).features
     pack = load_rules(config, folder=rules_dir)
-    with console.status("computing features and evaluating rules…"):
+    with _progress("rules") as step:
+        step(0, 0, f"computing features as of {moment.isoformat()} and evaluating rules")
         result = build_account_features(Store(store), moment, config)
         hits = evaluate(result, pack)
     target = out or store / "rules" / moment.strftime("%Y%m%dT%H%M%SZ")
@@ -400,21 +553,6 @@ def rules(
     console.print(
         f"{hits.height:,} hits on {hits['account_id'].n_unique() if hits.height else 0:,} accounts → {target}"
     )
-
-
-@contextlib.contextmanager
-def _progress() -> Iterator[Callable[[int, int, str], None]]:
-    """A progress bar over the feature builds of a dataset (then it stays at 100 % while the model trains)."""
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
-    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                  console=err, transient=True) as bar:  # fmt: skip
-        task = bar.add_task("reading the store", total=None)
-
-        def step(done: int, total: int, what: str) -> None:
-            bar.update(task, completed=done, total=total, description=what)
-
-        yield step
 
 
 def _share(text: str | None, option: str) -> float | None:
@@ -479,7 +617,7 @@ def train(
         },
     )  # fmt: skip
     began = time.perf_counter()
-    with _progress() as step:
+    with _progress("train") as step:
         loaded = train_model(Store(store), name, config, Registry(config.models), progress=step)
     meta = loaded.metadata
     v = meta["metrics"]["validation"]["model"]
@@ -516,7 +654,7 @@ def evaluate(
     if level is not None and level not in ("account", "transaction"):
         raise ConfigError(f"--level {level!r}: choose account or transaction")
     config = _config(config_file, jurisdiction, models=models)
-    with _progress() as step:
+    with _progress("evaluate") as step:
         result = evaluate_model(Store(store), model, Registry(config.models), config.features, split=split,
                                 level=Level(level) if level else None, as_of=_as_of(as_of) if as_of else None,
                                 plots=plots, progress=step)  # fmt: skip
@@ -560,10 +698,12 @@ def score(
     config = _config(config_file, jurisdiction, models=models,
                      **{"score.model": model, "score.budget": _share(budget, "--budget")})  # fmt: skip
     began = time.perf_counter()
-    with console.status(f"scoring as of {moment.isoformat()} with {config.score.model}…"):
+    with _progress("score") as step:
+        step(0, 0, f"scoring as of {moment.isoformat()} with {config.score.model}")
         run = score_run(Store(store), moment, Registry(config.models), out, config)
     s = run.summary
     _print_top_leads(run)
+    _print_notes(run)
     changes = s["rules_since_training"]
     if changes["differs"]:
         err.print(f"note: the rule pack ({changes['in_use']}) differs from the one {s['model']} was trained with "
@@ -585,12 +725,13 @@ def report(
     from finwatch.report import build_report
     from finwatch.runs import RunFolder
 
-    with console.status("writing the report…"):
+    with _progress("report") as step:
+        step(0, 0, f"writing the report of {run_dir}")
         target = build_report(RunFolder(run_dir), store, out)
     console.print(f"report → {target}")
 
 
-export_app = typer.Typer(help="Drafts in the formats FIUs receive.", no_args_is_help=True)
+export_app = _App(help="Drafts in the formats FIUs receive.", no_args_is_help=True)
 app.add_typer(export_app, name="export")
 
 
@@ -633,7 +774,8 @@ def export_goaml_command(
     xsd, mapping = config.export.goaml_xsd, config.export.goaml_mapping
     if xsd is None or mapping is None:
         raise ConfigError("finwatch export goaml needs --xsd and --mapping (or [export] goaml_xsd and goaml_mapping)")
-    with console.status("reading the schema…"):
+    with _progress("export goaml", lines=False) as step:
+        step(0, 0, f"reading the schema {xsd.name}")
         schema = GoamlSchema(xsd)
         codes = load_mapping(mapping)
     if check_mapping:
@@ -643,7 +785,8 @@ def export_goaml_command(
         if unknown:
             raise typer.Exit(2)
         console.print(f"{mapping.name}: every code is in {xsd.name}'s code lists")
-    with console.status("writing goAML drafts…"):
+    with _progress("export goaml", lines=False) as step:
+        step(0, 0, "writing goAML drafts")
         problems = export_goaml(RunFolder(run), schema, codes, out, store=store)
     target = out or run / "goaml"
     invalid = {k: v for k, v in problems.items() if v}
@@ -682,7 +825,8 @@ def export_fincen_command(
     from finwatch.fincen import export_fincen_sar
     from finwatch.runs import RunFolder
 
-    with console.status("writing the FinCEN SAR batch…"):
+    with _progress("export fincen-sar", lines=False) as step:
+        step(0, 0, "writing the FinCEN SAR batch")
         result = export_fincen_sar(RunFolder(run), filer, out, store=store, xsd=xsd)
     for error in result.errors[:10]:
         err.print(f"{error['path']}: {error['reason']}", highlight=False, markup=False, soft_wrap=True)
@@ -697,7 +841,7 @@ def export_fincen_command(
         raise typer.Exit(2)
 
 
-models_app = typer.Typer(help="The model registry: list, show, promote and compare versions.", no_args_is_help=True)
+models_app = _App(help="The model registry: list, show, promote and compare versions.", no_args_is_help=True)
 app.add_typer(models_app, name="models")
 
 
@@ -773,18 +917,14 @@ def models_compare(
     config = _config(config_file, jurisdiction, models=models)
     share = _share(budget, "--budget")
     assert share is not None
-    with console.status(f"comparing {a} and {b}…"):
-        result = compare_models(
-            Store(store),
-            a,
-            b,
-            Registry(config.models),
-            config.features,
-            split=split,
-            n_boot=n_boot,
-            seed=seed,
-            budget=share,
-        )
+    registry = Registry(config.models)
+    same = registry.resolve(a)
+    if registry.resolve(b) == same:
+        console.print(f"{a} and {b} are both {same[0]}@{same[1]}: nothing to compare", highlight=False, markup=False)
+        return
+    with _progress("models compare") as step:
+        result = compare_models(Store(store), a, b, registry, config.features, split=split, n_boot=n_boot, seed=seed,
+                                budget=share, progress=step)  # fmt: skip
     table = Table(title=f"{result['a']} (A) vs {result['b']} (B) on {split}: {result['n']:,} rows, "
                         f"{result['n_positive']:,} positive, {n_boot} resamples")  # fmt: skip
     for column in ("metric", "A", "B", "B − A", f"{int(result['level'] * 100)}% interval", "B better"):
@@ -798,7 +938,7 @@ def models_compare(
         console.print(f"comparison → {json_out}")
 
 
-config_app = typer.Typer(help="The run configuration: what each setting is and where its value came from.",
+config_app = _App(help="The run configuration: what each setting is and where its value came from.",
                           no_args_is_help=True)  # fmt: skip
 app.add_typer(config_app, name="config")
 

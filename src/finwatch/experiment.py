@@ -143,8 +143,20 @@ def train_model(
         "metrics": {"validation": validation},
         "rules": rules,
     }
+    metadata["typical_positive"] = _typical_positive(train, features)
     card = _model_card(name, metadata, scorer)
     return registry.register(name, scorer, metadata, card)
+
+
+def _typical_positive(rows: pl.DataFrame, features: list[str]) -> dict[str, float | None]:
+    """The median of each feature over the positive ``rows`` (missing values left out; None when all are missing).
+
+    A boolean's median is 1 when most positives have it (0.5 on a tie). The model card's feature sentences are
+    filled with these values: what a typical positive training row looks like.
+    """
+    positive = rows.filter(pl.col("label"))
+    medians = positive.select(pl.col(f).cast(pl.Float64).fill_nan(None).median() for f in features).row(0)
+    return {f: None if v is None else float(v) for f, v in zip(features, medians, strict=True)}
 
 
 def _measure_rules(
@@ -218,8 +230,13 @@ def _model_card(name: str, meta: dict[str, Any], scorer: Scorer) -> str:
     ]
     for budget, m in v["at_budget"].items():
         lines.append(f"- alert budget {budget}: precision {m['precision']:.4f}, recall {m['recall']:.4f}")
-    lines += ["", "## Features", ""]
-    lines += [f"- `{f['name']}`: {render(f['name'], 1.0, f['type'] == 'Boolean')}" for f in meta["features"]]
+    typical = meta["typical_positive"]
+    lines += ["", "## Features", "",
+              f"Each sentence describes the typical positive training row: the feature's median over the "
+              f"{data['parts']['train']['positive']:,} positive rows of the train part (booleans: what most of them "
+              f"show).", ""]  # fmt: skip
+    lines += [f"- `{f['name']}`: {_typical(f['name'], typical.get(f['name']), f['type'] == 'Boolean')}"
+              for f in meta["features"]]  # fmt: skip
     lines += [
         "",
         "## Limitations",
@@ -231,6 +248,11 @@ def _model_card(name: str, meta: dict[str, Any], scorer: Scorer) -> str:
         "",
     ]
     return "\n".join(lines)
+
+
+def _typical(feature: str, value: float | None, boolean: bool) -> str:
+    """The reason sentence of ``feature`` at its typical positive value (a boolean: yes when most have it)."""
+    return render(feature, None if value is None else (value >= 0.5 if boolean else value), boolean)
 
 
 def _fmt(value: float | None) -> str:
@@ -358,13 +380,14 @@ def compare_models(
     n_boot: int = 1000,
     seed: int = 0,
     budget: float = 0.01,
+    progress: Progress | None = None,
 ) -> dict[str, Any]:
     """Both models on the same rows, with paired bootstrap intervals for the differences (B − A)."""
     _check_split(split)
     a, b = registry.load(ref_a), registry.load(ref_b)
     if a.metadata["level"] != b.metadata["level"]:
         raise ConfigError(f"{a.ref} and {b.ref} score different levels; compare models of one level")
-    data = _eval_dataset(store, a, config, as_of, b)  # the split follows A, the baseline
+    data = _eval_dataset(store, a, config, as_of, b, progress=progress)  # the split follows A, the baseline
     rows = data.rows(split)
     if rows.is_empty():
         raise FinwatchError(f"the {split} part of {store.root} has no rows")

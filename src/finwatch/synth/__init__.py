@@ -2,7 +2,7 @@
 
 from finwatch.synth._exports import MANIFEST, save_world
 from finwatch.synth._world import World, generate_world
-from finwatch.synth.config import ALL_EXPORTS, LOOKALIKES, TYPOLOGIES, WorldConfig
+from finwatch.synth.config import ALL_EXPORTS, LOOKALIKES, TYPOLOGIES, WorldConfig, typology_mix
 
 __all__ = [
     "ALL_EXPORTS",
@@ -13,4 +13,5 @@ __all__ = [
     "WorldConfig",
     "generate_world",
     "save_world",
+    "typology_mix",
 ]

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterable, Mapping
 from decimal import Decimal
 from typing import Final
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-__all__ = ["ALL_EXPORTS", "LOOKALIKES", "TYPOLOGIES", "WorldConfig"]
+from finwatch.exceptions import ConfigError
+
+__all__ = ["ALL_EXPORTS", "LOOKALIKES", "TYPOLOGIES", "WorldConfig", "typology_mix"]
 
 #: Every pattern the simulator injects. The first eight are AMLSim's/AMLworld's; the rest are the money flows
 #: of human trafficking and the laundering around them.
@@ -45,6 +48,27 @@ ALL_EXPORTS: Final[tuple[str, ...]] = ("amlworld", "bank-csv", "camt053", "ether
 SUPPORTED_CURRENCIES: Final[tuple[str, ...]] = ("USD", "EUR", "GBP", "CAD", "MXN", "CNY", "INR", "PHP", "CHF")
 
 
+def _unknown_typologies(names: Iterable[str]) -> str | None:
+    """The problem with ``names`` in one line (each unknown name and the valid ones), or None."""
+    unknown = sorted(set(names) - set(TYPOLOGIES))
+    if not unknown:
+        return None
+    return f"unknown typologies {unknown}; valid: {', '.join(TYPOLOGIES)}"
+
+
+def typology_mix(weights: Mapping[str, float], *, only_listed: bool = False) -> dict[str, float]:
+    """The weight of every typology: those in ``weights``, the others 1 (0 with ``only_listed``).
+
+    ``finwatch synth --typology-mix 'sex_trafficking=3,structuring=2'`` keeps all sixteen typologies, those two
+    weighted 3 and 2; with ``--only-listed`` only those two are injected. An unknown name is refused.
+    """
+    problem = _unknown_typologies(weights)
+    if problem:
+        raise ConfigError(problem)
+    others = 0.0 if only_listed else 1.0
+    return {name: float(weights.get(name, others)) for name in TYPOLOGIES}
+
+
 class WorldConfig(BaseModel):
     """Everything that determines a synthetic world. Same config → byte-identical files."""
 
@@ -59,7 +83,8 @@ class WorldConfig(BaseModel):
     )
     typology_mix: dict[str, float] = Field(
         default_factory=lambda: dict.fromkeys(TYPOLOGIES, 1.0),
-        description="relative weight of each typology among injected instances (0 switches one off)",
+        description="relative weight of each typology among injected instances (0 switches one off; a typology "
+        "missing from the mapping gets 0: build a partial mix with typology_mix())",
     )
     difficulty: float = Field(
         0.5,
@@ -80,9 +105,9 @@ class WorldConfig(BaseModel):
     @field_validator("typology_mix")
     @classmethod
     def _known_typologies(cls, mix: dict[str, float]) -> dict[str, float]:
-        unknown = sorted(set(mix) - set(TYPOLOGIES))
-        if unknown:
-            raise ValueError(f"unknown typologies {unknown}; known: {', '.join(TYPOLOGIES)}")
+        problem = _unknown_typologies(mix)
+        if problem:
+            raise ValueError(problem)
         if any(weight < 0 for weight in mix.values()):
             raise ValueError("typology weights must be >= 0")
         if not any(weight > 0 for weight in mix.values()):
