@@ -24,6 +24,7 @@ from finwatch.config import parse_as_of
 from finwatch.dataset import end_of_data
 from finwatch.exceptions import ConfigError
 from finwatch.flowrun import command, finwatch_flow, parser_for
+from finwatch.runs import run_folder_for
 from finwatch.store import Store
 
 HERE = Path(__file__).resolve().parent
@@ -75,8 +76,9 @@ def pipeline_flow(
     if retrain:  # leads are raised with an account-level champion
         result["train"] = train.train_flow(store=store, name=name, level="account", promote="champion",
                                            models=models, **common)  # fmt: skip
-    moment = (parse_as_of(as_of) if as_of else end_of_data(Store(Path(store)))).isoformat()
-    result["score"] = score.score_flow(store=store, as_of=moment, out=score.run_folder(runs, moment),
+    moment = parse_as_of(as_of) if as_of else end_of_data(Store(Path(store)))
+    out = str(run_folder_for(moment, Path(runs)))
+    result["score"] = score.score_flow(store=store, as_of=moment.isoformat(), out=out,
                                        model=f"{name}@champion", budget=budget, models=models, **common)  # fmt: skip
     return result
 

@@ -20,7 +20,7 @@ from finwatch.flowrun import command, finwatch_flow, finwatch_task, summary_arti
 from finwatch.leads import score_run
 from finwatch.registry import Registry
 from finwatch.report import build_report
-from finwatch.runs import RunFolder
+from finwatch.runs import RunFolder, run_folder_for
 from finwatch.store import Store
 
 
@@ -33,11 +33,6 @@ def score_task(store: str, as_of: str, out: str, config: RunConfig) -> dict[str,
 @finwatch_task("report")
 def report_task(out: str) -> str:
     return str(build_report(RunFolder(Path(out))))
-
-
-def run_folder(runs: str | Path, as_of: str) -> str:
-    """Where a run as of a time goes by default: ``<runs>/<as-of as 2026-02-04T000000Z>``."""
-    return str(Path(runs) / f"{parse_as_of(as_of):%Y-%m-%dT%H%M%SZ}")
 
 
 @finwatch_flow("finwatch-score")
@@ -55,7 +50,7 @@ def score_flow(
         "jurisdiction": jurisdiction, "models": models, "score.model": model,
         "score.budget": share(budget, "--budget")}).config  # fmt: skip
     moment = parse_as_of(as_of) if as_of else end_of_data(Store(Path(store)))
-    target = out or run_folder("runs", moment.isoformat())
+    target = out or str(run_folder_for(moment))
     summary = score_task(store, moment.isoformat(), target, settings)
     report = report_task(target)
     histogram = " ".join(map(str, summary["score_histogram"]))

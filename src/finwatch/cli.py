@@ -23,7 +23,7 @@ from typer.core import TyperCommand, TyperGroup, TyperOption
 from typer.models import CommandFunctionType
 
 from finwatch import __version__
-from finwatch.exceptions import ConfigError, FinwatchError
+from finwatch.exceptions import ConfigError, FinwatchError, user_message
 
 console = Console(stderr=False)
 err = Console(stderr=True)
@@ -109,20 +109,9 @@ def _user_errors(fn: F) -> F:
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return fn(*args, **kwargs)
-        except FinwatchError as exc:
-            err.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
-            raise typer.Exit(2) from None
-        except OSError as exc:  # the environment, not the input: say which file and why, in one line
-            where = exc.filename or "a file"
-            err.print(
-                f"[bold red]error:[/] {escape(f'{where}: {exc.strerror or exc}')}", highlight=False, soft_wrap=True
-            )
-            raise typer.Exit(2) from None
-        except ValidationError as exc:
-            problems = "; ".join(
-                f"{'.'.join(str(p) for p in e['loc']) or 'settings'}: {e['msg']}" for e in exc.errors()
-            )
-            err.print(f"[bold red]error:[/] invalid settings: {escape(problems)}", highlight=False, soft_wrap=True)
+        except (FinwatchError, OSError, ValidationError) as exc:  # the same line the flows fail with
+            message = user_message(exc)
+            err.print(f"[bold red]error:[/] {escape(message or str(exc))}", highlight=False, soft_wrap=True)
             raise typer.Exit(2) from None
 
     return wrapper  # type: ignore[return-value]
@@ -411,7 +400,10 @@ def ingest(
         str | None, typer.Option(help="Own account id of formats that omit it (exchange ledger).")
     ] = None,
     fx: Annotated[
-        Path | None, typer.Option(help="FX table CSV (date,currency,base,rate); default: shipped table.")
+        Path | None,
+        typer.Option(
+            help="FX table CSV (date,currency,base,rate); default: the store's table (the shipped one for a new store)."
+        ),
     ] = None,
     base_currency: Annotated[
         str | None, typer.Option(help="Base currency of the store (amount_base); default USD.")
@@ -526,23 +518,19 @@ def rules(
     import json
 
     from finwatch._io import atomic_directory
-    from finwatch.features import build_account_features
-    from finwatch.rules import evaluate, load_rules
+    from finwatch.rules import run_rules
     from finwatch.store import Store
 
     moment = _as_of(as_of)
     config = _config(config_file, jurisdiction).features
-    pack = load_rules(config, folder=rules_dir)
     with _progress("rules") as step:
         step(0, 0, f"computing features as of {moment.isoformat()} and evaluating rules")
-        result = build_account_features(Store(store), moment, config)
-        hits = evaluate(result, pack)
+        run = run_rules(Store(store), moment, config, folder=rules_dir)
+    pack, hits = run.pack, run.hits
     target = out or store / "rules" / moment.strftime("%Y%m%dT%H%M%SZ")
     with atomic_directory(target, marker="rules.json") as staging:
         hits.write_parquet(staging / "rule_hits.parquet")
-        by_rule = dict(sorted(hits["rule_id"].value_counts().iter_rows())) if hits.height else {}
-        summary = {"as_of": moment.isoformat(), "rules_version": pack.version, "hits": hits.height, "by_rule": by_rule}
-        (staging / "rules.json").write_text(json.dumps(summary, indent=2, sort_keys=True) + "\n")
+        (staging / "rules.json").write_text(json.dumps(run.summary(), indent=2, sort_keys=True) + "\n")
     table = Table(title=f"rule hits as of {moment.isoformat()} (rules {pack.version})")
     for column in ("rule", "typology", "severity", "accounts"):
         table.add_column(column)
@@ -553,6 +541,8 @@ def rules(
     console.print(
         f"{hits.height:,} hits on {hits['account_id'].n_unique() if hits.height else 0:,} accounts → {target}"
     )
+    for note in run.notes:
+        err.print(f"note: {note}", highlight=False, markup=False, soft_wrap=True)
 
 
 def _share(text: str | None, option: str) -> float | None:
@@ -679,8 +669,10 @@ def _num(value: float | None) -> str:
 @_user_errors
 def score(
     store: Annotated[Path, typer.Option("--store", help="Store folder written by finwatch ingest.")],
-    as_of: Annotated[str, typer.Option("--as-of", help="Point in time (ISO; a bare date means 00:00 UTC).")],
-    out: Annotated[Path, typer.Option("--out", help="Run folder for leads.parquet/.csv/.json and run.json.")],
+    as_of: Annotated[
+        str | None, typer.Option("--as-of", help="Point in time (ISO; 00:00 UTC for a date; default: end of data).")
+    ] = None,
+    out: Annotated[Path | None, typer.Option("--out", help="Run folder (default runs/<as-of>).")] = None,
     model: Annotated[
         str | None, typer.Option("--model", help="An account-level model (default finwatch@champion).")
     ] = None,
@@ -690,13 +682,16 @@ def score(
     jurisdiction: JurisdictionOption = None,
 ) -> None:
     """Score every account as of a time with the model and the rules; write ranked leads with reasons and evidence."""
+    from finwatch.dataset import end_of_data
     from finwatch.leads import score_run
     from finwatch.registry import Registry
+    from finwatch.runs import run_folder_for
     from finwatch.store import Store
 
-    moment = _as_of(as_of)
     config = _config(config_file, jurisdiction, models=models,
                      **{"score.model": model, "score.budget": _share(budget, "--budget")})  # fmt: skip
+    moment = _as_of(as_of) if as_of else end_of_data(Store(store))
+    out = out or run_folder_for(moment)
     began = time.perf_counter()
     with _progress("score") as step:
         step(0, 0, f"scoring as of {moment.isoformat()} with {config.score.model}")

@@ -135,7 +135,10 @@ class IngestConfig(_Section):
 
     format: str = Field("auto", description="auto (detect by content) or one format name")
     base_currency: str = Field("USD", description="the store's base currency (amount_base)")
-    fx: Path | None = Field(None, description="FX table CSV (date,currency,base,rate); default: the shipped table")
+    fx: Path | None = Field(
+        None,
+        description="FX table CSV (date,currency,base,rate); default: the store's own, else the shipped one",
+    )
     max_amount_base: float = Field(1e12, gt=0, description="above this (base currency) an amount is absurd")
     skip_rejected: bool = Field(False, description="commit the readable files even if some are rejected")
 

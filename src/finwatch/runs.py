@@ -27,7 +27,7 @@ from finwatch._io import atomic_directory, atomic_write_bytes
 from finwatch.exceptions import FinwatchError, StoreError
 from finwatch.store import Store
 
-__all__ = ["LIST_COLUMNS", "RUN_FILE", "RunFolder"]
+__all__ = ["LIST_COLUMNS", "RUN_FILE", "RunFolder", "run_folder_for"]
 
 RUN_FILE = "run.json"
 LEADS_FILE = "leads.parquet"
@@ -37,6 +37,11 @@ LIST_COLUMNS = ("typologies", "rules_fired", "evidence_txn_ids", "counterparties
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 #: JSON-text lead columns: decoded in leads.json
 JSON_COLUMNS = ("reasons", "cycle_paths")
+
+
+def run_folder_for(as_of: dt.datetime, runs: Path = Path("runs")) -> Path:
+    """Where a run as of a time goes unless told: ``<runs>/2026-02-04T000000Z`` (the nightly pipeline's layout)."""
+    return runs / f"{as_of.astimezone(dt.UTC):%Y-%m-%dT%H%M%SZ}"
 
 
 @dataclass(frozen=True)
