@@ -14,12 +14,13 @@ DEMO_DIR ?= demo-output
 SERVER_HOME ?= .prefect-server
 SERVER_PORT ?= 4200
 
-.PHONY: help venv demo test test-fast check fmt lock bench clean server deploy server-stop
+.PHONY: help venv demo test test-slow test-all check fmt lock bench clean server deploy server-stop
 
 help:
 	@echo "make demo       build the default synthetic world and run finwatch on it (into $(DEMO_DIR)/)"
-	@echo "make test       run the whole test suite"
-	@echo "make test-fast  run the tests not marked slow"
+	@echo "make test       run the test suite (all but the tests marked slow; about 8 minutes on 2 cores)"
+	@echo "make test-slow  run the tests marked slow (a Prefect server, the README, the default world; CI runs them)"
+	@echo "make test-all   both"
 	@echo "make check      ruff (format + lint) and mypy"
 	@echo "make bench      run the benchmarks in benchmarks/"
 	@echo "make server     start a Prefect server (127.0.0.1:$(SERVER_PORT)), work pool and worker; make server-stop"
@@ -40,10 +41,13 @@ demo: $(STAMP)
 	$(BIN)/finwatch demo --out $(DEMO_DIR)
 
 test: $(STAMP)
-	$(BIN)/python -m pytest -q
-
-test-fast: $(STAMP)
 	$(BIN)/python -m pytest -q -m "not slow"
+
+test-slow: $(STAMP)
+	$(BIN)/python -m pytest -q -m slow
+
+test-all: $(STAMP)
+	$(BIN)/python -m pytest -q
 
 check: $(STAMP)
 	$(BIN)/ruff format --check .

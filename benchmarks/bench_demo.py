@@ -31,7 +31,7 @@ def machine() -> str:
     if meminfo.is_file():
         kib = int(meminfo.read_text().split("MemTotal:")[1].split()[0])
         memory = f", {kib / 2**20:.0f} GiB"
-    load = ", load average %.2f %.2f %.2f" % os.getloadavg() if hasattr(os, "getloadavg") else ""
+    load = ", load average " + " ".join(f"{x:.2f}" for x in os.getloadavg()) if hasattr(os, "getloadavg") else ""
     return f"{os.cpu_count()} cores, {model}{memory}, Python {platform.python_version()}{load}"
 
 

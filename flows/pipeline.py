@@ -7,12 +7,13 @@
 Each stage is its own flow (flows/ingest.py, flows/train.py, flows/score.py), called as a subflow, so a run shows
 the stages and their artifacts separately; a stage that fails fails the run with its one-line error. The as-of
 time is the midnight after the newest stored transaction unless given; the run goes to ``<runs>/<as-of>``.
-``--serve`` registers the deployment ``finwatch-pipeline/finwatch-nightly`` and runs it from this process on its
-schedule (Prefect's ``flow.serve``; it needs a Prefect server: ``make server``). For a work pool and workers, use
-the deployments of ``prefect.yaml`` (docs/operations.md).
+``--serve`` registers the deployment ``finwatch-pipeline/finwatch-nightly-served`` (the other options are its
+parameters) and runs it from this process on its schedule (Prefect's ``flow.serve``; it needs a Prefect server:
+``make server``). For a work pool and workers, use ``finwatch-nightly`` of ``prefect.yaml`` (docs/operations.md).
 """
 
 import importlib.util
+import os
 import sys
 from pathlib import Path
 from types import ModuleType
@@ -28,7 +29,8 @@ from finwatch.runs import run_folder_for
 from finwatch.store import Store
 
 HERE = Path(__file__).resolve().parent
-NIGHTLY = "0 2 * * *"
+NIGHTLY = "0 2 * * *"  # UTC
+SERVED = "finwatch-nightly-served"  # not prefect.yaml's finwatch-nightly, which a worker of the pool runs
 
 
 def _stage(name: str) -> ModuleType:
@@ -95,7 +97,11 @@ def summary(result: dict[str, Any]) -> list[str]:
 def serve(argv: list[str]) -> int:
     """``--serve``: the nightly deployment served from this process (one machine, no work pool)."""
     arguments = vars(parser_for(pipeline_flow).parse_args(argv))
-    pipeline_flow.serve(name="finwatch-nightly", cron=NIGHTLY, parameters=arguments)
+    if not os.environ.get("PREFECT_API_URL"):  # a local ephemeral API schedules nothing
+        print("error: --serve needs a Prefect server to schedule the nightly runs: start one with `make server` and "
+              "export the PREFECT_API_URL it prints", file=sys.stderr)  # fmt: skip
+        return 2
+    pipeline_flow.serve(name=SERVED, cron=NIGHTLY, parameters=arguments, tags=["finwatch", "nightly"])
     return 0
 
 

@@ -187,3 +187,42 @@ def test_server_refuses_a_port_in_use_and_stop_is_idempotent(tmp_path: Path) -> 
             start(tmp_path / "home", port=port)
     assert stop(tmp_path / "home") is None
     assert not os.path.exists(tmp_path / "home" / "finwatch-server.json")
+
+
+def test_serve_runs_the_nightly_pipeline_from_one_process(server: Server, site: Path, tmp_path: Path) -> None:
+    """``flows/pipeline.py --serve``: one process registers the deployment and executes its runs (no work pool)."""
+    import signal
+    import subprocess
+    import sys
+
+    from prefect.deployments import run_deployment
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    env = {**os.environ, "PREFECT_API_URL": server.api_url}
+    argv = [sys.executable, str(REPO / "flows" / "pipeline.py"), "--serve", "--store", str(site / "store"),
+            "--runs", str(tmp_path / "runs"), "--models", str(site / "models"), "--budget", "2%"]  # fmt: skip
+    with (tmp_path / "serve.log").open("wb") as log:
+        process = subprocess.Popen(argv, cwd=site, env=env, stdout=log, stderr=subprocess.STDOUT,
+                                   start_new_session=True)  # fmt: skip
+    try:
+
+        async def served(client: Any) -> Any:
+            for _ in range(120):
+                try:
+                    return await client.read_deployment_by_name("finwatch-pipeline/finwatch-nightly-served")
+                except Exception:  # not registered yet
+                    await asyncio.sleep(1)
+            return None
+
+        deployment = _client_call(server, served)
+        assert deployment is not None, (tmp_path / "serve.log").read_text()
+        assert [s.schedule.cron for s in deployment.schedules] == ["0 2 * * *"]
+        assert deployment.work_pool_name is None
+        with temporary_settings({PREFECT_API_URL: server.api_url}):
+            run = run_deployment("finwatch-pipeline/finwatch-nightly-served", timeout=600)
+        assert run.state.is_completed(), run.state.message
+        (folder,) = (tmp_path / "runs").iterdir()
+        assert pl.read_parquet(folder / "leads.parquet").height > 0
+    finally:
+        os.killpg(process.pid, signal.SIGTERM)
+        process.wait(timeout=60)

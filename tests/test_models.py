@@ -333,7 +333,7 @@ def aml_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return store
 
 
-@pytest.mark.parametrize("level", ["transaction", "account"])
+@pytest.mark.parametrize("level", [pytest.param("transaction", marks=pytest.mark.slow), "account"])
 def test_train_and_evaluate_command_forms(aml_store: Path, tmp_path: Path, level: str) -> None:
     models = tmp_path / "models"
     train = ["train", "--store", str(aml_store), "--level", level, "--split", "temporal", "--name", "aml"]
@@ -377,6 +377,7 @@ def test_train_and_evaluate_command_forms(aml_store: Path, tmp_path: Path, level
     assert json.loads(compared.read_text())["metrics"]["pr_auc"]["diff"] == 0  # identical models
 
 
+@pytest.mark.slow
 def test_evaluate_writes_plots_and_refuses_a_wrong_level(aml_store: Path, tmp_path: Path) -> None:
     models = str(tmp_path / "models")
     assert (
