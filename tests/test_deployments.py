@@ -13,6 +13,8 @@ import datetime as dt
 import os
 import shutil
 import socket
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -23,7 +25,6 @@ import pytest
 
 from finwatch.registry import Registry
 from finwatch.server import Server, deploy, start, status, stop
-from tests.conftest import run_score
 
 REPO = Path(__file__).resolve().parent.parent
 pytestmark = pytest.mark.slow
@@ -127,11 +128,15 @@ def test_the_nightly_deployment_is_scheduled_and_its_run_writes_the_leads_the_cl
     keys = {a.key for a in _client_call(server, lambda c: c.read_artifacts())}
     assert {"ingest-summary", "score-summary"} <= keys
 
-    # the same store scored by the command line's library call gives the same leads
+    # `finwatch score` on the same store, as of the same time, with the same settings: the same leads
     as_of = dt.datetime.strptime(folders[0].name, "%Y-%m-%dT%H%M%SZ").replace(tzinfo=dt.UTC)
-    cli = run_score(site / "store", as_of, Registry(site / "models"), tmp_path / "cli", budget=0.02)
-    assert cli.summary["leads"] == leads.height
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FINWATCH_")}
+    done = subprocess.run([str(Path(sys.executable).parent / "finwatch"), "score", "--store", "store", "--as-of",
+                           as_of.isoformat(), "--out", str(tmp_path / "cli")], cwd=site, env=env,
+                          capture_output=True, text=True, check=False)  # fmt: skip
+    assert done.returncode == 0, done.stderr
     assert pl.read_parquet(tmp_path / "cli" / "leads.parquet").equals(leads)
+    assert (tmp_path / "cli" / "leads.parquet").read_bytes() == (folders[0] / "leads.parquet").read_bytes()
 
 
 def test_a_user_error_fails_the_run_with_its_one_line_and_the_webhook_hears_of_it(server: Server, site: Path) -> None:
@@ -192,8 +197,6 @@ def test_server_refuses_a_port_in_use_and_stop_is_idempotent(tmp_path: Path) -> 
 def test_serve_runs_the_nightly_pipeline_from_one_process(server: Server, site: Path, tmp_path: Path) -> None:
     """``flows/pipeline.py --serve``: one process registers the deployment and executes its runs (no work pool)."""
     import signal
-    import subprocess
-    import sys
 
     from prefect.deployments import run_deployment
     from prefect.settings import PREFECT_API_URL, temporary_settings
