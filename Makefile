@@ -14,13 +14,14 @@ DEMO_DIR ?= demo-output
 SERVER_HOME ?= .prefect-server
 SERVER_PORT ?= 4200
 
-.PHONY: help venv demo test test-slow test-all check fmt lock bench clean server deploy server-stop
+.PHONY: help venv demo test test-slow test-all fuzz check fmt lock bench clean server deploy server-stop
 
 help:
 	@echo "make demo       build the default synthetic world and run finwatch on it (into $(DEMO_DIR)/)"
 	@echo "make test       run the test suite (all but the tests marked slow; about 8 minutes on 2 cores)"
 	@echo "make test-slow  run the tests marked slow (a Prefect server, the README, the default world; CI runs them)"
 	@echo "make test-all   both"
+	@echo "make fuzz       mutation fuzzing of every adapter with a long budget (FUZZ_EXAMPLES per format, 400)"
 	@echo "make check      ruff (format + lint) and mypy"
 	@echo "make bench      run the benchmarks in benchmarks/"
 	@echo "make server     start a Prefect server (127.0.0.1:$(SERVER_PORT)), work pool and worker; make server-stop"
@@ -48,6 +49,10 @@ test-slow: $(STAMP)
 
 test-all: $(STAMP)
 	$(BIN)/python -m pytest -q
+
+FUZZ_EXAMPLES ?= 400
+fuzz: $(STAMP)
+	FINWATCH_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(BIN)/python -m pytest -q -s tests/test_fuzz.py
 
 check: $(STAMP)
 	$(BIN)/ruff format --check .

@@ -37,6 +37,7 @@ class InputError(FinwatchError):
     """
 
     def __init__(self, file: str, reason: str, row: int | None = None) -> None:
+        reason = " ".join(line.strip() for line in str(reason).splitlines() if line.strip())  # always one line
         self.file, self.row, self.reason = file, row, reason
         where = f"{file}, row {row}" if row is not None else file
         super().__init__(f"{where}: {reason}")
