@@ -14,6 +14,7 @@ from typing import Annotated, Any
 from pydantic import Field
 
 from finwatch.config import RunConfig, load_config, parse_as_of, share
+from finwatch.config import fractions as parse_fractions
 from finwatch.exceptions import ConfigError
 from finwatch.experiment import train_model
 from finwatch.flowrun import command, finwatch_flow, finwatch_task, summary_artifact
@@ -31,18 +32,6 @@ def train_task(store: str, name: str, promote: str | None, config: RunConfig) ->
     data = loaded.metadata["training_data"]
     return {"model": loaded.ref, "level": loaded.metadata["level"], "rows": data["rows"], "positive": data["positive"],
             "pr_auc": v["pr_auc"], "f1": v["f1"], "threshold": v["threshold"], "promoted": promote}  # fmt: skip
-
-
-def _fractions(text: str | None) -> tuple[float, float, float] | None:
-    if text is None:
-        return None
-    try:
-        parts = tuple(float(p) for p in text.split(","))
-    except ValueError:
-        parts = ()
-    if len(parts) != 3:
-        raise ConfigError(f"--fractions: {text!r} is not three numbers such as 0.6,0.2,0.2")
-    return parts[0], parts[1], parts[2]
 
 
 @finwatch_flow("finwatch-train")
@@ -69,7 +58,7 @@ def train_flow(
         raise ConfigError(f"--promote {promote!r}: choose champion or challenger")
     settings = load_config(Path(config) if config else None, {
         "jurisdiction": jurisdiction, "models": models, "train.level": level, "train.split": split,
-        "train.fractions": _fractions(fractions), "train.step_hours": step_hours,
+        "train.fractions": parse_fractions(fractions), "train.step_hours": step_hours,
         "train.as_of": parse_as_of(as_of) if as_of else None, "train.feature_set": feature_set, "train.seed": seed,
         "train.alert_budget": share(alert_budget, "--alert-budget"), "train.model.params.n_estimators": rounds,
     }).config  # fmt: skip

@@ -552,15 +552,9 @@ def _share(text: str | None, option: str) -> float | None:
 
 
 def _fractions(text: str | None) -> tuple[float, float, float] | None:
-    if text is None:
-        return None
-    try:
-        parts = tuple(float(p) for p in text.split(","))
-    except ValueError:
-        raise ConfigError(f"--fractions: {text!r} is not three numbers such as 0.6,0.2,0.2") from None
-    if len(parts) != 3:
-        raise ConfigError(f"--fractions: {text!r} is not three numbers such as 0.6,0.2,0.2")
-    return parts[0], parts[1], parts[2]
+    from finwatch.config import fractions
+
+    return fractions(text)
 
 
 def _write_json(path: Path, data: Any) -> None:

@@ -50,6 +50,7 @@ __all__ = [
     "RunConfig",
     "ScoreConfig",
     "TrainConfig",
+    "fractions",
     "jurisdictions",
     "load_config",
     "parse_as_of",
@@ -247,6 +248,19 @@ class RunConfig(_Section):
         merged = self.model_dump()
         _merge(merged, _nest(values), "update", {})
         return RunConfig.model_validate(merged)
+
+
+def fractions(text: str | None, option: str = "--fractions") -> tuple[float, float, float] | None:
+    """'0.6,0.2,0.2' → (0.6, 0.2, 0.2): the train, validation and test shares of a split."""
+    if text is None:
+        return None
+    try:
+        parts = tuple(float(p) for p in text.split(","))
+    except ValueError:
+        parts = ()
+    if len(parts) != 3:
+        raise ConfigError(f"{option}: {text!r} is not three numbers such as 0.6,0.2,0.2")
+    return parts[0], parts[1], parts[2]
 
 
 def share(text: str | float | None, option: str) -> float | None:
