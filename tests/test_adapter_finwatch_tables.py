@@ -287,6 +287,7 @@ def test_bad_transaction_records_are_quarantined_with_their_reasons(
     assert (f.rows_read, f.accepted, f.new, f.merged, f.quarantined) == (10, 3, 2, 1, 7)
     assert f.rows_read == f.accepted + f.quarantined
     q = Store(tmp_path / "s").scan("quarantine").collect().sort("row")
+    amount, ts = rows["amount"][2].normalize(), f"{rows['ts'][2]:%Y-%m-%d %H:%M:%S}"
     assert q["row"].to_list() == [2, 4, 5, 6, 7, 8, 10]
     assert q["reason"].to_list() == [
         "missing amount",
@@ -295,7 +296,8 @@ def test_bad_transaction_records_are_quarantined_with_their_reasons(
         "missing ts",
         "missing txn_id",
         "negative amount",  # the pipeline's checks as for any export
-        f"conflicts with row 3 (same id {ids[2]}, other time, amount or currency)",
+        f"conflicts with row 3 (same id {ids[2]}, other amount: {amount + 1:f} USD on {ts} here, {amount:f} USD on "
+        f"{ts} at row 3)",  # both records' amounts
     ]
     assert set(q["source_format"]) == {"finwatch-tables"}
     raw = json.loads(q["raw"][1])  # the record's values as JSON

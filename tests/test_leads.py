@@ -254,6 +254,32 @@ def test_a_half_written_run_is_not_an_earlier_run(scored: tuple[Path, Registry],
     assert later.summary["new_leads"] == later.leads.height
 
 
+def test_only_published_runs_count_as_earlier_runs_and_leftovers_are_removed(
+    scored: tuple[Path, Registry], tmp_path: Path
+) -> None:
+    from finwatch.runs import RunFolder
+
+    store, registry = scored
+    end = end_of_data(Store(store))
+    runs = tmp_path / "runs"
+    first = run_score(store, end - dt.timedelta(days=1), registry, runs / "day1", budget=0.02)
+    info = json.loads((first.folder / "run.json").read_text())
+    earlier = {**info, "as_of": (end - dt.timedelta(days=2)).isoformat()}
+    leads = (first.folder / "leads.parquet").read_bytes()
+    for name in (".day0.partial-abcd1234", "half-copied", "not-a-run"):  # none of them is a published run
+        folder = runs / name
+        folder.mkdir()
+        (folder / "run.json").write_text(json.dumps(earlier if name != "not-a-run" else [earlier]))
+        (folder / "leads.parquet").write_bytes(leads[: len(leads) // 2] if name == "half-copied" else leads)
+    (first.folder / "run.json").unlink()  # day1 never completed
+    assert RunFolder.planned(runs / "day2", end).earlier() == []
+    later = run_score(store, end, registry, runs / "day2", budget=0.02)
+    assert later.summary["new_leads"] == later.leads.height
+    assert (later.leads["first_raised"] == later.summary["as_of"]).all()
+    assert not (runs / ".day0.partial-abcd1234").exists()  # removed by the next write into the runs folder
+    assert RunFolder(runs / "day2").previous() is None
+
+
 def test_every_reason_carries_the_transactions_behind_it_and_a_lead_cites_only_those(
     scored: tuple[Path, Registry], tmp_path: Path
 ) -> None:

@@ -6,6 +6,7 @@ import datetime as dt
 import hashlib
 import itertools
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -266,7 +267,7 @@ def _register(registry: Registry, seed: int = 0) -> int:
 def test_versions_count_up_and_references_resolve(registry: Registry) -> None:
     assert [_register(registry), _register(registry, 1)] == [1, 2]
     folder = registry.root / "toy" / "2"
-    assert sorted(p.name for p in folder.iterdir()) == ["MODEL_CARD.md", "metadata.json", "model.ubj"]
+    assert sorted(p.name for p in folder.iterdir()) == ["MODEL_CARD.md", "metadata.json", "model.ubj", "version.json"]
     assert (folder / "MODEL_CARD.md").read_text() == "# card 2\n"
     meta = json.loads((folder / "metadata.json").read_text())
     assert meta["files"]["model.ubj"] == hashlib.sha256((folder / "model.ubj").read_bytes()).hexdigest()
@@ -309,6 +310,130 @@ def test_an_unfinished_version_folder_is_invisible(registry: Registry) -> None:
     assert registry.versions("toy") == [1]
     assert _register(registry) == 2
     assert registry.load("toy@2").version == 2
+
+
+def _edit_metadata(registry: Registry, ref: str, change: Any) -> Path:
+    name, version = registry.resolve(ref)
+    path = registry.root / name / str(version) / "metadata.json"
+    meta = json.loads(path.read_text())
+    change(meta)
+    path.write_text(json.dumps(meta, indent=2, sort_keys=True) + "\n")
+    return path
+
+
+def test_editing_what_scoring_uses_in_the_metadata_is_refused(registry: Registry) -> None:
+    """Calibration, threshold and rule precisions live in metadata.json, which its own checksums do not cover."""
+    _register(registry)
+    for change in (lambda m: m["scorer"]["calibration"].update(a=2.0), lambda m: m["scorer"].update(threshold=0.01),
+                   lambda m: m.update(rules={"version": "x", "precision": {"FW-X": 1.0}})):  # fmt: skip
+        original = (registry.root / "toy" / "1" / "metadata.json").read_bytes()
+        path = _edit_metadata(registry, "toy@1", change)
+        with pytest.raises(RegistryError, match=re.escape(f"{path}: changed after registration")):
+            registry.load("toy@1")
+        with pytest.raises(RegistryError):
+            registry.promote("toy@1", "champion")
+        path.write_bytes(original)
+    reformatted = _edit_metadata(registry, "toy@1", lambda m: None)  # the same content, laid out differently
+    reformatted.write_text(json.dumps(json.loads(reformatted.read_text()), indent=4))
+    assert registry.load("toy@1").version == 1
+
+
+def test_replacing_the_model_and_its_checksum_is_refused(registry: Registry, tmp_path: Path) -> None:
+    _register(registry)
+    other = Registry(tmp_path / "other")
+    meta = {"level": "transaction", "training_data": {"rows": 3000}, "threshold": 0.5}
+    other.register("toy", _fitted(1), meta, "# card {version}\n")
+    replacement = (other.root / "toy" / "1" / "model.ubj").read_bytes()
+    folder = registry.root / "toy" / "1"
+    (folder / "model.ubj").write_bytes(replacement)
+    _edit_metadata(
+        registry, "toy@1", lambda m: m["files"].update({"model.ubj": hashlib.sha256(replacement).hexdigest()})
+    )
+    with pytest.raises(RegistryError, match="changed after registration") as caught:
+        registry.load("toy@1")
+    assert f"{folder / 'metadata.json'}, {folder / 'model.ubj'}: changed" in str(caught.value)
+
+
+def test_a_missing_or_forged_version_digest_is_refused(registry: Registry) -> None:
+    _register(registry)
+    path = registry.root / "toy" / "1" / "version.json"
+    record = json.loads(path.read_text())
+    path.write_text(json.dumps({**record, "model_digest": "0" * 64}))
+    with pytest.raises(RegistryError, match=re.escape(f"{path}: the digest does not match the parts it lists")):
+        registry.load("toy@1")
+    path.unlink()
+    with pytest.raises(RegistryError, match=re.escape(f"{path}: missing — refusing to load toy@1")):
+        registry.load("toy@1")
+    (registry.root / "toy" / "2").mkdir()  # a version folder copied under another number
+    for file in ("model.ubj", "metadata.json", "MODEL_CARD.md"):
+        (registry.root / "toy" / "2" / file).write_bytes((registry.root / "toy" / "1" / file).read_bytes())
+    with pytest.raises(RegistryError, match="describes toy@1, not toy@2"):
+        registry.load("toy@2")
+
+
+def test_a_signed_registry_refuses_what_its_key_did_not_sign(tmp_path: Path) -> None:
+    from finwatch.digest import key_id
+    from finwatch.registry import model_digest, model_parts
+
+    key, other_key = b"k" * 32, b"o" * 32
+    signed = Registry(tmp_path / "models", key=key)
+    assert _register(signed) == 1
+    assert signed.load("toy@1").signed
+    version_json = signed.root / "toy" / "1" / "version.json"
+    assert json.loads(version_json.read_text())["signature"]["key_id"] == key_id(key)
+    with pytest.raises(RegistryError, match=f"signed with key {key_id(key)}, not with the configured key"):
+        Registry(signed.root, key=other_key).load("toy@1")
+    # someone without the key edits the metadata and recomputes the digest: only the signature tells
+    meta_path = _edit_metadata(signed, "toy@1", lambda m: m["scorer"].update(threshold=0.01))
+    folder = meta_path.parent
+    parts = model_parts((folder / "model.ubj").read_bytes(), json.loads(meta_path.read_text()),
+                        (folder / "MODEL_CARD.md").read_bytes())  # fmt: skip
+    record = json.loads(version_json.read_text())
+    version_json.write_text(json.dumps({**record, "parts": parts, "model_digest": model_digest(parts)}))
+    assert Registry(signed.root, key_from_env=False).load("toy@1").metadata["scorer"]["threshold"] == 0.01
+    with pytest.raises(RegistryError, match="changed after signing — refusing to load toy@1"):
+        signed.load("toy@1")
+
+
+def test_a_version_registered_before_digests_loads_and_can_be_sealed(registry: Registry) -> None:
+    from finwatch.integrity import verify_model
+
+    _register(registry)
+    (registry.root / "toy" / "1" / "version.json").unlink()
+    _edit_metadata(registry, "toy@1", lambda m: m.pop("registry_format"))
+    assert len(registry.load("toy@1").digest) == 64
+    report = verify_model(registry, "toy@1")
+    assert not report.ok
+    assert report.problems == [f"version digest: {registry.root / 'toy' / '1' / 'version.json'}: none (registered "
+                               "before version digests; Registry.seal adds one)"]  # fmt: skip
+    key = b"k" * 32
+    with pytest.raises(RegistryError, match="not signed"):
+        Registry(registry.root, key=key).load("toy@1")
+    registry.seal("toy@1")
+    assert verify_model(registry, "toy@1").ok
+    assert Registry(registry.root, key=key).seal("toy@1").signed
+    assert verify_model(registry, "toy@1", key=key).ok
+    _edit_metadata(registry, "toy@1", lambda m: m["scorer"].update(threshold=0.01))
+    with pytest.raises(RegistryError, match="changed after registration"):
+        registry.seal("toy@1")  # a changed version is never sealed over
+
+
+def test_verify_model_reports_every_check(registry: Registry) -> None:
+    from finwatch.integrity import verify_model
+
+    _register(registry)
+    report = verify_model(registry, "toy@1")
+    assert report.ok
+    assert [c.name for c in report.checks] == ["metadata", "file checksums", "version digest", "signature", "scorer"]
+    assert report.subject == f"toy@1 (digest {registry.load('toy@1').digest})"
+    assert report.to_json()["ok"] is True
+    card = registry.root / "toy" / "1" / "MODEL_CARD.md"
+    card.write_text("# a better card\n")
+    report = verify_model(registry, "toy@1")
+    assert report.subject == "toy@1"
+    assert report.lines()[-1] == "toy@1: 2 check(s) failed"
+    assert [p.split(":")[0] for p in report.problems] == ["file checksums", "version digest"]
+    assert "scorer" not in [c.name for c in report.checks]  # files that failed a check are not loaded
 
 
 # --- the command forms ---------------------------------------------------------------------------------------------

@@ -1,10 +1,16 @@
-"""The ``finwatch`` command line. Errors caused by input or settings print one line and exit with status 2."""
+"""The ``finwatch`` command line. Errors caused by input or settings print one line and exit with status 2.
+
+Output never reads text as console markup or emoji codes (``[/x]``, ``:x:`` are printed as they are), and every value
+from the data passes through :func:`finwatch.sanitize.terminal`: an escape sequence in an account id or a file name
+is shown as ``\\x1b[31m``, never sent to the terminal.
+"""
 
 from __future__ import annotations
 
 import contextlib
 import datetime as dt
 import functools
+import os
 import sys
 import time
 from collections.abc import Callable, Iterator
@@ -16,7 +22,6 @@ import polars as pl
 import typer
 from pydantic import ValidationError
 from rich.console import Console
-from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 from typer.core import TyperCommand, TyperGroup, TyperOption
@@ -24,9 +29,22 @@ from typer.models import CommandFunctionType
 
 from finwatch import __version__
 from finwatch.exceptions import ConfigError, FinwatchError, user_message
+from finwatch.sanitize import terminal
 
-console = Console(stderr=False)
-err = Console(stderr=True)
+
+class _Console(Console):
+    """A console without markup or emoji codes whose text has its control and bidirectional characters shown as
+    visible escapes (line breaks kept): a value the commands forgot to pass through ``terminal`` is safe too."""
+
+    def __init__(self, **options: Any) -> None:
+        super().__init__(markup=False, emoji=False, **options)
+
+    def render_str(self, text: str, **options: Any) -> Text:
+        return super().render_str("\n".join(terminal(line) for line in text.split("\n")), **options)
+
+
+console = _Console(stderr=False)
+err = _Console(stderr=True)
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -39,13 +57,23 @@ def _flags_take_no_value(params: list[Any]) -> list[Any]:
     return params
 
 
+def _error(message: str, label: str = "error:") -> None:
+    """One line on stderr: a red label, then the message as plain text (visible escapes)."""
+    err.print(Text.assemble((label, "bold red"), " ", terminal(message)), highlight=False, soft_wrap=True)
+
+
+def _row(*cells: Any) -> list[Text]:
+    """Table cells from the data: plain text, never console markup, with visible escapes."""
+    return [Text(terminal(cell)) for cell in cells]
+
+
 def _usage_error(exc: typer.TyperException) -> int:
     """A command line the parser refuses, as one line on stderr; returns the exit status (2)."""
     message = " ".join(line.strip() for line in exc.format_message().splitlines() if line.strip())
     ctx = getattr(exc, "ctx", None)
     if ctx is not None:
         message += f" (see '{ctx.command_path} --help')"
-    err.print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
+    _error(message)
     return 2
 
 
@@ -111,7 +139,7 @@ def _user_errors(fn: F) -> F:
             return fn(*args, **kwargs)
         except (FinwatchError, OSError, ValidationError) as exc:  # the same line the flows fail with
             message = user_message(exc)
-            err.print(f"[bold red]error:[/] {escape(message or str(exc))}", highlight=False, soft_wrap=True)
+            _error(message or str(exc))
             raise typer.Exit(2) from None
 
     return wrapper  # type: ignore[return-value]
@@ -160,6 +188,7 @@ class _Progress:
         self._task: Any = None
 
     def __call__(self, done: int, total: int, what: str) -> None:
+        what = terminal(what)
         if self._bar is not None:
             self._bar.update(self._task, completed=done, total=total or None, description=what)
             return
@@ -175,7 +204,7 @@ class _Progress:
         if self._bar is None and not self.lines:
             return
         self._last = self.clock()
-        line = f"[{dt.datetime.now():%H:%M:%S}] {self.command}: {text}"
+        line = f"[{dt.datetime.now():%H:%M:%S}] {self.command}: {terminal(text)}"
         (self._bar.console if self._bar is not None else self.out).print(
             line, markup=False, highlight=False, soft_wrap=True
         )
@@ -317,23 +346,23 @@ def synth(
 
 def _print_world_summary(manifest: dict[str, Any], out: Path, seconds: float) -> None:
     counts = manifest["counts"]
-    table = Table(title=f"world written to {out} in {seconds:.1f} s", show_header=True)
+    table = Table(title=f"world written to {terminal(out)} in {seconds:.1f} s", show_header=True)
     table.add_column("typology")
     table.add_column("instances", justify="right")
     for name, n in counts["instances_per_typology"].items():
-        table.add_row(name, str(n))
+        table.add_row(*_row(name, n))
     console.print(table)
     console.print(
         f"{counts['accounts']:,} accounts ({counts['positive_accounts']:,} in a pattern), "
         f"{counts['transactions']:,} transactions ({counts['positive_transactions']:,} labelled), "
-        f"{len(manifest['files'])} files; manifest: {out / 'world.json'}"
+        f"{len(manifest['files'])} files; manifest: {terminal(out / 'world.json')}"
     )
 
 
 def _print_notes(run: Any) -> None:
     """What the run wants the analyst to know (e.g. a rule that cannot fire for lack of data), one line each."""
     for note in run.summary.get("notes", []):
-        err.print(f"note: {note}", highlight=False, markup=False, soft_wrap=True)
+        err.print(f"note: {terminal(note)}", highlight=False, soft_wrap=True)
 
 
 def _print_top_leads(run: Any, n: int = 10) -> None:
@@ -341,15 +370,15 @@ def _print_top_leads(run: Any, n: int = 10) -> None:
     import json
 
     s = run.summary
-    table = Table(title=f"top leads of run {run.run_id} ({s['leads']} of {s['accounts_scored']:,} accounts, "
-                        f"model {s['model']})")  # fmt: skip
+    table = Table(title=f"top leads of run {terminal(run.run_id)} ({s['leads']} of {s['accounts_scored']:,} "
+                        f"accounts, model {terminal(s['model'])})")  # fmt: skip
     for column in ("rank", "account", "holder", "risk", "typologies", "first reason"):
         table.add_column(column)
     for row in run.leads.head(n).iter_rows(named=True):
         reasons = json.loads(row["reasons"])
         cells = (str(row["rank"]), row["subject_id"], row.get("holder_name") or "", f"{row['risk_score']:.1f}",
                  ", ".join(row["typologies"]), reasons[0]["text"] if reasons else "")  # fmt: skip
-        table.add_row(*(Text(cell) for cell in cells))  # data, never console markup
+        table.add_row(*_row(*cells))
     console.print(table)
 
 
@@ -372,14 +401,15 @@ def demo(
     assert isinstance(counts, dict)
     console.print(
         f"world: {counts['accounts']:,} accounts, {counts['transactions']:,} transactions "
-        f"({counts['positive_accounts']:,} accounts in a pattern) → {out / 'world'}"
+        f"({counts['positive_accounts']:,} accounts in a pattern) → {terminal(out / 'world')}"
     )
     run = result.run
     _print_top_leads(run)
     _print_notes(run)
     times = ", ".join(f"{k} {v:.1f} s" for k, v in result.seconds.items())
-    console.print(f"leads: {out / 'leads.csv'}, {out / 'leads.parquet'} (run folder {run.folder}); {times}")
-    console.print(f"report: {out / 'report.html'}")
+    console.print(f"leads: {terminal(out / 'leads.csv')}, {terminal(out / 'leads.parquet')} (run folder "
+                  f"{terminal(run.folder)}); {times}")  # fmt: skip
+    console.print(f"report: {terminal(out / 'report.html')}")
 
 
 @app.command(cls=_IngestCommand)
@@ -414,13 +444,16 @@ def ingest(
     skip_rejected: Annotated[
         bool, typer.Option("--skip-rejected", help="Commit the readable files even if some are rejected.")
     ] = False,
-    report: Annotated[Path | None, typer.Option("--report", help="Also write the report as JSON here.")] = None,
+    report: Annotated[
+        Path | None, typer.Option("--report", help="Also write the report as JSON here (in a folder that exists).")
+    ] = None,
     config_file: ConfigOption = None,
     jurisdiction: JurisdictionOption = None,
 ) -> None:
     """Ingest bank and crypto exports into the store: validated, converted, quarantined, atomic."""
     import json
 
+    from finwatch._io import atomic_write_text
     from finwatch.ingest import FORMATS, ParseOptions, ingest_options
     from finwatch.ingest import ingest as run_ingest
     from finwatch.ingest.pseudonym import load_key
@@ -438,32 +471,46 @@ def ingest(
                          start=start_date, account=account)  # fmt: skip
     options = ingest_options(config, parse, load_key(pseudonym_key_file))
     skip_rejected = config.ingest.skip_rejected
+    if report is not None:
+        _check_writable(report, "--report")  # before anything is committed
     began = time.perf_counter()
     with _progress("ingest") as step:
         step(0, 0, f"ingesting {len(paths)} input(s)")
         result = run_ingest(list(paths), store, options, progress=step)
-    table = Table(title=f"ingest into {store} ({time.perf_counter() - began:.1f} s)")
+    table = Table(title=f"ingest into {terminal(store)} ({time.perf_counter() - began:.1f} s)")
     for column in ("file", "detected", "read", "accepted", "new", "quarantined", "status"):
         table.add_column(column, justify="right" if column in ("read", "accepted", "new", "quarantined") else "left")
     for f in result.files:
-        table.add_row(Path(f.file).name, f.detected or f.format, f"{f.rows_read:,}", f"{f.accepted:,}",
-                      f"{f.new:,}", f"{f.quarantined:,}", f.status)  # fmt: skip
+        table.add_row(*_row(Path(f.file).name, f.detected or f.format, f"{f.rows_read:,}", f"{f.accepted:,}",
+                            f"{f.new:,}", f"{f.quarantined:,}", f.status))  # fmt: skip
     console.print(table)
     for f in result.files:
         for note in f.notes:
-            console.print(f"[dim]{Path(f.file).name}: {note}[/]", highlight=False)
+            console.print(Text(f"{terminal(Path(f.file).name)}: {terminal(note)}", style="dim"), soft_wrap=True)
     if report is not None:
-        report.write_text(json.dumps(result.to_json(), indent=2) + "\n", encoding="utf-8")
+        atomic_write_text(report, json.dumps(result.to_json(), indent=2) + "\n")
     for f in result.rejected:
-        err.print(f"[bold red]rejected:[/] {escape(f.error)}", highlight=False, soft_wrap=True)
+        _error(f.error, "rejected:")
     if result.committed:
-        console.print(f"batch {result.batch} committed: manifest {store / 'manifests' / (str(result.batch) + '.json')}")
+        manifest = store / "manifests" / f"{result.batch}.json"
+        console.print(f"batch {terminal(result.batch)} committed: manifest {terminal(manifest)}", highlight=False)
     elif result.rejected:
         err.print("nothing was written to the store (use --skip-rejected to commit the other files)")
     else:
         console.print("nothing new to ingest")
     if result.rejected and not (skip_rejected and result.committed):
         raise typer.Exit(2)
+
+
+def _check_writable(path: Path, option: str) -> None:
+    """Refuse, before any work, a file the command could not write at the end: its folder missing or read-only."""
+    folder = path.parent
+    if path.is_dir():
+        raise ConfigError(f"{option} {path}: is a folder, not a file")
+    if not folder.is_dir():
+        raise ConfigError(f"{option} {path}: the folder {folder} does not exist")
+    if not os.access(folder, os.W_OK | os.X_OK) or (path.exists() and not os.access(path, os.W_OK)):
+        raise ConfigError(f"{option} {path}: not writable")
 
 
 def _as_of(text: str) -> dt.datetime:
@@ -500,7 +547,7 @@ def features(
     table = result.accounts if result.transactions is None else result.transactions
     console.print(
         f"{table.height:,} {level}s × {table.width - 2} features as of {moment.isoformat()}, "
-        f"{result.cycles.height:,} cycles, in {time.perf_counter() - began:.1f} s → {target}"
+        f"{result.cycles.height:,} cycles, in {time.perf_counter() - began:.1f} s → {terminal(target)}"
     )
 
 
@@ -531,18 +578,18 @@ def rules(
     with atomic_directory(target, marker="rules.json") as staging:
         hits.write_parquet(staging / "rule_hits.parquet")
         (staging / "rules.json").write_text(json.dumps(run.summary(), indent=2, sort_keys=True) + "\n")
-    table = Table(title=f"rule hits as of {moment.isoformat()} (rules {pack.version})")
+    table = Table(title=f"rule hits as of {moment.isoformat()} (rules {terminal(pack.version)})")
     for column in ("rule", "typology", "severity", "accounts"):
         table.add_column(column)
     for rule in pack.rules:
         n = hits.filter(pl.col("rule_id") == rule.id).height if hits.height else 0
-        table.add_row(rule.id, rule.typology, rule.severity, f"{n:,}")
+        table.add_row(*_row(rule.id, rule.typology, rule.severity, f"{n:,}"))
     console.print(table)
     console.print(
-        f"{hits.height:,} hits on {hits['account_id'].n_unique() if hits.height else 0:,} accounts → {target}"
+        f"{hits.height:,} hits on {hits['account_id'].n_unique() if hits.height else 0:,} accounts → {terminal(target)}"
     )
     for note in run.notes:
-        err.print(f"note: {note}", highlight=False, markup=False, soft_wrap=True)
+        err.print(f"note: {terminal(note)}", highlight=False, soft_wrap=True)
 
 
 def _share(text: str | None, option: str) -> float | None:
@@ -607,9 +654,9 @@ def train(
     v = meta["metrics"]["validation"]["model"]
     data = meta["training_data"]
     console.print(
-        f"trained {loaded.ref} on {data['rows']:,} {config.train.level} rows ({data['positive']:,} positive) in "
-        f"{time.perf_counter() - began:.1f} s: validation PR-AUC {v['pr_auc']:.4f}, F1 {v['f1']:.4f} at threshold "
-        f"{v['threshold']:.4f} → {loaded.path}",
+        f"trained {terminal(loaded.ref)} on {data['rows']:,} {config.train.level} rows ({data['positive']:,} "
+        f"positive) in {time.perf_counter() - began:.1f} s: validation PR-AUC {v['pr_auc']:.4f}, F1 {v['f1']:.4f} at "
+        f"threshold {v['threshold']:.4f} → {terminal(loaded.path)}",
         highlight=False,
     )
     console.print(str(loaded.version), highlight=False)
@@ -642,17 +689,18 @@ def evaluate(
         result = evaluate_model(Store(store), model, Registry(config.models), config.features, split=split,
                                 level=Level(level) if level else None, as_of=_as_of(as_of) if as_of else None,
                                 plots=plots, progress=step)  # fmt: skip
-    table = Table(title=f"{result['model']} on the {split} part ({result['n_test']:,} rows, "
+    table = Table(title=f"{terminal(result['model'])} on the {terminal(split)} part ({result['n_test']:,} rows, "
                         f"{result['n_test_positive']:,} positive)")  # fmt: skip
     for column in ("scorer", "PR-AUC", "ROC-AUC", "F1", "precision", "recall", "recall @1%", "Brier"):
         table.add_column(column, justify="left" if column == "scorer" else "right")
     for scorer, m in result["scorers"].items():
-        table.add_row(scorer, f"{m['pr_auc']:.4f}", _num(m["roc_auc"]), f"{m['f1']:.4f}", f"{m['precision']:.4f}",
-                      f"{m['recall']:.4f}", f"{m['at_budget']['1%']['recall']:.4f}", _num(m["brier"]))  # fmt: skip
+        table.add_row(*_row(scorer, f"{m['pr_auc']:.4f}", _num(m["roc_auc"]), f"{m['f1']:.4f}",
+                            f"{m['precision']:.4f}", f"{m['recall']:.4f}", f"{m['at_budget']['1%']['recall']:.4f}",
+                            _num(m["brier"])))  # fmt: skip
     console.print(table)
     if json_out is not None:
         _write_json(json_out, result)
-        console.print(f"metrics → {json_out}")
+        console.print(f"metrics → {terminal(json_out)}")
 
 
 def _num(value: float | None) -> str:
@@ -695,12 +743,13 @@ def score(
     _print_notes(run)
     changes = s["rules_since_training"]
     if changes["differs"]:
-        err.print(f"note: the rule pack ({changes['in_use']}) differs from the one {s['model']} was trained with "
-                  f"({changes['trained_with']}); new: {', '.join(changes['new']) or 'none'}, changed: "
-                  f"{', '.join(changes['changed']) or 'none'}, removed: {', '.join(changes['removed']) or 'none'} "
-                  "(new and changed rules weigh their severity prior until the model is retrained)",
-                  highlight=False, markup=False, soft_wrap=True)  # fmt: skip
-    console.print(f"{s['leads']} leads ({s['new_leads']} new) in {time.perf_counter() - began:.1f} s → {out}")
+        note = (f"the rule pack ({changes['in_use']}) differs from the one {s['model']} was trained with "
+                f"({changes['trained_with']}); new: {', '.join(changes['new']) or 'none'}, changed: "
+                f"{', '.join(changes['changed']) or 'none'}, removed: {', '.join(changes['removed']) or 'none'} "
+                "(new and changed rules weigh their severity prior until the model is retrained)")  # fmt: skip
+        err.print(f"note: {terminal(note)}", highlight=False, soft_wrap=True)
+    console.print(f"{s['leads']} leads ({s['new_leads']} new) in {time.perf_counter() - began:.1f} s → "
+                  f"{terminal(out)}")  # fmt: skip
 
 
 @app.command()
@@ -708,16 +757,26 @@ def score(
 def report(
     run_dir: Annotated[Path, typer.Argument(help="A run folder written by finwatch score.")],
     store: Annotated[Path | None, typer.Option("--store", help="The run's store, if it has moved.")] = None,
-    out: Annotated[Path | None, typer.Option("--out", help="HTML file to write (default RUN_DIR/report.html).")] = None,
+    out: Annotated[
+        Path | None,
+        typer.Option(
+            "--out",
+            help="HTML file to write (default RUN_DIR/report.html): a new .html file or an earlier finwatch report.",
+        ),
+    ] = None,
 ) -> None:
-    """One self-contained HTML report of a run: overview, sortable lead table, a case page per lead."""
-    from finwatch.report import build_report
+    """One self-contained HTML report of a run: overview, sortable lead table, a case page per lead.
+
+    Writes only to a .html path that is free or holds a finwatch report (of any run); anything else is refused.
+    """
+    from finwatch.report import build_report, check_target
     from finwatch.runs import RunFolder
 
+    check_target(out or run_dir / "report.html")  # before any work: one line if refused
     with _progress("report") as step:
         step(0, 0, f"writing the report of {run_dir}")
         target = build_report(RunFolder(run_dir), store, out)
-    console.print(f"report → {target}")
+    console.print(f"report → {terminal(target)}")
 
 
 export_app = _App(help="Drafts in the formats FIUs receive.", no_args_is_help=True)
@@ -770,10 +829,10 @@ def export_goaml_command(
     if check_mapping:
         unknown = unknown_codes(codes, schema)
         for code in unknown:
-            err.print(f"[bold red]error:[/] {escape(code.line())}", highlight=False, soft_wrap=True)
+            _error(code.line())
         if unknown:
             raise typer.Exit(2)
-        console.print(f"{mapping.name}: every code is in {xsd.name}'s code lists")
+        console.print(f"{terminal(mapping.name)}: every code is in {terminal(xsd.name)}'s code lists")
     with _progress("export goaml", lines=False) as step:
         step(0, 0, "writing goAML drafts")
         problems = export_goaml(RunFolder(run), schema, codes, out, store=store)
@@ -781,14 +840,31 @@ def export_goaml_command(
     invalid = {k: v for k, v in problems.items() if v}
     for lead, errors in sorted(invalid.items()):
         for error in errors[:3]:
-            err.print(f"{lead}: {error['path']}: {error['reason']}", highlight=False, markup=False, soft_wrap=True)
+            err.print(f"{terminal(lead)}: {terminal(error['path'])}: {terminal(error['reason'])}", highlight=False,
+                      soft_wrap=True)  # fmt: skip
         if len(errors) > 3:
-            err.print(f"{lead}: … {len(errors) - 3} more", highlight=False, markup=False, soft_wrap=True)
-    console.print(f"{len(problems)} drafts, {len(problems) - len(invalid)} valid against {xsd.name} → {target} "
-                  f"(validation.json lists every missing or invalid field)")  # fmt: skip
+            err.print(f"{terminal(lead)}: … {len(errors) - 3} more", highlight=False, soft_wrap=True)
+    altered = _altered_drafts(target / "validation.json")
+    if altered:
+        err.print(f"note: {altered} draft(s) show control or bidirectional characters of the data as visible escapes "
+                  "(such as \\x1b): validation.json lists each field under altered", highlight=False,
+                  soft_wrap=True)  # fmt: skip
+    console.print(f"{len(problems)} drafts, {len(problems) - len(invalid)} valid against {terminal(xsd.name)} → "
+                  f"{terminal(target)} (validation.json lists every missing or invalid field)")  # fmt: skip
     RunFolder(run).refresh_csv()  # leads.csv names each lead's draft
     if invalid and not allow_invalid:
         raise typer.Exit(2)
+
+
+def _altered_drafts(validation: Path) -> int:
+    """How many drafts of a goAML export wrote a value of the data with visible escapes."""
+    import json
+
+    try:
+        leads = json.loads(validation.read_text(encoding="utf-8")).get("leads", {})
+    except (OSError, ValueError):
+        return 0
+    return sum(1 for entry in leads.values() if entry.get("altered"))
 
 
 @export_app.command("fincen-sar")
@@ -818,13 +894,13 @@ def export_fincen_command(
         step(0, 0, "writing the FinCEN SAR batch")
         result = export_fincen_sar(RunFolder(run), filer, out, store=store, xsd=xsd)
     for error in result.errors[:10]:
-        err.print(f"{error['path']}: {error['reason']}", highlight=False, markup=False, soft_wrap=True)
+        err.print(f"{terminal(error['path'])}: {terminal(error['reason'])}", highlight=False, soft_wrap=True)
     if result.notes:
-        err.print(f"note: {len(result.notes)} thing(s) to add before filing, e.g. {result.notes[0]} "
-                  f"(validation.json lists them)", highlight=False, markup=False, soft_wrap=True)  # fmt: skip
+        err.print(f"note: {len(result.notes)} thing(s) to add before filing, e.g. {terminal(result.notes[0])} "
+                  f"(validation.json lists them)", highlight=False, soft_wrap=True)  # fmt: skip
     state = "valid" if result.valid else f"invalid ({len(result.errors)} errors)"
-    console.print(f"{result.activities} activities, {state} against {result.xsd.name} → {result.path}",
-                  highlight=False, markup=False, soft_wrap=True)  # fmt: skip
+    console.print(f"{result.activities} activities, {state} against {terminal(result.xsd.name)} → "
+                  f"{terminal(result.path)}", highlight=False, soft_wrap=True)  # fmt: skip
     RunFolder(run).refresh_csv()  # leads.csv names the batch each lead is filed in
     if not result.valid and not allow_invalid:
         raise typer.Exit(2)
@@ -841,7 +917,7 @@ def models_list(models: ModelsOption = None) -> None:
     from finwatch.registry import Registry
 
     registry = Registry(_config(None, None, models=models).models)
-    table = Table(title=f"models in {registry.root}")
+    table = Table(title=f"models in {terminal(registry.root)}")
     for column in ("model", "version", "level", "aliases", "rows", "val PR-AUC", "val F1", "threshold"):
         table.add_column(column)
     for name in registry.names():
@@ -850,8 +926,8 @@ def models_list(models: ModelsOption = None) -> None:
             meta = registry.metadata(f"{name}@{version}")
             v = meta["metrics"]["validation"]["model"]
             tags = ", ".join(sorted(a for a, n in aliases.items() if n == version))
-            table.add_row(name, str(version), meta["level"], tags, f"{meta['training_data']['rows']:,}",
-                          f"{v['pr_auc']:.4f}", f"{v['f1']:.4f}", f"{meta['threshold']:.4f}")  # fmt: skip
+            table.add_row(*_row(name, version, meta["level"], tags, f"{meta['training_data']['rows']:,}",
+                                f"{v['pr_auc']:.4f}", f"{v['f1']:.4f}", f"{meta['threshold']:.4f}"))  # fmt: skip
     console.print(table)
 
 
@@ -865,7 +941,8 @@ def models_show(
     from finwatch.registry import Registry
 
     loaded = Registry(_config(None, None, models=models).models).load(ref)
-    console.print((loaded.path / "MODEL_CARD.md").read_text(encoding="utf-8"), highlight=False, markup=False)
+    card = (loaded.path / "MODEL_CARD.md").read_text(encoding="utf-8")
+    console.print("\n".join(terminal(line) for line in card.split("\n")), highlight=False)
 
 
 @models_app.command("promote")
@@ -880,7 +957,7 @@ def models_promote(
 
     name, version, previous = Registry(_config(None, None, models=models).models).promote(ref, alias)
     was = f" (was {previous})" if previous is not None else ""
-    console.print(f"{name}@{alias} → version {version}{was}")
+    console.print(f"{terminal(name)}@{terminal(alias)} → version {version}{terminal(was)}")
 
 
 @models_app.command("compare")
@@ -909,22 +986,25 @@ def models_compare(
     registry = Registry(config.models)
     same = registry.resolve(a)
     if registry.resolve(b) == same:
-        console.print(f"{a} and {b} are both {same[0]}@{same[1]}: nothing to compare", highlight=False, markup=False)
+        console.print(f"{terminal(a)} and {terminal(b)} are both {terminal(same[0])}@{same[1]}: nothing to compare",
+                      highlight=False)  # fmt: skip
         return
     with _progress("models compare") as step:
         result = compare_models(Store(store), a, b, registry, config.features, split=split, n_boot=n_boot, seed=seed,
                                 budget=share, progress=step)  # fmt: skip
-    table = Table(title=f"{result['a']} (A) vs {result['b']} (B) on {split}: {result['n']:,} rows, "
+    table = Table(title=f"{terminal(result['a'])} (A) vs {terminal(result['b'])} (B) on {terminal(split)}: "
+                        f"{result['n']:,} rows, "
                         f"{result['n_positive']:,} positive, {n_boot} resamples")  # fmt: skip
     for column in ("metric", "A", "B", "B − A", f"{int(result['level'] * 100)}% interval", "B better"):
         table.add_column(column)
     for metric, m in result["metrics"].items():
-        table.add_row(metric, _num(m["a"]), _num(m["b"]), _num(m["diff"]),
-                      f"[{_num(m['diff_low'])}, {_num(m['diff_high'])}]", "yes" if m["b_better"] else "no")  # fmt: skip
+        interval = f"[{_num(m['diff_low'])}, {_num(m['diff_high'])}]"
+        table.add_row(*_row(metric, _num(m["a"]), _num(m["b"]), _num(m["diff"]), interval,
+                            "yes" if m["b_better"] else "no"))  # fmt: skip
     console.print(table)
     if json_out is not None:
         _write_json(json_out, result)
-        console.print(f"comparison → {json_out}")
+        console.print(f"comparison → {terminal(json_out)}")
 
 
 config_app = _App(help="The run configuration: what each setting is and where its value came from.",
@@ -953,7 +1033,8 @@ def config_show(
         return
     width = max(len(key) for key, _v, _s in rows)
     lines = [f"# effective configuration, sha256 {loaded.config.digest()}"]
-    lines += [f"{key:<{width}} = {json.dumps(value, ensure_ascii=False)}  # {source}" for key, value, source in rows]
+    lines += [f"{key:<{width}} = {terminal(json.dumps(value, ensure_ascii=False))}  # {terminal(source)}"
+              for key, value, source in rows]  # fmt: skip
     sys.stdout.write("\n".join(lines) + "\n")
 
 

@@ -21,6 +21,10 @@ activities, the subjects (``PartyCount``: parties of type 33, as FinCEN's SAR us
 amount. The filing date is the run's as-of date, so the same run gives the same bytes. ``validation.json`` (written
 last, with the batch, atomically) lists every schema error by path. A batch is a draft for an analyst to review and
 file, never sent automatically.
+
+Every text from the data is written through :func:`finwatch.sanitize.xml_text`: a character XML cannot hold (a NUL,
+an escape character) or a control that changes how text reads (a right-to-left override) is written as a visible
+escape (``\\x00``, ``\\u202e``), and the lead's notes in ``validation.json`` say so.
 """
 
 from __future__ import annotations
@@ -46,6 +50,7 @@ from finwatch.config import US_LAW
 from finwatch.exceptions import ConfigError, FinwatchError
 from finwatch.export import narrative
 from finwatch.runs import RunFolder
+from finwatch.sanitize import UNSAFE, xml_text
 
 __all__ = [
     "BATCH_FILE",
@@ -445,15 +450,20 @@ def _read_yaml(path: Path) -> Mapping[str, Any]:
 
 
 # --- text ----------------------------------------------------------------------------------------------------------
-_NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
-
-
 def _clean(value: Any, limit: int) -> str | None:
-    """One line without leading, trailing or repeated spaces (FinCEN's pattern), cut to ``limit``; None if empty."""
+    """One line without leading, trailing or repeated spaces (FinCEN's pattern), cut to ``limit``; None if empty.
+
+    Control and bidirectional characters are visible escapes (:func:`finwatch.sanitize.xml_text`)."""
     if value is None:
         return None
-    text = " ".join(_NOT_XML.sub(" ", str(value)).split())[:limit].rstrip()
+    text = " ".join(xml_text(value).split())[:limit].rstrip()
     return text or None
+
+
+def _escaped(text: str, holders: Iterable[Mapping[str, Any]]) -> bool:
+    """Whether the narrative (which names the ids) or a holder's customer data has a character written as an escape."""
+    values = [text, *(v for h in holders for v in h.values() if isinstance(v, str))]
+    return any(UNSAFE.search(v.replace("\t", " ").replace("\n", " ").replace("\r", " ")) for v in values)
 
 
 def _digits(value: Any, limit: int) -> str | None:
@@ -466,7 +476,7 @@ def narrative_parts(text: str) -> list[str]:
 
     A longer narrative is cut to fit and says so at its end.
     """
-    text = _NOT_XML.sub(" ", text.replace("\r\n", "\n").replace("\r", "\n").replace("\t", " ")).strip()
+    text = xml_text(text.replace("\r\n", "\n").replace("\r", "\n").replace("\t", " ")).strip()
     total = sum(NARRATIVE_LIMITS)
     if len(text) > total:  # conservative: splitting at line ends may need a few characters more
         text = text[: total - len(TRUNCATED) - 200].rstrip() + TRUNCATED
@@ -558,7 +568,7 @@ class _Doc:
             self.seq += 1
             node.set("SeqNum", str(self.seq))
         if text is not None:
-            node.text = text
+            node.text = xml_text(text)
         return node
 
     def yes(self, parent: etree._Element, tag: str, flag: bool = True) -> None:
@@ -896,6 +906,9 @@ def export_fincen_sar(
         text = _narrative(lead, txns, law, people[0] if holders.get(lead["subject_id"]) else None, base)
         if trafficking and KEY_TERM not in text:
             text = f"{KEY_TERM}\n\n{text}"
+        if _escaped(text, people):
+            ctx.notes.append(f"{lead['subject_id']}: control or bidirectional characters in its ids or customer data "
+                             "are written as visible escapes (such as \\x1b or \\u202e): check them")  # fmt: skip
         parts = narrative_parts(text)
         if parts[-1].endswith(TRUNCATED):
             ctx.notes.append(f"{lead['subject_id']}: narrative cut to FinCEN's 17,000 characters")

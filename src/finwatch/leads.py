@@ -4,7 +4,9 @@ A run computes account features as of T, evaluates the rule pack, scores every a
 account-level model, and raises leads for the top ``budget`` share of accounts by the combined score
 (:mod:`finwatch.scoring`: rules weighted by their measured precision, or their severity prior when new).
 
-Each lead carries the run id, the model name@version and its sha256, the rules version, the data manifest hash,
+Each lead carries the run id, the model name@version, the sha256 of its trees (``model_sha256``) and its scoring
+digest (``scoring_digest``: the trees and everything scoring reads of the model's metadata — calibration,
+threshold, rule precisions, features; see :mod:`finwatch.registry`), the rules version, the data manifest hash,
 its score and rank, the typologies suspected, its reasons in plain language (rules that fired with their
 citations, then the model's strongest contributions), the transactions that support them and the temporal cycles
 the account is on. A lead's id depends only on its subject, so the same account keeps its id across runs; a lead
@@ -14,7 +16,10 @@ The run summary (run.json) says under ``notes`` which rules cannot fire because 
 need (:func:`finwatch.rules.unmet_needs`): a store of exports alone has no accounts table, for example.
 
 Same store content, model, rules, configuration, time and budget → the same run id and byte-identical leads,
-wherever the store and the run folder are.
+wherever the store and the run folder are; a change to anything scoring reads of the model gives another run id.
+run.json also records the model's version digest (``model_digest``, which :mod:`finwatch.registry` checks on
+loading). With a signing key configured (the registry's: ``$FINWATCH_SIGNING_KEY_FILE`` or
+``$FINWATCH_SIGNING_KEY``), run.json is signed.
 """
 
 from __future__ import annotations
@@ -35,7 +40,7 @@ from finwatch.explain import merge, model_reasons, rule_reasons
 from finwatch.features import Features, build_account_features
 from finwatch.registry import LoadedModel, Registry
 from finwatch.rules import RulePack, evaluate, load_rules, unmet_needs
-from finwatch.runs import RunFolder
+from finwatch.runs import RunFolder, run_id_for
 from finwatch.scoring import alert_count, combine, matrix, rank, rule_scores, rule_weights
 from finwatch.store import Store
 
@@ -45,8 +50,8 @@ LEAD_COLUMNS = (
     "lead_id", "run_id", "rank", "subject_kind", "subject_id", "risk_score", "percentile", "score", "model_score",
     "rules_score", "holder_name", "holder_type", "institution", "total_in_base", "total_out_base",
     "suspicious_amount_base", "first_activity", "last_activity", "counterparties", "channels", "evidence_count",
-    "model", "model_sha256", "rules_version", "data_manifest_sha256", "as_of", "first_raised", "typologies",
-    "rules_fired", "reasons", "evidence_txn_ids", "cycle_paths",
+    "model", "model_sha256", "scoring_digest", "rules_version", "data_manifest_sha256", "as_of", "first_raised",
+    "typologies", "rules_fired", "reasons", "evidence_txn_ids", "cycle_paths",
 )  # fmt: skip
 LIST_SCHEMA: dict[str, Any] = {"typologies": pl.List(pl.String), "rules_fired": pl.List(pl.String),
                "evidence_txn_ids": pl.List(pl.String), "counterparties": pl.List(pl.String),
@@ -100,17 +105,17 @@ def score_run(store: Store, as_of: dt.datetime, registry: Registry, out: Path, c
     scored = _score(features, pack, loaded, settings.budget)
     manifest = store.manifest_sha256()
     model_sha = loaded.metadata["files"]["model.ubj"]
-    run_text = json.dumps([manifest, loaded.ref, model_sha, pack.version, as_of.isoformat(), settings.budget,
-                           config.features.digest()])  # fmt: skip
-    run_id = hashlib.sha256(run_text.encode()).hexdigest()[:16]
+    run_id = run_id_for(manifest, loaded.ref, loaded.scoring_digest, pack.version, as_of.isoformat(), settings.budget,
+                        config.features.digest())  # fmt: skip
     folder = RunFolder.planned(out, as_of)
-    identity = {"run_id": run_id, "model": loaded.ref, "model_sha256": model_sha, "rules_version": pack.version,
+    identity = {"run_id": run_id, "model": loaded.ref, "model_sha256": model_sha,
+                "scoring_digest": loaded.scoring_digest, "rules_version": pack.version,
                 "data_manifest_sha256": manifest, "as_of": as_of.isoformat()}  # fmt: skip
     leads = _leads(scored, features, loaded, identity, folder.first_raised(), config, store.scan("transactions"),
                    store.scan("accounts"))  # fmt: skip
     summary = _summary(scored, features, loaded, identity, leads, store, config, unmet_needs(pack, store))
-    RunFolder.write(out, leads, summary)
-    return Run(run_id, out, leads, summary)
+    written = RunFolder.write(out, leads, summary, key=registry.key)
+    return Run(run_id, out, leads, written.info)
 
 
 def _account_model(registry: Registry, ref: str) -> LoadedModel:
@@ -278,6 +283,7 @@ def _leads(
             "evidence_count": len(evidence),
             "model": identity["model"],
             "model_sha256": identity["model_sha256"],
+            "scoring_digest": identity["scoring_digest"],
             "rules_version": identity["rules_version"],
             "data_manifest_sha256": identity["data_manifest_sha256"],
             "as_of": identity["as_of"],
@@ -305,6 +311,7 @@ def _summary(
     hits = scored.hits
     return {
         **identity,
+        "model_digest": loaded.digest,
         "store": str(store.root.resolve()),
         "store_batches": features.batches,
         "config_sha256": config.digest(),

@@ -1,13 +1,15 @@
 """One self-contained HTML file per scoring run: overview, a lead table, and a case page per lead.
 
-No network: styles, scripts and charts (inline SVG) are all in the file. Every value from the data is escaped.
-Same run → the same bytes.
+No network: styles, scripts and charts (inline SVG) are all in the file. Every value from the data is escaped, its
+control and bidirectional characters shown as visible escapes (:mod:`finwatch.sanitize`). Same run → the same bytes.
+
+The report is written only to a ``.html`` file that is absent or is a finwatch report already (of any run: a page
+carrying :data:`GENERATOR`, or a report written before it did); anything else at that path is refused.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import html
 import json
 import math
 from collections import Counter
@@ -17,17 +19,24 @@ from typing import Any
 import polars as pl
 
 from finwatch._io import atomic_directory, atomic_write_text
+from finwatch.exceptions import OutputExistsError
 from finwatch.runs import RunFolder
+from finwatch.sanitize import html_data, html_text
 from finwatch.store import Store
 
-__all__ = ["build_report", "psi"]
+__all__ = ["GENERATOR", "build_report", "check_target", "psi"]
 
 GRAPH_NEIGHBOURS = 24
 TIMELINE_ROWS = 400
+#: the mark in the head of every page finwatch writes: an existing file is replaced only when it carries it
+GENERATOR = '<meta name="generator" content="finwatch report">'
+#: how a report written before :data:`GENERATOR` begins
+_EARLIER_REPORT = '<!doctype html><html lang="en"><head><meta charset="utf-8"><title>finwatch leads — '
 
 
 def e(value: Any) -> str:
-    return html.escape(str(value), quote=True)
+    """A value from the data in HTML text or a quoted attribute (:func:`finwatch.sanitize.html_text`)."""
+    return html_text(value)
 
 
 def _amount(value: Any) -> str:
@@ -198,11 +207,12 @@ def build_report(run_folder: RunFolder, store_dir: Path | None = None, out: Path
     The case pages are written first, as one folder renamed into place; the index last.
     """
     run = run_folder.info
+    target = out or run_folder.path / "report.html"
+    check_target(target)
     leads = run_folder.leads()
     store = run_folder.store(store_dir)
     as_of = dt.datetime.fromisoformat(run["as_of"])
     start = as_of - dt.timedelta(days=30)
-    target = out or run_folder.path / "report.html"
     cases = target.with_name(f"{target.stem}-cases")
     txns = _transactions(store, leads["subject_id"].to_list(), start, as_of)
     title = f"finwatch run {e(run['run_id'])} as of {e(run['as_of'])}"
@@ -222,6 +232,20 @@ def build_report(run_folder: RunFolder, store_dir: Path | None = None, out: Path
     return target
 
 
+def check_target(target: Path) -> None:
+    """Refuse to write the report over anything but a finwatch report, or to a file that is not ``.html``."""
+    if target.suffix.lower() not in (".html", ".htm"):
+        raise OutputExistsError(f"{target}: the report is an HTML file: give a path ending in .html")
+    if not target.exists():
+        return
+    if not target.is_file():
+        raise OutputExistsError(f"{target}: exists and is not a file")
+    with target.open("rb") as handle:
+        head = handle.read(2048).decode("utf-8", errors="replace")
+    if GENERATOR not in head and not head.startswith(_EARLIER_REPORT):
+        raise OutputExistsError(f"{target}: exists and is not a finwatch report: not overwritten")
+
+
 def _transactions(store: Store, accounts: list[str], start: dt.datetime, end: dt.datetime) -> pl.DataFrame:
     """Every transaction of the lead accounts in (start, end], once per lead account it touches (``account``)."""
     columns = ("txn_id", "ts", "src_account", "dst_account", "amount", "currency", "amount_base", "channel", "mcc",
@@ -235,7 +259,8 @@ def _transactions(store: Store, accounts: list[str], start: dt.datetime, end: dt
 def _page(title: str, body: str, *, script: str = "", back: str | None = None) -> str:
     nav = f'<p class="nav"><a href="{e(back)}">← all leads</a></p>' if back else ""
     return (
-        f'<!doctype html><html lang="en"><head><meta charset="utf-8"><title>{title}</title><style>{CSS}</style>'
+        f'<!doctype html><html lang="en"><head><meta charset="utf-8">{GENERATOR}<title>{title}</title>'
+        f"<style>{CSS}</style>"
         f"</head><body><header><h1>{title}</h1></header><main>{nav}{body}</main>"
         + (f"<script>{script}</script>" if script else "")
         + "</body></html>\n"
@@ -290,9 +315,10 @@ def _lead_table(leads: pl.DataFrame, cases: str) -> str:
                "first raised", "evidence", "holder"]  # fmt: skip
     head = "".join(f'<th onclick="sortTable({i})">{e(h)}</th>' for i, h in enumerate(headers))
     data = [
-        [r["rank"], r["lead_id"], r["subject_id"], r.get("risk_score") or 0.0, r["score"], r["model_score"],
-         r["rules_score"], ", ".join(r["typologies"]), ", ".join(r["rules_fired"]), r["first_raised"][:10],
-         len(r["evidence_txn_ids"]), r.get("holder_name") or ""]
+        [r["rank"], html_data(r["lead_id"]), html_data(r["subject_id"]), r.get("risk_score") or 0.0, r["score"],
+         r["model_score"], r["rules_score"], html_data(", ".join(r["typologies"])),
+         html_data(", ".join(r["rules_fired"])), html_data(r["first_raised"][:10]), len(r["evidence_txn_ids"]),
+         html_data(r.get("holder_name") or "")]
         for r in leads.iter_rows(named=True)
     ]  # fmt: skip
     return (
@@ -303,7 +329,7 @@ def _lead_table(leads: pl.DataFrame, cases: str) -> str:
         f"to sort, a lead to open its case</span></p>"
         f'<table id="leads"><thead><tr>{head}</tr></thead><tbody id="rows"></tbody></table></section>'
         f'<script id="lead-data" type="application/json">{_json(data)}</script>'
-        f"<script>const CASES={_json(cases)};</script>"
+        f"<script>const CASES={_json(html_data(cases))};</script>"
     )
 
 

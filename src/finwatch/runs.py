@@ -4,16 +4,22 @@ Layout::
 
     <runs>/<run>/
       leads.parquet   leads.csv   leads.json   the ranked leads
-      run.json        written last: run id, versions, the store (absolute path and data manifest hash), figures
+      run.json        written last: run id, versions (the model's digests too), the store (absolute path and data
+                      manifest hash), figures, the sha256 and size of each lead file and, with a signing key, a
+                      signature of run.json's own content
 
-A folder is written in a hidden staging folder beside it and renamed into place (``finwatch._io``), so a folder
-holding ``run.json`` is complete. Runs of one nightly job share a parent folder: :meth:`RunFolder.earlier` finds
-the complete runs beside a run (half-written ``.<name>.partial-*`` folders are never read).
+A folder is written in a hidden staging folder beside it and published in one step (``finwatch._io``): the
+destination holds the old run or the new one, never a part (and, where the file system can exchange two folders
+atomically, never nothing either). Runs of one nightly job share a
+parent folder: :meth:`RunFolder.earlier` finds the published runs beside a run (:attr:`RunFolder.published`);
+staging and retired folders (``.<name>.partial-*``, ``.<name>.old-*``) are never read, and the next write into the
+folder removes those a killed run left.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -23,18 +29,21 @@ from typing import Any
 
 import polars as pl
 
-from finwatch._io import atomic_directory, atomic_write_bytes
+from finwatch._io import atomic_directory, atomic_write_bytes, naming_errors, sha256_file
+from finwatch.digest import canonical_json, sign
 from finwatch.exceptions import FinwatchError, StoreError
 from finwatch.store import Store
 
-__all__ = ["LIST_COLUMNS", "RUN_FILE", "RunFolder", "run_folder_for"]
+__all__ = ["LEAD_FILES", "LIST_COLUMNS", "RUN_FILE", "RunFolder", "run_folder_for", "run_id_for", "run_manifest"]
 
 RUN_FILE = "run.json"
 LEADS_FILE = "leads.parquet"
-#: list-valued lead columns: joined with ";" in leads.csv
+#: the lead files whose sha256 and size run.json records (``files``); exports rewrite leads.csv later, the others
+#: never change once published
+LEAD_FILES = (LEADS_FILE, "leads.csv", "leads.json")
+FIXED_FILES = (LEADS_FILE, "leads.json")
+#: list-valued lead columns: JSON arrays in leads.csv (:func:`finwatch.sanitize.csv_list`)
 LIST_COLUMNS = ("typologies", "rules_fired", "evidence_txn_ids", "counterparties", "channels")
-#: a spreadsheet reads a cell starting with one of these as a formula: such cells get a leading apostrophe
-FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 #: JSON-text lead columns: decoded in leads.json
 JSON_COLUMNS = ("reasons", "cycle_paths")
 
@@ -42,6 +51,28 @@ JSON_COLUMNS = ("reasons", "cycle_paths")
 def run_folder_for(as_of: dt.datetime, runs: Path = Path("runs")) -> Path:
     """Where a run as of a time goes unless told: ``<runs>/2026-02-04T000000Z`` (the nightly pipeline's layout)."""
     return runs / f"{as_of.astimezone(dt.UTC):%Y-%m-%dT%H%M%SZ}"
+
+
+def run_id_for(
+    data_manifest_sha256: str,
+    model: str,
+    scoring_digest: str,
+    rules_version: str,
+    as_of: str,
+    budget: float,
+    feature_config_sha256: str,
+) -> str:
+    """A run's id: the same data, model (name@version and its scoring digest, which covers everything scoring reads
+    of it), rules, time, budget and feature settings give the same id; a change to any of them gives another."""
+    text = json.dumps(
+        [data_manifest_sha256, model, scoring_digest, rules_version, as_of, budget, feature_config_sha256]
+    )
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def run_manifest(info: dict[str, Any]) -> bytes:
+    """What a run's signature covers: run.json without its signature, as canonical JSON."""
+    return canonical_json({k: v for k, v in info.items() if k != "signature"})
 
 
 @dataclass(frozen=True)
@@ -54,14 +85,41 @@ class RunFolder:
     def complete(self) -> bool:
         return (self.path / RUN_FILE).is_file() and (self.path / LEADS_FILE).is_file()
 
+    @property
+    def published(self) -> bool:
+        """Whether this is a run as published: a visible folder holding a readable run.json (with a run id and an
+        as-of time), leads.parquet, and every file run.json lists that never changes after publishing, each of its
+        recorded size. A staging or retired folder (``.<name>.partial-*``, ``.<name>.old-*``) or a half-copied run
+        is not. (:func:`finwatch.integrity.verify_run` checks the files' sha256 too.)"""
+        if self.path.name.startswith(".") or not self.path.is_dir() or not self.complete:
+            return False
+        try:
+            info = self.info
+            if not isinstance(info.get("run_id"), str) or not isinstance(info.get("as_of"), str):
+                return False
+            files = info.get("files", {})
+            if not isinstance(files, dict):
+                return False
+            for name in FIXED_FILES:
+                if name not in files:
+                    continue  # a run written before file hashes were recorded
+                entry = files[name]
+                if not isinstance(entry, dict) or (self.path / name).stat().st_size != entry.get("bytes"):
+                    return False
+        except (FinwatchError, OSError):
+            return False
+        return True
+
     @cached_property
     def info(self) -> dict[str, Any]:
         if not self.complete:
             raise FinwatchError(f"{self.path}: not a finwatch run folder (run.json and leads.parquet expected)")
         try:
-            data: dict[str, Any] = json.loads((self.path / RUN_FILE).read_text(encoding="utf-8"))
+            data = json.loads((self.path / RUN_FILE).read_text(encoding="utf-8"))
         except (ValueError, UnicodeDecodeError) as exc:
             raise FinwatchError(f"{self.path / RUN_FILE}: unreadable ({exc})") from None
+        if not isinstance(data, dict):
+            raise FinwatchError(f"{self.path / RUN_FILE}: not a run record")
         return data
 
     @property
@@ -91,17 +149,23 @@ class RunFolder:
         return store
 
     def earlier(self) -> list[RunFolder]:
-        """Complete runs in the same parent folder with an earlier as-of time, oldest first."""
+        """Published runs (:attr:`published`) in the same parent folder with an earlier as-of time, oldest first.
+
+        Hidden folders — a killed run's staging or retired folder — are never looked into; a folder reached twice
+        (a link to a run beside it) counts once.
+        """
+        parent = self.path.parent
+        if not parent.is_dir():
+            return []
+        seen = {self.path.resolve()}
         runs = []
-        for candidate in sorted(self.path.parent.glob(f"*/{RUN_FILE}")):
-            other = RunFolder(candidate.parent)
-            if other.path.resolve() == self.path.resolve() or other.path.name.startswith("."):
+        for child in sorted(parent.iterdir()):
+            if child.name.startswith(".") or child.resolve() in seen:
                 continue
-            try:
-                if other.complete and other.as_of < self.as_of_text:
-                    runs.append(other)
-            except FinwatchError:
-                continue  # an unreadable run is not a run
+            other = RunFolder(child)
+            if other.published and other.as_of < self.as_of_text:
+                seen.add(child.resolve())
+                runs.append(other)
         return sorted(runs, key=lambda r: (r.as_of, r.path.name))
 
     def previous(self) -> RunFolder | None:
@@ -133,16 +197,32 @@ class RunFolder:
 
     # --- writing ---------------------------------------------------------------------------------------------
     @staticmethod
-    def write(path: Path, leads: pl.DataFrame, summary: dict[str, Any]) -> RunFolder:
-        """Write the leads (Parquet, CSV, JSON) and ``run.json`` (last) atomically; same input → same bytes."""
+    def write(path: Path, leads: pl.DataFrame, summary: dict[str, Any], key: bytes | None = None) -> RunFolder:
+        """Write the leads (Parquet, CSV, JSON) and ``run.json`` (last) atomically; same input → same bytes.
+
+        run.json is ``summary`` with the sha256 and size of each lead file as written (``files``, replacing any
+        given) and, with a signing ``key``, a signature of its content (:func:`run_manifest`) under ``signature``.
+        A failed write names the file and the reason ("runs/x/leads.parquet: No space left on device").
+        """
         with atomic_directory(path, marker=RUN_FILE) as staging:
-            leads.write_parquet(staging / LEADS_FILE)
-            _flat(_drafts(staging, leads)).write_csv(staging / "leads.csv")
+            with naming_errors(staging / LEADS_FILE):
+                leads.write_parquet(staging / LEADS_FILE)
+            with naming_errors(staging / "leads.csv"):
+                _flat(_drafts(staging, leads)).write_csv(staging / "leads.csv")
             records = [
                 {k: (json.loads(v) if k in JSON_COLUMNS else v) for k, v in row.items()} for row in leads.to_dicts()
             ]
-            (staging / "leads.json").write_text(json.dumps(records, indent=2, sort_keys=True) + "\n", encoding="utf-8")
-            (staging / RUN_FILE).write_text(json.dumps(summary, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+            with naming_errors(staging / "leads.json"):
+                text = json.dumps(records, indent=2, sort_keys=True) + "\n"
+                (staging / "leads.json").write_text(text, encoding="utf-8")
+            info = {k: v for k, v in summary.items() if k not in ("files", "signature")}
+            info["files"] = {name: {"sha256": sha256_file(staging / name), "bytes": (staging / name).stat().st_size}
+                             for name in LEAD_FILES}  # fmt: skip
+            info = json.loads(json.dumps(info))  # as a reader will see it
+            if key is not None:
+                info["signature"] = sign(key, "run", run_manifest(info))
+            with naming_errors(staging / RUN_FILE):
+                (staging / RUN_FILE).write_text(json.dumps(info, indent=2, sort_keys=True) + "\n", encoding="utf-8")
         return RunFolder(path)
 
 
@@ -158,19 +238,17 @@ def _drafts(folder: Path, leads: pl.DataFrame) -> pl.DataFrame:
 
 
 def _flat(leads: pl.DataFrame) -> pl.DataFrame:
-    """leads.csv for a case system: lists joined with ";", reasons as their sentences with citations joined with
-    " | ", and every text cell safe to open in a spreadsheet (a cell that would start a formula is quoted)."""
-    flat = leads.with_columns(
-        *(pl.col(c).list.join(";") for c in LIST_COLUMNS if c in leads.columns),
-        reasons=pl.col("reasons").map_elements(_reason_text, return_dtype=pl.String),
-    )
+    """leads.csv for a case system: reasons as their sentences with citations joined with " | ", lists as JSON arrays,
+    and every text cell and list element safe to open in a spreadsheet (:func:`finwatch.sanitize.csv_cell`: control
+    and bidirectional characters as visible escapes, an apostrophe before what would start a formula)."""
+    from finwatch.sanitize import csv_cell, csv_list
+
+    flat = leads.with_columns(reasons=pl.col("reasons").map_elements(_reason_text, return_dtype=pl.String))
+    lists = [c for c in LIST_COLUMNS if c in flat.columns]
     text = [c for c, t in flat.schema.items() if t == pl.String]
     return flat.with_columns(
-        pl.when(pl.any_horizontal([pl.col(c).str.starts_with(p) for p in FORMULA_STARTS]))
-        .then(pl.lit("'") + pl.col(c))
-        .otherwise(pl.col(c))
-        .alias(c)
-        for c in text
+        *(pl.Series(c, [csv_list(v) for v in flat[c].to_list()], dtype=pl.String) for c in lists),
+        *(pl.Series(c, [csv_cell(v) for v in flat[c].to_list()], dtype=pl.String) for c in text),
     )
 
 

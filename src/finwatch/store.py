@@ -48,6 +48,7 @@ TABLES = ("transactions", "accounts", "labels", "quarantine", "fx")
 PARQUET: dict[str, Any] = {"compression": "zstd", "compression_level": 3}
 PARQUET_POLARS: dict[str, Any] = {"compression": "zstd", "compression_level": 1, "statistics": True}
 _BATCH_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
+_OWN = {".lock", ".staging"}  # what a store folder holds while a first batch is being written
 
 QUARANTINE_SCHEMA = pl.Schema(
     {
@@ -94,8 +95,12 @@ class Store:
             raise StoreError(f"{self.root}: store format {data.get('format')!r} is not supported")
         return StoreSettings(data["base_currency"], data.get("pseudonym_key_id"))
 
-    def ensure(self, settings: StoreSettings) -> None:
-        """Create the store with ``settings``, or check an existing one was made with the same."""
+    def check(self, settings: StoreSettings) -> None:
+        """Check that batches written with ``settings`` may go into this store; writes nothing.
+
+        An existing store must have the same settings; a folder that is not a store must be empty (but for a lock
+        file or a staging folder a killed first ingest left behind).
+        """
         if self.exists:
             current = self.settings()
             if current.base_currency != settings.base_currency:
@@ -106,16 +111,34 @@ class Store:
                 have = "no pseudonym key" if current.pseudonym_key_id is None else "a different pseudonym key"
                 raise StoreError(f"{self.root}: the store was written with {have}; ids would not match")
             return
-        if self.root.exists() and any(self.root.iterdir()):
+        if self.root.exists() and not self.root.is_dir():
+            raise StoreError(f"{self.root}: not a folder")
+        if self.root.exists() and any(p.name not in _OWN for p in self.root.iterdir()):
             raise StoreError(f"{self.root}: folder is not empty and is not a finwatch store")
+
+    def ensure(self, settings: StoreSettings) -> None:
+        """Create the store with ``settings``, or check an existing one was made with the same."""
+        self.check(settings)
+        if not self.exists:
+            self._create(settings)
+
+    def _create(self, settings: StoreSettings) -> None:
         self.root.mkdir(parents=True, exist_ok=True)
         atomic_write_text(self.root / "store.json", json.dumps(settings.to_json(), indent=2, sort_keys=True) + "\n")
 
     @contextmanager
     def lock(self) -> Iterator[None]:
-        """One writer at a time (an advisory lock on ``store/.lock``)."""
+        """One writer at a time (an advisory lock on ``store/.lock``).
+
+        When the store did not exist and nothing was committed while the lock was held (no ``store.json``), the
+        lock file and the folders made for it are removed again: a refused first ingest leaves nothing behind.
+        """
+        made = [p for p in (self.root, *self.root.parents) if not p.exists()]  # the folders mkdir will make
+        was_store = self.exists
         self.root.mkdir(parents=True, exist_ok=True)
-        with (self.root / ".lock").open("a") as handle:
+        lock_file = self.root / ".lock"
+        made_lock = not lock_file.exists()
+        with lock_file.open("a") as handle:
             try:
                 fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
@@ -123,6 +146,18 @@ class Store:
             try:
                 yield
             finally:
+                if not was_store and not self.exists:
+                    shutil.rmtree(self.root / ".staging", ignore_errors=True)
+                    if made_lock:
+                        lock_file.unlink(missing_ok=True)
+                    for sub in sorted(self.root.rglob("*"), reverse=True):  # the empty folders of a failed commit
+                        if sub.is_dir() and not any(sub.iterdir()):
+                            sub.rmdir()
+                    for folder in made:  # deepest first; a folder someone else filled meanwhile stays
+                        try:
+                            folder.rmdir()
+                        except OSError:
+                            break
                 fcntl.flock(handle, fcntl.LOCK_UN)
 
     # --- manifests ----------------------------------------------------------------------------------------
@@ -356,16 +391,26 @@ class Store:
                 staged[table] = [(target, f"{table}/{batch}.parquet")]
         return self.commit(batch, staged, manifest)
 
-    def commit(self, batch: str, staged: dict[str, list[tuple[Path, str]]], manifest: dict[str, Any]) -> Path:
+    def commit(
+        self,
+        batch: str,
+        staged: dict[str, list[tuple[Path, str]]],
+        manifest: dict[str, Any],
+        settings: StoreSettings | None = None,
+    ) -> Path:
         """Move staged files into place, then write the manifest (the commit point) atomically.
 
         ``staged`` maps a table to ``(staged file, path relative to the store)`` pairs. The manifest gets the
         batch id, the files with their sha256 and rows, and ``sequence``: 1 + the highest of the other batches,
-        which orders batches by commit (batch ids are hashes), with no clock involved.
+        which orders batches by commit (batch ids are hashes), with no clock involved. A new store gets its
+        ``store.json`` (``settings``) just before the manifest. When anything fails before the manifest is written,
+        the files moved into place (and a ``store.json`` written now) are removed again and the error raised.
         """
         _check_batch(batch)
         sequence = 1 + max((int(m.get("sequence", 0)) for m in self.manifests() if m["batch"] != batch), default=0)
         entries: list[dict[str, Any]] = []
+        moved: list[Path] = []
+        created = False
         try:
             for table, items in sorted(staged.items()):
                 for source, relative in items:
@@ -377,12 +422,22 @@ class Store:
                     )  # fmt: skip
                     fsync_path(source)
                     os.replace(source, target)
+                    moved.append(target)
             _fsync_dir_tree(self.root, [str(e["path"]) for e in entries])
             manifest = {**manifest, "batch": batch, "sequence": sequence,
                         "files": sorted(entries, key=lambda e: (e["table"], e["path"]))}  # fmt: skip
+            if settings is not None and not self.exists:
+                self._create(settings)
+                created = True
             path = self.root / "manifests" / f"{batch}.json"
             path.parent.mkdir(parents=True, exist_ok=True)
             atomic_write_text(path, json.dumps(manifest, indent=2, sort_keys=True) + "\n")
+        except BaseException:
+            for target in moved:  # not committed: no file of this batch stays where readers look
+                target.unlink(missing_ok=True)
+            if created:
+                (self.root / "store.json").unlink(missing_ok=True)
+            raise
         finally:
             self._manifests = None
         shutil.rmtree(self.root / ".staging" / batch, ignore_errors=True)

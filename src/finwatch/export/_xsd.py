@@ -8,7 +8,10 @@ its simple type refuses. The validator is run afterwards as the authority on val
 did not (it stops at the first missing child of each parent) is added.
 
 Values can be marked as placeholders (:class:`Placeholder`: written because the mapping said so where the data had
-nothing); the writer returns where each one went so a draft says which of its fields an analyst must check.
+nothing); the writer returns where each one went so a draft says which of its fields an analyst must check. Every
+value is written through :func:`finwatch.sanitize.xml_text`: a character XML cannot hold (a NUL, an escape
+character) or a control that changes how text reads (a right-to-left override) is written as a visible escape
+(``\\x1b``, ``\\u202e``), and the writer returns where each such value went (``altered``).
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from typing import Any
 from lxml import etree
 
 from finwatch.exceptions import FinwatchError
+from finwatch.sanitize import xml_text
 
 __all__ = ["GoamlSchema", "Placeholder", "Problem", "Written"]
 
@@ -54,11 +58,13 @@ class Problem:
 
 @dataclass
 class Written:
-    """A draft and what it lacks: the document, its problems, and where placeholders went."""
+    """A draft and what it lacks: the document, its problems, where placeholders went, and where a value from the
+    data was written with visible escapes for its control or bidirectional characters (``altered``)."""
 
     document: etree._Element
     problems: list[Problem] = field(default_factory=list)
     placeholders: list[dict[str, str]] = field(default_factory=list)
+    altered: list[dict[str, str]] = field(default_factory=list)
 
     @property
     def valid(self) -> bool:
@@ -153,7 +159,8 @@ class GoamlSchema:
         node = etree.Element(root)
         pending: list[_Pending] = []
         placed: list[tuple[etree._Element, str]] = []
-        _Walk(pending, placed).complex(node, decl, data)
+        walk = _Walk(pending, placed)
+        walk.complex(node, decl, data)
         tree = node.getroottree()
         problems = [Problem(_join(tree.getpath(p.node), p.suffix), p.kind, p.reason) for p in pending]
         seen: dict[tuple[str, str, str], None] = {}
@@ -161,7 +168,10 @@ class GoamlSchema:
             collapsed = re.sub(r"\[\d+\]", "[*]", tree.getpath(where))
             seen.setdefault((collapsed, where.text or "", source))
         placeholders = [{"path": p, "value": v, "source": s} for p, v, s in seen]
-        return Written(node, problems, placeholders)
+        altered = [
+            {"path": _join(tree.getpath(where), suffix), "value": value} for where, suffix, value in walk.altered
+        ]
+        return Written(node, problems, placeholders, altered)
 
     def validate(self, written: Written) -> Written:
         """Add what the validator finds that the walk did not (its own first error per parent is already listed)."""
@@ -180,6 +190,15 @@ class _Walk:
     def __init__(self, pending: list[_Pending], placed: list[tuple[etree._Element, str]]) -> None:
         self.pending = pending
         self.placed = placed
+        self.altered: list[tuple[etree._Element, str, str]] = []  # (element, "@attribute" or "", value written)
+
+    def text(self, node: etree._Element, suffix: str, value: Any) -> str:
+        """``value`` as XML text (:func:`finwatch.sanitize.xml_text`), remembered where it had to be altered."""
+        raw = str(value)
+        text = xml_text(raw)
+        if text != raw:
+            self.altered.append((node, suffix, text))
+        return text
 
     def complex(self, node: etree._Element, decl: Any, data: Mapping[str, Any]) -> None:
         xsd_type = decl.type
@@ -192,7 +211,7 @@ class _Walk:
                     self.pending.append(_Pending(node, f"@{attribute.local_name}", "missing",
                                                  f"missing: attribute {attribute.local_name} is required"))  # fmt: skip
                 continue
-            node.set(str(attribute.local_name), str(value))
+            node.set(str(attribute.local_name), self.text(node, f"@{attribute.local_name}", value))
         used: set[str] = set()
         if xsd_type.content is not None and not xsd_type.has_simple_content():
             self.group(node, xsd_type.content, data, used, repeat=False)
@@ -259,7 +278,7 @@ class _Walk:
                     continue
                 self.complex(child, decl, item)
                 continue
-            text = str(item)
+            text = self.text(child, "", item)
             child.text = text
             if isinstance(item, Placeholder):
                 self.placed.append((child, item.source))

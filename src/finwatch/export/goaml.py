@@ -18,7 +18,11 @@ schema lists it.
 Everything the schema requires comes from the data or the mapping, or the draft lists it as missing:
 ``validation.json`` names, per lead, every missing or invalid field with its path (found in one pass by walking
 the schema's content models, then confirmed by the validator), and every place a mapping default or stand-in was
-written. Drafts are for an analyst to complete and file, never sent automatically.
+written. A value from the data with characters XML cannot hold or that change how text reads (a NUL, an escape
+character, a right-to-left override) is written with visible escapes (``\\x00``, ``\\u202e``:
+:func:`finwatch.sanitize.xml_text`), so that every lead gets its draft; ``validation.json`` lists each such field
+under ``altered``. The narrative file gets the same escapes. Drafts are for an analyst to complete and file, never
+sent automatically.
 """
 
 from __future__ import annotations
@@ -42,6 +46,7 @@ from finwatch.export._mapping import GoamlMapping, check_mapping, load_mapping
 from finwatch.export._xsd import GoamlSchema, Placeholder, Written
 from finwatch.export.narrative import PERIOD, narrative
 from finwatch.runs import RunFolder
+from finwatch.sanitize import xml_text
 from finwatch.store import Store
 
 __all__ = ["BIC", "GoamlDraft", "draft", "export_goaml"]
@@ -405,7 +410,7 @@ def export_goaml(
             written = draft(lead, evidence, accounts, mapping, schema, base=base, text=text)
             xml = etree.tostring(written.document, xml_declaration=True, encoding="UTF-8", pretty_print=True)
             (staging / f"{lead['lead_id']}.xml").write_bytes(bytes(xml))
-            (staging / f"{lead['lead_id']}.txt").write_text(text, encoding="utf-8")
+            (staging / f"{lead['lead_id']}.txt").write_text(xml_text(text), encoding="utf-8")
             results[lead["lead_id"]] = written
         report = {
             "schema": schema.path.name,
@@ -423,7 +428,8 @@ def export_goaml(
 
 def _entry(written: Written) -> dict[str, Any]:
     problems = [p.to_json() for p in written.problems]
-    return {"valid": written.valid, "problems": problems, "placeholders": written.placeholders}
+    return {"valid": written.valid, "problems": problems, "placeholders": written.placeholders,
+            "altered": written.altered}  # fmt: skip
 
 
 # --- reading the store -------------------------------------------------------------------------------------------

@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import datetime as dt
+import errno
 import json
+import os
+import re
+import stat
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -26,9 +30,12 @@ __all__ = [
     "Source",
     "conform_accounts",
     "conform_parsed",
+    "control_reason",
     "duckdb_connection",
     "fetch",  # re-exported for the adapters
     "ingest_date",
+    "not_a_file",
+    "wrapped_os_error",
 ]
 
 AMOUNT: pl.DataType = pl.Decimal(38, AMOUNT_SCALE)
@@ -207,3 +214,63 @@ def sql_values(mapping: dict[str, str]) -> str:
         if "'" in text:
             raise ValueError(f"lookup constant {text!r} must not contain a quote")
     return ", ".join(f"('{k}', '{v}')" for k, v in mapping.items())
+
+
+#: C0 control characters other than tab, line feed and carriage return: never part of a stored text field
+CONTROL_CLASS = r"[\x00-\x08\x0B\x0C\x0E-\x1F]"
+
+
+def control_reason(columns: list[str]) -> pl.Expr:
+    """Why a record cannot be stored because a text field holds a control character (the first such column), or
+    null. A NUL or escape character in an account id or a name would make a phantom account or hide text."""
+    reason: pl.Expr = pl.lit(None, pl.String)
+    for name in reversed(columns):
+        reason = (
+            pl.when(pl.col(name).str.contains(CONTROL_CLASS).fill_null(False))
+            .then(pl.lit(f"control character in {name} (text fields may hold tab and line breaks only)"))
+            .otherwise(reason)
+        )
+    return reason
+
+
+_KINDS = {stat.S_IFCHR: "a character device", stat.S_IFBLK: "a block device", stat.S_IFIFO: "a FIFO (named pipe)",
+          stat.S_IFSOCK: "a socket"}  # fmt: skip
+
+
+def not_a_file(path: Path, folder_ok: bool = False) -> str | None:
+    """Why ``path`` cannot be read as an export (a device, a FIFO, a socket; a folder unless ``folder_ok``), or None
+    (a regular file, or nothing there: reading it then says so). Reading a device or a FIFO never ends."""
+    try:
+        mode = os.stat(path).st_mode
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        return f"cannot be read ({exc.strerror})"
+    if stat.S_ISREG(mode) or (folder_ok and stat.S_ISDIR(mode)):
+        return None
+    if stat.S_ISDIR(mode):
+        return "is a folder, not a file"
+    return f"is {_KINDS.get(stat.S_IFMT(mode), 'something else')}, not a regular file"
+
+
+_ERRNO = re.compile(r"(?:os error|errno|\[Errno)\s*(\d+)", re.IGNORECASE)
+_KNOWN = (errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM, errno.EIO, errno.EFBIG, errno.EMFILE,
+          errno.ENFILE, errno.ENOMEM)  # fmt: skip
+
+
+def wrapped_os_error(exc: BaseException) -> tuple[int, str] | None:
+    """``(errno, strerror)`` of the system error behind ``exc``: an ``OSError``, or a library's error that wraps one
+    in its message (Polars' ``ComputeError`` "... (os error 28)", DuckDB's ``IOException``, pyarrow's
+    ``ArrowIOError``); None when ``exc`` is about something else."""
+    if isinstance(exc, OSError) and exc.errno:
+        return exc.errno, exc.strerror or os.strerror(exc.errno)
+    text = str(exc)
+    found = _ERRNO.search(text)
+    if found and int(found[1]) in errno.errorcode:
+        return int(found[1]), os.strerror(int(found[1]))
+    for code in _KNOWN:
+        if os.strerror(code).lower() in text.lower():
+            return code, os.strerror(code)
+    if isinstance(exc, OSError):
+        return errno.EIO, text.strip().splitlines()[0] if text.strip() else os.strerror(errno.EIO)
+    return None

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import csv
 import io
-import tempfile
 import tomllib
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -24,7 +23,7 @@ from typing import Any, Protocol, TypeVar
 import polars as pl
 
 from finwatch.exceptions import ConfigError, InputError
-from finwatch.ingest._base import Source, duckdb_connection
+from finwatch.ingest._base import Source, duckdb_connection, not_a_file
 from finwatch.ingest._text import decode_utf8, read_csv
 
 __all__ = [
@@ -133,6 +132,8 @@ def resolve(option: Path | None, load: Callable[[str, str], M], known: dict[str,
         return None
     if str(option) in known:
         return known[str(option)]
+    if problem := not_a_file(Path(option)):  # a FIFO or a device would be read forever
+        raise ConfigError(f"--mapping {option}: {problem}")
     try:
         text = Path(option).read_text(encoding="utf-8")
     except OSError as exc:
@@ -182,10 +183,9 @@ class MappedRows:
 def read_mapped(source: Source, data: bytes, mapping: Layout, roles: tuple[str, ...]) -> MappedRows:
     """Read an export through ``mapping``: a missing mapped column or a repeated header name rejects the file."""
     text = decode_utf8(source, data, mapping.encoding)
-    path = source.path
-    if mapping.encoding.lower().replace("_", "-") not in ("utf-8", "utf8"):
-        data = text.encode("utf-8")  # DuckDB reads UTF-8: hand it a transcoded copy
-        path = _transcoded(data)
+    transcoded = mapping.encoding.lower().replace("_", "-") not in ("utf-8", "utf8")
+    if transcoded:
+        data = text.encode("utf-8")  # DuckDB reads UTF-8: it is handed a transcoded copy
     header = mapping_header(text.split("\n", 1)[0].strip("\r"), mapping)
     missing = sorted({c for c in mapping.columns.values() if c not in header})
     if missing:
@@ -194,11 +194,7 @@ def read_mapped(source: Source, data: bytes, mapping: Layout, roles: tuple[str, 
         repeated = sorted({h for h in header if header.count(h) > 1})
         raise InputError(source.display, f"header names {repeated} appear more than once", row=1)
     con = duckdb_connection()
-    try:
-        read = read_csv(con, source, data, header, delimiter=mapping.delimiter, quote=mapping.quote, path=path)
-    finally:
-        if path != source.path:
-            path.unlink(missing_ok=True)
+    read = read_csv(con, source, data, header, delimiter=mapping.delimiter, quote=mapping.quote, transcoded=transcoded)
     frame = read.frame
     fields = {f"f_{role}": pl.col(name) if name in frame.columns else pl.lit(None, pl.String)
               for role, name in mapping.columns.items()}  # fmt: skip
@@ -210,10 +206,3 @@ def read_mapped(source: Source, data: bytes, mapping: Layout, roles: tuple[str, 
         **fields,
     )
     return MappedRows(rows, read.rejected, header, read.notes)
-
-
-def _transcoded(data: bytes) -> Path:
-    handle = tempfile.NamedTemporaryFile(prefix="finwatch-", suffix=".csv", delete=False)  # noqa: SIM115
-    with handle:
-        handle.write(data)
-    return Path(handle.name)

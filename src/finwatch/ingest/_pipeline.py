@@ -15,30 +15,39 @@ import datetime as dt
 import hashlib
 import json
 import os
+import re
+import shutil
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+import duckdb
 import polars as pl
+import pyarrow as pa
 import pyarrow.parquet as pq
 
 from finwatch import __version__
 from finwatch._io import sha256_file
-from finwatch.exceptions import ConfigError, FinwatchError, InputError, StoreError, UnknownFormatError
+from finwatch.exceptions import ConfigError, InputError, StoreError, UnknownFormatError
 from finwatch.fx import FxTable
 from finwatch.ingest._base import (
+    PARSED_SCHEMA,
     Parsed,
     ParseOptions,
     Source,
     conform_accounts,
     conform_parsed,
+    control_reason,
     duckdb_connection,
     fetch,
+    not_a_file,
+    wrapped_os_error,
 )
 from finwatch.ingest._mapping import shipped_names
 from finwatch.ingest._registry import ADAPTERS, detect, get_adapter
+from finwatch.ingest._text import RAW_LIMIT
 from finwatch.ingest.pseudonym import Pseudonymizer
 from finwatch.schema import ACCOUNT_SCHEMA, LABEL_SCHEMA, Channel, conform, polars_schema
 from finwatch.store import PARQUET, PARQUET_POLARS, QUARANTINE_SCHEMA, Store, StoreSettings, write_partitions
@@ -51,6 +60,8 @@ TS_MAX = dt.datetime(2100, 1, 1, tzinfo=dt.UTC)
 CHANNELS = [c.value for c in Channel]
 #: the quarantine's raw text of a rejected customer record in a pseudonymised store (file and row locate it)
 WITHHELD = "(withheld: customer data in a pseudonymised store; see the file at this row)"
+TEXT_COLUMNS = [name for name, dtype in PARSED_SCHEMA.items() if dtype == pl.String() and not name.startswith("_")]
+_OBJECT_REPR = re.compile(r"<[\w.]+ object at 0x[0-9a-fA-F]+>")  # how Python shows an object without a name
 CONTENT_COLUMNS = ("ts", "src_account", "dst_account", "src_institution", "dst_institution", "amount", "currency",
                    "channel", "description", "chain")  # fmt: skip
 
@@ -130,14 +141,22 @@ class Plan:
 
 
 def _source(path: Path) -> Source:
+    """The input at ``path``, hashed: a regular file, or a folder (its regular files). Anything else (a device, a
+    FIFO, a socket) is refused before it is opened: reading it would never end."""
     if not path.exists():
         raise InputError(str(path), "no such file or folder")
-    if path.is_dir():
-        digest = hashlib.sha256()
-        for child in sorted(p for p in path.rglob("*") if p.is_file()):
-            digest.update(child.relative_to(path).as_posix().encode() + b"\0" + sha256_file(child).encode())
-        return Source(path, digest.hexdigest(), str(path))
-    return Source(path, sha256_file(path), str(path))
+    problem = not_a_file(path, folder_ok=True)
+    if problem:
+        raise InputError(str(path), problem)
+    try:
+        if path.is_dir():
+            digest = hashlib.sha256()
+            for child in sorted(p for p in path.rglob("*") if p.is_file()):
+                digest.update(child.relative_to(path).as_posix().encode() + b"\0" + sha256_file(child).encode())
+            return Source(path, digest.hexdigest(), str(path))
+        return Source(path, sha256_file(path), str(path))
+    except OSError as exc:
+        raise InputError(str(exc.filename or path), f"cannot be read ({exc.strerror or exc})") from None
 
 
 def plan(paths: list[Path], store_dir: Path, options: IngestOptions) -> Plan:
@@ -166,6 +185,8 @@ def plan(paths: list[Path], store_dir: Path, options: IngestOptions) -> Plan:
             else:
                 adapter = get_adapter(options.format)
                 name, detected = adapter.name, f"{adapter.name} (as requested)"
+                if source.path.is_dir() and not adapter.reads_directories:
+                    raise InputError(source.display, f"is a folder: the {adapter.name} format reads a file")
         except (UnknownFormatError, InputError) as exc:
             report.status, report.error = "rejected", str(exc)
             skipped.append(report)
@@ -201,6 +222,8 @@ def _fx_table(store_dir: Path, options: IngestOptions) -> tuple[FxTable, str | N
     rates is the same table. One with other rates is the batch's, with the refusal that :func:`stage` raises for
     a file with amounts to convert. A store whose rates are lost (it predates stored FX tables) refuses them all.
     """
+    if options.fx is not None and (problem := not_a_file(Path(options.fx))):
+        raise ConfigError(f"--fx {options.fx}: {problem}")
     given = FxTable.load(options.fx) if options.fx is not None else None
     store = Store(store_dir)
     try:
@@ -234,6 +257,8 @@ def _parse_settings(parse: ParseOptions) -> dict[str, str]:
 def _file_option(key: str, value: Path) -> str:
     if key == "mapping" and str(value) in shipped_names():  # a shipped mapping is named, not a path
         return f"shipped mapping {value}"
+    if not_a_file(value):  # a device or a FIFO is never hashed (it would never end); the adapter rejects it
+        return "not a file"
     try:
         return f"sha256 {sha256_file(value)}"
     except OSError:  # the adapter that needs it rejects the file; the batch id must still not name the path
@@ -242,31 +267,55 @@ def _file_option(key: str, value: Path) -> str:
 
 # --- staging one file ----------------------------------------------------------------------------------------
 def stage(item: Planned, plan_: Plan) -> FileReport:
-    """Parse, validate and convert one file into the batch's staging folder. Bad input → report, not raise."""
+    """Parse, validate and convert one file into the batch's staging folder. Bad input → report, not raise.
+
+    A failure of the file system (a full disk, a missing permission), also when a library reports it in its own
+    error, raises ``OSError`` naming the file and the system's reason.
+    """
     report = item.report
+    display = item.source.display
     try:
         adapter = ADAPTERS[item.adapter]()
         parsed = adapter.parse(item.source, plan_.options.parse)
     except InputError as exc:
-        report.status, report.error = "rejected", str(exc)
+        report.status, report.error = "rejected", _named(str(exc), display)
         return report
     except ConfigError as exc:  # a mapping that cannot describe this file (unreadable, wrong kind)
-        report.status, report.error = "rejected", f"{item.source.display}: {exc}"
+        report.status, report.error = "rejected", f"{display}: {_named(str(exc), display)}"
         return report
-    except OSError:
-        raise  # the file system failed, not the content: the caller (or the flow's retry) deals with it
     except Exception as exc:  # any other failure to read a file is a rejection, never a traceback
+        if isinstance(exc, OSError) or (
+            isinstance(exc, pl.exceptions.PolarsError | duckdb.Error) and wrapped_os_error(exc) is not None
+        ):  # the file system failed, not the content: the caller (or the flow's retry) deals with it
+            raise _os_error(exc, display, "while reading it") from exc
         if os.environ.get(DEBUG_ENV):
             raise
         message = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
         report.status = "rejected"
-        report.error = f"{item.source.display}: cannot be read as {item.adapter} ({type(exc).__name__}: {message})"
+        report.error = f"{display}: cannot be read as {item.adapter} ({type(exc).__name__}: {_named(message, display)})"
         return report
     report.detected = parsed.detected or report.detected
     report.notes.extend(parsed.notes)
-    _stage_parsed(item, parsed, plan_)
+    try:
+        _stage_parsed(item, parsed, plan_)
+    except (OSError, pl.exceptions.PolarsError, pa.ArrowException, duckdb.Error) as exc:
+        if wrapped_os_error(exc) is None:
+            raise
+        raise _os_error(exc, display, f"while writing its rows to the store {plan_.store}") from exc
     report.status = "staged"
     return report
+
+
+def _named(message: str, display: str) -> str:
+    """``message`` with any Python object's repr (``<_io.BytesIO object at 0x…>``) replaced by the file's name."""
+    return _OBJECT_REPR.sub(lambda _m: display, message)
+
+
+def _os_error(exc: BaseException, where: str, doing: str) -> OSError:
+    """The system error behind ``exc`` as an ``OSError`` naming ``where`` and what was being done, e.g.
+    ``exports/bank.csv: No space left on device (while writing its rows to the store /data/store)``."""
+    code, reason = wrapped_os_error(exc) or (0, str(exc))
+    return OSError(code, f"{reason} ({doing})", where)
 
 
 def _stage_parsed(item: Planned, parsed: Parsed, plan_: Plan) -> None:
@@ -285,7 +334,7 @@ def _stage_parsed(item: Planned, parsed: Parsed, plan_: Plan) -> None:
     lineage = {"source_format": item.adapter, "source_file_sha256": source.sha256}
     merged = rows.filter(pl.col("_merged") & pl.col("_reason").is_null())
     good = rows.filter(pl.col("_reason").is_null() & ~pl.col("_merged"))
-    bad = _with_raw(rows.filter(pl.col("_reason").is_not_null()), item)
+    bad = _clip_raw(_with_raw(rows.filter(pl.col("_reason").is_not_null()), item))
     if pseudo is not None and parsed.personal:  # the raw text of a customer record would name the customer
         bad = bad.with_columns(_raw=pl.lit(WITHHELD))
     item.report.merged_in_file = merged.height
@@ -350,6 +399,16 @@ def _with_raw(bad: pl.DataFrame, item: Planned) -> pl.DataFrame:
     return bad.with_columns(_raw=pl.coalesce(pl.col("_raw"), raw))
 
 
+def _clip_raw(bad: pl.DataFrame) -> pl.DataFrame:
+    """Quarantine keeps at most ``RAW_LIMIT`` characters of a record's text (a 30 MB line is not kept whole)."""
+    size = pl.col("_raw").str.len_chars()
+    return bad.with_columns(
+        _raw=pl.when(size > RAW_LIMIT)
+        .then(pl.format("{}… (cut: {} characters)", pl.col("_raw").str.slice(0, RAW_LIMIT), size))
+        .otherwise(pl.col("_raw"))
+    )
+
+
 def _content_labels(good: pl.DataFrame, label_rows: pl.DataFrame, file: str) -> pl.DataFrame:
     """Transaction and account labels for pattern records, identified by the same content ids as transactions."""
     meta = label_rows.select("source_row", "typology", "instance_id")
@@ -386,7 +445,7 @@ def _validate(rows: pl.DataFrame, options: IngestOptions) -> pl.DataFrame:
         (~pl.col("channel").is_in(CHANNELS) | pl.col("channel").is_null(), "unknown channel"),
         (pl.col("src_account").is_null() & pl.col("dst_account").is_null(), "no account on either side"),
     ]
-    reason = pl.col("_reason")
+    reason = pl.coalesce(pl.col("_reason"), control_reason(TEXT_COLUMNS))  # a NUL in an id: a phantom account
     for condition, text in checks:
         reason = pl.when(reason.is_null() & condition.fill_null(False)).then(pl.lit(text)).otherwise(reason)
     return rows.with_columns(_reason=reason)
@@ -441,17 +500,33 @@ def _ids(rows: pl.DataFrame) -> pl.DataFrame:
         & (pl.col("amount") == pl.col("f_amount"))
         & (pl.col("currency") == pl.col("f_currency"))
     )
-    identical = pl.col("_raw").is_not_null() & (pl.col("_raw") == pl.col("f_raw"))
+    # the same text is the same record only when it also reads as the same transaction: a camt.053 detail without
+    # its own amount has the same text in two entries of other amounts (a conflict, not a duplicate)
+    identical = same & pl.col("_raw").is_not_null() & (pl.col("_raw") == pl.col("f_raw"))
     frame = frame.with_columns(
         _reason=pl.when(repeat & identical)
         .then(pl.format("duplicate of row {} (same record, id {})", pl.col("f_row"), pl.col("txn_id")))
         .when(repeat & ~same)
-        .then(pl.format("conflicts with row {} (same id {}, other time, amount or currency)", pl.col("f_row"),
-                        pl.col("txn_id")))
+        .then(pl.format("conflicts with row {} (same id {}, other {}: {} here, {} at row {})", pl.col("f_row"),
+                        pl.col("txn_id"), _differs(), _key_text(""), _key_text("f_"), pl.col("f_row")))
         .otherwise(pl.col("_reason")),
         _merged=(repeat & same & ~identical).fill_null(False),
     )  # fmt: skip
     return frame.sort("_i").drop("_i", "f_i", "f_row", "f_ts", "f_amount", "f_currency", "f_raw")
+
+
+def _differs() -> pl.Expr:
+    """Which of time, amount and currency differ between a record and the first record of its id (``f_``)."""
+    parts = [pl.when(pl.col(c) != pl.col(f"f_{c}")).then(pl.lit(w)) for c, w in (("ts", "time"), ("amount", "amount"),
+             ("currency", "currency"))]  # fmt: skip
+    return pl.concat_str(parts, separator=", ", ignore_nulls=True)
+
+
+def _key_text(prefix: str) -> pl.Expr:
+    """A record's amount, currency and time as a reason quotes them: ``250.5 EUR on 2026-01-05 09:00:00``."""
+    amount = pl.col(f"{prefix}amount").cast(pl.String).str.replace(r"(\.\d*?)0+$", "${1}").str.strip_suffix(".")
+    return pl.format("{} {} on {}", amount, pl.col(f"{prefix}currency"),
+                     pl.col(f"{prefix}ts").dt.strftime("%Y-%m-%d %H:%M:%S"))  # fmt: skip
 
 
 def _convert(rows: pl.DataFrame, fx: FxTable, options: IngestOptions) -> pl.DataFrame:
@@ -492,7 +567,21 @@ TXN_KEYS = ["txn_id", "ts", "amount", "currency"]  # what decides whether a reco
 
 
 def commit(plan_: Plan, reports: list[FileReport]) -> IngestReport:
-    """Commit the staged files as one batch, or nothing when a file was rejected (unless ``skip_rejected``)."""
+    """Commit the staged files as one batch, or nothing when a file was rejected (unless ``skip_rejected``).
+
+    A new store gets its ``store.json`` with the batch, never before: a refused first ingest writes nothing. A
+    failure of the file system raises ``OSError`` naming the store and the system's reason; nothing is committed.
+    """
+    try:
+        return _commit(plan_)
+    except (OSError, pl.exceptions.PolarsError, pa.ArrowException, duckdb.Error) as exc:
+        if wrapped_os_error(exc) is None:
+            raise
+        files = ", ".join(it.source.display for it in plan_.items if it.report.status == "staged")
+        raise _os_error(exc, str(plan_.store), f"while committing batch {plan_.batch} of {files}") from exc
+
+
+def _commit(plan_: Plan) -> IngestReport:
     store = Store(plan_.store)
     staged = [(i, it) for i, it in enumerate(plan_.items) if it.report.status == "staged"]
     all_reports = [it.report for it in plan_.items] + plan_.skipped
@@ -516,7 +605,8 @@ def commit(plan_: Plan, reports: list[FileReport]) -> IngestReport:
     _note_label_matches(plan_, staged, stored_ids, lambda: _stored_accounts(store, files))
     if files["transactions"]:  # the rates this batch's amount_base were computed with
         files["fx"] = _write_fx(plan_, plan_.fx, out)
-    store.commit(plan_.batch, {k: v for k, v in files.items() if v}, _manifest(plan_, staged, plan_.fx))
+    store.commit(plan_.batch, {k: v for k, v in files.items() if v}, _manifest(plan_, staged, plan_.fx),
+                 settings=_settings(plan_.options))  # fmt: skip
     return IngestReport(str(plan_.store), plan_.batch, all_reports, committed=True)
 
 
@@ -557,26 +647,56 @@ def _keep_new_transactions(plan_: Plan, parts: dict[int, list[Path]], states: pl
 def _quarantine(
     plan_: Plan, staged: Staged, parts: dict[int, list[Path]], states: pl.DataFrame
 ) -> dict[int, pl.DataFrame]:
-    """Per staged file: the records it quarantined while staging, plus those that conflict with an earlier record."""
-    conflicts = states.filter(pl.col("_state") == "conflict").select("txn_id", "_file")
+    """Per staged file: the records it quarantined while staging, plus those that conflict with an earlier record
+    (of the store, or of an earlier file of the batch), with both records' amounts and where the earlier one is."""
+    conflicts = states.filter(pl.col("_state") == "conflict")
+    if conflicts.height:
+        conflicts = conflicts.with_columns(_where=_earlier_records(plan_, conflicts))
     out = {}
     for i, it in staged:
         frame = pl.read_parquet(plan_.staging / f"{i:04d}" / "quarantine.parquet")
-        ids = conflicts.filter(pl.col("_file") == i)["txn_id"]
+        mine = conflicts.filter(pl.col("_file") == i)
         conflicting = (
-            pl.scan_parquet(parts[i]).filter(pl.col("txn_id").is_in(ids.to_list())).collect()
-            if ids.len() else pl.DataFrame()
+            pl.scan_parquet(parts[i]).filter(pl.col("txn_id").is_in(mine["txn_id"].to_list())).collect()
+            if mine.height else pl.DataFrame()
         )  # fmt: skip
         if conflicting.height:
+            earlier = mine.select("txn_id", "f_ts", "f_amount", "f_currency", "f_file", "_where")
+            conflicting = conflicting.join(earlier, on="txn_id", how="left")
             frame = pl.concat([frame, conflicting.select(
                 file=pl.lit(it.source.display), file_sha256=pl.lit(it.source.sha256),
                 source_format=pl.lit(it.adapter), row=pl.col("source_row"),
-                raw=pl.struct(pl.all()).struct.json_encode(),
-                reason=pl.format("conflicts with an earlier record of id {} (other time, amount or currency)",
-                                 pl.col("txn_id")),
+                raw=pl.struct(pl.exclude("f_ts", "f_amount", "f_currency", "f_file", "_where"))
+                .struct.json_encode(),
+                reason=pl.format("conflicts with an earlier record of id {} (other {}: {} here, {} in {})",
+                                 pl.col("txn_id"), _differs(), _key_text(""), _key_text("f_"), pl.col("_where")),
             ).cast(dict(QUARANTINE_SCHEMA))])  # type: ignore[arg-type]  # fmt: skip
         out[i] = frame
     return out
+
+
+def _earlier_records(plan_: Plan, conflicts: pl.DataFrame) -> pl.Expr:
+    """Where the first record of each conflicting id is, as a reason names it: an earlier file of this batch, or the
+    stored batch and input file that hold it (found by id, for the conflicting ids only)."""
+    in_batch = {i: f"{it.source.display} of this batch" for i, it in enumerate(plan_.items)}
+    stored_ids = conflicts.filter(pl.col("f_file") < 0)["txn_id"]
+    in_store: dict[str, str] = {}
+    if stored_ids.len():
+        store = Store(plan_.store)
+        inputs = {str(entry["sha256"]): f"batch {manifest['batch']} ({entry.get('file', '')})"
+                  for manifest in store.manifests() for entry in manifest["inputs"]}  # fmt: skip
+        holders = (
+            store.scan("transactions").filter(pl.col("txn_id").is_in(stored_ids.implode()))
+            .select("txn_id", "source_file_sha256").collect().unique("txn_id", keep="first")
+        )  # fmt: skip
+        in_store = {txn: inputs.get(sha, "an earlier batch") for txn, sha in holders.iter_rows()}
+    return (
+        pl.when(pl.col("f_file") >= 0)
+        .then(
+            pl.col("f_file").replace_strict(in_batch, default="an earlier file of this batch", return_dtype=pl.String)
+        )
+        .otherwise(pl.col("txn_id").replace_strict(in_store, default="an earlier batch", return_dtype=pl.String))
+    )
 
 
 def _count(staged: Staged, states: pl.DataFrame, quarantined: dict[int, pl.DataFrame]) -> None:
@@ -735,20 +855,27 @@ def _states(existing: pl.DataFrame, batch: pl.DataFrame) -> pl.DataFrame:
 
 
 def _cleanup(plan_: Plan) -> None:
-    import shutil
-
     shutil.rmtree(plan_.staging, ignore_errors=True)
+
+
+def _settings(options: IngestOptions) -> StoreSettings:
+    key_id = Pseudonymizer(options.pseudonym_key).key_id if options.pseudonym_key else None
+    return StoreSettings(options.base_currency, key_id)
 
 
 @contextmanager
 def writing(store_dir: Path, options: IngestOptions) -> Iterator[Store]:
-    """Create or check the store, hold its write lock, and clear a killed run's leftovers."""
+    """Check the store (an existing one must have the same settings), hold its write lock, and clear a killed
+    run's leftovers. Nothing is written to a new store until a batch is committed: a run that commits nothing
+    leaves no ``store.json``, lock file or folder behind. The staging folder is removed however the run ends."""
     store = Store(store_dir)
-    key_id = Pseudonymizer(options.pseudonym_key).key_id if options.pseudonym_key else None
-    store.ensure(StoreSettings(options.base_currency, key_id))
+    store.check(_settings(options))
     with store.lock():
         store.remove_orphans()
-        yield store
+        try:
+            yield store
+        finally:
+            shutil.rmtree(store.root / ".staging", ignore_errors=True)
 
 
 def ingest(
@@ -775,6 +902,6 @@ def ingest(
             if progress is not None:
                 progress(total - 1, total, "committing batch")
             return commit(plan_, reports)
-        except FinwatchError:
-            _cleanup(plan_)  # a refused batch leaves nothing behind (a killed one is cleared by the next ingest)
+        except BaseException:
+            _cleanup(plan_)  # a refused or failed batch leaves nothing behind (a killed one: the next ingest clears it)
             raise

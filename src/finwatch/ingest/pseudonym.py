@@ -28,6 +28,7 @@ from typing import Final
 import polars as pl
 
 from finwatch.exceptions import ConfigError
+from finwatch.ingest._base import not_a_file
 from finwatch.schema import HolderType
 
 __all__ = ["IDENTIFYING", "KEY_ENV", "Pseudonymizer", "load_key", "normalised"]
@@ -54,6 +55,8 @@ def load_key(key_file: Path | None, environ: dict[str, str] | None = None) -> by
     """The key from ``key_file`` or, failing that, the environment variable; None when neither is set."""
     env = os.environ if environ is None else environ
     if key_file is not None:
+        if problem := not_a_file(Path(key_file)):  # a FIFO or a device would be read forever
+            raise ConfigError(f"--pseudonym-key-file {key_file}: {problem}")
         try:
             key = Path(key_file).read_bytes().strip()
         except OSError as exc:

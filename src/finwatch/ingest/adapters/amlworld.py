@@ -19,7 +19,7 @@ import polars as pl
 
 from finwatch.exceptions import InputError
 from finwatch.ingest._base import Adapter, Parsed, ParseOptions, Sample, Source, duckdb_connection, fetch, sql_values
-from finwatch.ingest._text import csv_source, decode_utf8, finish_csv
+from finwatch.ingest._text import csv_records, csv_source, decode_utf8, finish_csv
 
 HEADER = ["Timestamp", "From Bank", "Account", "To Bank", "Account", "Amount Received", "Receiving Currency",
           "Amount Paid", "Payment Currency", "Payment Format", "Is Laundering"]  # fmt: skip
@@ -132,8 +132,9 @@ class AmlWorldAdapter(Adapter):
             missing = [h for h in HEADER[:10] if h not in names and not (h == "Account" and "Account.1" in names)]
             raise InputError(source.display, f"missing required AMLworld columns {missing or names}", row=1)
         con = duckdb_connection()
-        source_sql, params = csv_source(source, FIELDS[: len(names)])
-        rows, rejected = finish_csv(con, source, data, _transform(con, source_sql, params, len(names)))
+        with csv_records(source, data, len(names), path=source.path) as records:
+            source_sql, params = csv_source(source, FIELDS[: len(names)], records=records)
+            rows, rejected = finish_csv(con, source, records, _transform(con, source_sql, params, len(names)))
         labels = (
             rows.filter((pl.col("is_laundering") == "1") & pl.col("_reason").is_null())
             .select("source_row", typology=pl.lit("unspecified"), instance_id=pl.lit(None, pl.String))

@@ -77,11 +77,17 @@ class Mapping:
             bad.append(default)
         if bad:
             raise ConfigError(f"mapping {source}: {bad} are not channels ({', '.join(c.value for c in Channel)})")
+        decimal, thousands = str(fmt.get("decimal", ".")), str(fmt.get("thousands", ""))
+        if len(decimal) != 1 or decimal.isalnum() or thousands == decimal or any(c.isalnum() for c in thousands):
+            raise ConfigError(
+                f"mapping {source}: decimal must be one character other than a letter or digit, and "
+                f"thousands another (or empty); got decimal {decimal!r}, thousands {thousands!r}"
+            )
         scope = fmt.get("reference_scope", "institution")
         if scope not in ("global", "institution"):
             raise ConfigError(f"mapping {source}: reference_scope must be 'global' or 'institution'")
         return cls(
-            **layout, decimal=str(fmt.get("decimal", ".")), thousands=str(fmt.get("thousands", "")),
+            **layout, decimal=decimal, thousands=thousands,
             timestamp_format=str(fmt.get("timestamp_format", "%Y-%m-%d %H:%M:%S")),
             timezone=str(fmt.get("timezone", "UTC")), sign=sign, reference_scope=scope, default_channel=default,
             currency=fmt.get("currency"), channels=channels,
@@ -99,17 +105,41 @@ def resolve_mapping(option: Path | None) -> Mapping | None:
     return resolve(option, Mapping.load, shipped_mappings())
 
 
+#: an amount as the mapping writes it, read only when it matches the mapping's number format (amount_pattern)
+AMOUNT_SQL = """case when regexp_full_match(trim(f_{role}), $amount_pattern)
+            then try_cast(replace(replace(trim(f_{role}), $thousands, ''), $decimal, '.') as decimal(38, 18)) end"""
+
+
+def amount_pattern(decimal: str, thousands: str) -> str:
+    """The regular expression (RE2) of an amount written with ``decimal`` and ``thousands`` separators: an optional
+    sign, digits (grouped by threes with the thousands separator, when there is one), then optionally the decimal
+    separator and digits. Any other separator, or one out of place, does not match: with ``decimal = ","``,
+    ``12.50`` is not an amount (and with ``thousands = "."``, ``1.234,56`` is one, ``1.23`` is not)."""
+
+    def literal(text: str) -> str:  # each character as a one-character class: no escaping rules to get wrong
+        return "".join("[" + ("\\" + c if c in "\\]^-[" else c) + "]" for c in text)
+
+    digits = r"\d+" if not thousands else rf"(?:\d+|\d{{1,3}}(?:{literal(thousands)}\d{{3}})+)"
+    point = literal(decimal)
+    return rf"[+-]?(?:{digits}(?:{point}\d*)?|{point}\d+)"
+
+
+def number_format(decimal: str, thousands: str) -> str:
+    """How a reason describes the mapping's number format."""
+    grouping = f"thousands separator {thousands!r}" if thousands else "no thousands separator"
+    return f"expected decimal separator {decimal!r}, {grouping}"
+
+
 SQL = """
 with src as (select * from rows_in),
 parsed as (
     select
         source_row,
         try_strptime(trim(f_timestamp), $ts_format) as ts_local,
-        try_cast(replace(replace(trim(f_amount), $thousands, ''), $decimal, '.') as decimal(38, 18)) as booked,
-        try_cast(replace(replace(trim(f_debit_amount), $thousands, ''), $decimal, '.') as decimal(38, 18)) as debit,
-        try_cast(replace(replace(trim(f_credit_amount), $thousands, ''), $decimal, '.') as decimal(38, 18)) as credit,
-        try_cast(replace(replace(trim(f_instructed_amount), $thousands, ''), $decimal, '.') as decimal(38, 18))
-            as instructed,
+        {booked} as booked,
+        {debit} as debit,
+        {credit} as credit,
+        {instructed} as instructed,
         upper(trim(f_direction)) as marker,
         *
     from src
@@ -155,10 +185,11 @@ select
     case
         when ts_local is null then 'unparsable timestamp ''' || coalesce(f_timestamp, '') || ''' (expected '
             || $ts_format || ')'
-        when $sign <> 'split' and booked is null then 'unparsable amount ''' || coalesce(f_amount, '') || ''''
-        when $sign = 'split' and magnitude is null then 'unparsable debit/credit amounts'
+        when $sign <> 'split' and booked is null
+            then 'unparsable amount ''' || coalesce(f_amount, '') || ''' (' || $number_format || ')'
+        when $sign = 'split' and magnitude is null then 'unparsable debit/credit amounts (' || $number_format || ')'
         when f_instructed_amount is not null and trim(f_instructed_amount) <> '' and instructed is null
-            then 'unparsable instructed amount ''' || f_instructed_amount || ''''
+            then 'unparsable instructed amount ''' || f_instructed_amount || ''' (' || $number_format || ')'
         when nullif(trim(f_account), '') is null then 'missing account'
         when side is null and $sign = 'indicator'
             then 'unknown debit/credit marker ''' || coalesce(f_direction, '') || ''''
@@ -191,13 +222,24 @@ class BankCsvAdapter(Adapter):
         con.register("rows_in", rows_in)
         params = {
             "ts_format": mapping.timestamp_format, "thousands": mapping.thousands, "decimal": mapping.decimal,
+            "amount_pattern": amount_pattern(mapping.decimal, mapping.thousands),
+            "number_format": number_format(mapping.decimal, mapping.thousands),
             "sign": mapping.sign, "debit_values": list(mapping.debit_values),
             "credit_values": list(mapping.credit_values), "scope": mapping.reference_scope, "tz": mapping.timezone,
             "currency": mapping.currency,
         }  # fmt: skip
-        rows = _channels(fetch(con, SQL, params), mapping)
+        rows = _channels(fetch(con, _sql(), params), mapping)
         rows = pl.concat([rows, read.rejected], how="diagonal").sort("source_row")
         return Parsed(rows, f"bank CSV, mapping {mapping.name!r} ({mapping.source})", notes=read.notes)
+
+
+def _sql() -> str:
+    """``SQL`` with each amount read through ``AMOUNT_SQL``."""
+    sql = SQL
+    for name, role in (("booked", "amount"), ("debit", "debit_amount"), ("credit", "credit_amount"),
+                       ("instructed", "instructed_amount")):  # fmt: skip
+        sql = sql.replace(f"{{{name}}}", AMOUNT_SQL.format(role=role))
+    return sql
 
 
 def _channels(rows: pl.DataFrame, mapping: Mapping) -> pl.DataFrame:

@@ -26,9 +26,9 @@ from lxml import etree
 
 from finwatch.exceptions import InputError
 from finwatch.ingest._base import PARSED_SCHEMA, Adapter, Parsed, ParseOptions, Sample, Source, range_problem
+from finwatch.ingest._text import HOSTILE_XML_REASON, refuse_dtd
 
 NS_PATTERN = re.compile(rb"urn:iso:std:iso:20022:tech:xsd:camt\.053\.001\.(\d\d)")
-HOSTILE = re.compile(rb"<!(DOCTYPE|ENTITY)", re.IGNORECASE)
 FAMILY_CHANNEL = {"CNTR": "cash", "CCRD": "card", "RCHQ": "cheque", "ICHQ": "cheque", "RDDT": "ach", "IDDT": "ach"}
 SUBFAMILY_CHANNEL = {"XBCT": "wire", "ESCT": "ach", "AUTT": "ach", "DMCT": "wire", "CWDL": "cash", "CDPT": "cash",
                      "POSD": "card", "SALE": "card", "CCHQ": "cheque", "BOOK": "internal"}  # fmt: skip
@@ -129,6 +129,14 @@ def _extra(text: str | None) -> dict[str, str]:
     return {k.strip().upper(): v.strip() for k, v in pairs if k.strip()}
 
 
+def _context(entry: Flat, indicator: str | None) -> str:
+    """What a detail's text leaves to its entry, as a comment after it: direction, the entry's amount and date (two
+    details of the same text in entries of other amounts are two records, not one repeated)."""
+    amount = " ".join(v for v in (entry.get("Amt"), entry.get("Amt@Ccy")) if v)
+    booked = _first(entry, "BookgDt/DtTm", "BookgDt/Dt", "ValDt/DtTm", "ValDt/Dt")
+    return f"<!-- {' '.join(v for v in (indicator, amount, booked) if v)} -->"
+
+
 class Camt053Adapter(Adapter):
     name = "camt053"
     summary = "ISO 20022 camt.053 bank-to-customer statement (001.02 to 001.08)"
@@ -148,11 +156,7 @@ class Camt053Adapter(Adapter):
         data = source.read_bytes()
         if not data.strip():
             raise InputError(source.display, "file is empty")
-        if HOSTILE.search(data):
-            raise InputError(
-                source.display,
-                "XML with DOCTYPE/ENTITY declarations is refused (entity expansion or external entities)",
-            )
+        refuse_dtd(source, data)  # in the document's own encoding (UTF-16 and UTF-32 too)
         parser = etree.XMLParser(
             resolve_entities=False, no_network=True, load_dtd=False, huge_tree=False, remove_comments=True
         )
@@ -161,6 +165,9 @@ class Camt053Adapter(Adapter):
         except etree.XMLSyntaxError as exc:
             line = exc.lineno if exc.lineno else None
             raise InputError(source.display, f"not well-formed XML: {exc.msg}", row=line) from None
+        info: Any = root.getroottree().docinfo
+        if info.doctype or info.internalDTD is not None:  # whatever the encoding: what the parser itself saw
+            raise InputError(source.display, HOSTILE_XML_REASON)
         statements = root.findall(".//{*}BkToCstmrStmt/{*}Stmt")
         if not statements:
             raise InputError(source.display, "no BkToCstmrStmt/Stmt element: not a camt.053 statement")
@@ -285,5 +292,5 @@ class Camt053Adapter(Adapter):
             "chain": None,
             "source_row": number,
             "_reason": problem,
-            "_raw": etree.tostring(raw_element, encoding="unicode", with_tail=False) + f"<!-- {indicator} -->",
+            "_raw": etree.tostring(raw_element, encoding="unicode", with_tail=False) + _context(entry, indicator),
         }

@@ -62,6 +62,7 @@ from finwatch.ingest._base import (
     duckdb_connection,
     fetch,
     json_raw,
+    not_a_file,
 )
 from finwatch.ingest._text import decode_utf8, read_csv
 
@@ -398,6 +399,8 @@ def _blocks(con: duckdb.DuckDBPyConnection, path: Path | None) -> pl.DataFrame:
     if path is None:
         return empty
     source = Source(Path(path), "", f"{path} (blocks file)")
+    if problem := not_a_file(source.path):  # a FIFO or a device would be read forever
+        raise InputError(source.display, problem)
     try:
         data = source.read_bytes()
     except OSError as exc:

@@ -56,6 +56,7 @@ from finwatch.ingest._base import (
     Sample,
     Source,
     conform_parsed,
+    control_reason,
     duckdb_connection,
     ingest_date,
     json_raw,
@@ -108,6 +109,11 @@ def _text(name: str) -> pl.Expr:
     """A column as trimmed text; empty text is null."""
     value = pl.col(name).cast(pl.String).str.strip_chars()
     return pl.when(value != "").then(value)
+
+
+def _text_columns(frame: pl.DataFrame, names: tuple[str, ...]) -> list[str]:
+    """The text columns among ``names`` (a NUL in one of them would be stored as it is)."""
+    return [n for n in names if frame.schema.get(n) == pl.String()]
 
 
 def _message(exc: Exception) -> str:
@@ -292,13 +298,7 @@ class FinwatchTablesAdapter(Adapter):
         frame = read.frame.with_columns(
             [pl.lit(None, pl.String).alias(c) for c in LABEL_OPTIONAL if c not in read.frame.columns]
         ).select(*LABEL_REQUIRED, *LABEL_OPTIONAL, "source_row")
-        by_line = not any("span lines" in note for note in read.notes)
-        lines = data.split(b"\n")
-        raw = {
-            n: lines[n - 1].decode("utf-8", errors="replace").rstrip("\r")
-            for n in frame["source_row"].to_list()
-            if by_line and 0 < n <= len(lines)
-        }
+        raw = dict(zip(frame["source_row"].to_list(), read.raw(frame["source_row"].to_list()), strict=True))
         frame = frame.with_columns(_raw=pl.col("source_row").replace_strict(raw, default=None, return_dtype=pl.String))
         parsed = self._labels(source, frame, rejected=read.rejected)
         ignored = [c for c in names if c not in (*LABEL_REQUIRED, *LABEL_OPTIONAL)]
@@ -325,7 +325,9 @@ class FinwatchTablesAdapter(Adapter):
             .when(typology.is_null())
             .then(pl.lit("missing typology"))
         )
-        checked = frame.with_columns(_reason=reason)
+        checked = frame.with_columns(
+            _reason=pl.coalesce(reason, control_reason(_text_columns(frame, LABEL_REQUIRED + LABEL_OPTIONAL)))
+        )
         good = checked.filter(pl.col("_reason").is_null())
         default_source = f"{self.name} {Path(source.display).name}"
         labels = good.select(
@@ -368,7 +370,9 @@ class FinwatchTablesAdapter(Adapter):
             .when(status.is_not_null() & ~status.is_in(STATUSES))
             .then(pl.format("unknown status '{}' (one of {})", status, pl.lit(", ".join(STATUSES))))
         )
-        checked = frame.with_columns(_reason=reason)
+        checked = frame.with_columns(
+            _reason=pl.coalesce(reason, control_reason(_text_columns(frame, ACCOUNT_REQUIRED + ACCOUNT_OPTIONAL)))
+        )
         accounts = (
             checked.filter(pl.col("_reason").is_null())
             .with_columns(

@@ -61,11 +61,10 @@ from ofxtools.Parser import OFXTree
 
 from finwatch.exceptions import InputError
 from finwatch.ingest._base import Adapter, Parsed, ParseOptions, Sample, Source, conform_parsed
+from finwatch.ingest._text import refuse_dtd
 
 __all__ = ["OfxAdapter"]
 
-HOSTILE = re.compile(rb"<!\s*(?:DOCTYPE|ENTITY)", re.IGNORECASE)
-HOSTILE_REASON = "XML with DOCTYPE/ENTITY declarations is refused (entity expansion or external entities)"
 START = re.compile(rb"<STMTTRN>")
 END = b"</STMTTRN>"
 STATEMENTS = {"STMTRS": "bank", "CCSTMTRS": "credit card"}
@@ -120,6 +119,19 @@ def _codec(data: bytes) -> str:
     return header.codec if isinstance(header, OFXHeaderV1) else "utf-8"
 
 
+class _Named(io.BytesIO):
+    """The file's bytes, shown as the file's name: the library's messages quote their source."""
+
+    def __init__(self, data: bytes, name: str) -> None:
+        super().__init__(data)
+        self.display = name
+
+    def __repr__(self) -> str:
+        return self.display
+
+    __str__ = __repr__
+
+
 def _parse_error(source: Source, data: bytes, exc: Exception) -> InputError:
     """The library's error as one line, naming the line of the file where the parser stopped."""
     if isinstance(exc, UnicodeDecodeError):
@@ -131,6 +143,7 @@ def _parse_error(source: Source, data: bytes, exc: Exception) -> InputError:
             return InputError(source.display, f"not valid {exc.encoding} (byte 0x{bad:02x})", row=row)
         return InputError(source.display, f"not valid {exc.encoding}")
     message = str(exc.args[0]) if exc.args else type(exc).__name__
+    message = message.replace(f" - {source.display}", "")  # the message names the file first already
     position = re.search(r" - position=\[(\d+):\d+\]$", message)
     line: int | None = None
     if position:
@@ -277,13 +290,14 @@ class OfxAdapter(Adapter):
         data = source.read_bytes()
         if not data.strip():
             raise InputError(source.display, "file is empty")
-        if b"\x00" in data[:65536]:
-            raise InputError(source.display, "binary data (NUL bytes), not a text export")
-        if HOSTILE.search(data):
-            raise InputError(source.display, HOSTILE_REASON)
+        nul = data.find(b"\x00")  # anywhere: the library would read a NUL into a field
+        if nul >= 0:
+            raise InputError(source.display, "binary data (NUL bytes), not a text export",
+                             row=data.count(b"\n", 0, nul) + 1)  # fmt: skip
+        refuse_dtd(source, data)
         tree = OFXTree()
         try:
-            tree.parse(io.BytesIO(data))
+            tree.parse(_Named(data, source.display))
         except (SyntaxError, ValueError, UnicodeError, IndexError, KeyError, TypeError, AssertionError) as exc:
             raise _parse_error(source, data, exc) from None
         root = tree.getroot()
