@@ -19,6 +19,7 @@ from typing import Annotated, Any
 from pydantic import Field
 
 from finwatch._io import atomic_write_text
+from finwatch._paths import check_writable
 from finwatch.config import load_config
 from finwatch.exceptions import ConfigError, FinwatchError
 from finwatch.flowrun import command, finwatch_flow, finwatch_task, summary_artifact
@@ -85,6 +86,8 @@ def ingest_flow(
     key = load_key(Path(pseudonym_key_file) if pseudonym_key_file else None)
     options = ingest_options(settings, parse, key)
     target = Path(store)
+    if report:
+        check_writable(Path(report), "--report")  # before anything is committed
     with writing(target, options):
         plan_ = plan_task([Path(p) for p in paths], target, options)
         reports = [stage_task(plan_, i) for i in range(len(plan_.items))]

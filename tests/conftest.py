@@ -93,6 +93,15 @@ def scored(small_world_dir: tuple[World, Path], tmp_path_factory: pytest.TempPat
     return store, registry
 
 
+def finwatch(*args: str, cwd: Path | None = None, env: dict[str, str] | None = None, timeout: float = 600) -> Any:
+    """The ``finwatch`` command in a child process (``env``: the whole environment; default: this one's)."""
+    import subprocess
+    import sys
+
+    return subprocess.run([sys.executable, "-m", "finwatch", *args], capture_output=True, text=True, cwd=cwd,
+                          env=env, timeout=timeout, check=False)  # fmt: skip
+
+
 def run_score(
     store: Path, as_of: Any, registry: Registry, out: Path, model: str = "finwatch@champion", budget: float = 0.01
 ) -> Any:

@@ -43,6 +43,17 @@ def test_ingest_flow_stages_each_file_and_commits(tmp_path: Path) -> None:
     assert flow.summary(again)[0].startswith(f"nothing new to ingest into {tmp_path / 's'}")
 
 
+@pytest.mark.usefixtures("prefect_harness")
+def test_the_ingest_flow_refuses_a_report_it_could_not_write_before_committing(tmp_path: Path) -> None:
+    flow = load_flow("ingest")
+    files = [str(p) for p in sorted((FIXTURES / "camt053").glob("*.xml"))]
+    report = tmp_path / "missing" / "r.json"
+    state = flow.ingest_flow(paths=files, store=str(tmp_path / "s"), report=str(report), return_state=True)
+    assert state.is_failed()
+    assert state.message == f"--report {report}: the folder {report.parent} does not exist"
+    assert not (tmp_path / "s").exists()  # nothing committed
+
+
 def test_io_failures_are_retried_but_bad_content_and_missing_files_are_not() -> None:
     from finwatch.flowrun import io_failure
 

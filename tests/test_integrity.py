@@ -16,16 +16,16 @@ import pytest
 
 from finwatch._io import _swap, atomic_directory, atomic_write_bytes, atomic_write_text
 from finwatch.dataset import end_of_data
-from finwatch.digest import KEY_ENV, KEY_FILE_ENV, MIN_KEY_BYTES, canonical_json, key_id, load_signing_key
+from finwatch.digest import KEY_ENV, KEY_FILE_ENV, canonical_json, key_id, load_signing_key
 from finwatch.exceptions import ConfigError, FinwatchError, user_message
 from finwatch.integrity import verify_model, verify_run
 from finwatch.registry import Registry, RegistryError
 from finwatch.runs import RunFolder, run_id_for
 from finwatch.store import Store
-from tests.conftest import run_score
+from tests.conftest import finwatch, run_score
 
-KEY = b"k" * MIN_KEY_BYTES
-OTHER_KEY = b"o" * MIN_KEY_BYTES
+KEY = b"7d0c0eced878e96722bff98b0454d0e6e65247113a6a5b6709dc380c6dc0f05d"
+OTHER_KEY = b"3c52902cee947cc33176d0ce236cac53e3cf77167b37e43fe58a9cd0e77c2e1c"
 
 # A writer that dies (SIGKILL: no clean-up code runs) at a chosen point of publishing `target`.
 KILLED_WRITER = """
@@ -362,3 +362,94 @@ def test_verify_model_lists_its_checks_and_canonical_json_ignores_formatting(tmp
     assert canonical_json({"b": 1, "a": [1.5, "é"]}) == b'{"a":[1.5,"\\u00e9"],"b":1}'
     with pytest.raises(RegistryError, match="no model named"):
         verify_model(Registry(tmp_path, key_from_env=False), "none")
+
+
+# --- the commands --------------------------------------------------------------------------------------------------
+def clean_env(**extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FINWATCH_")}
+    return {**env, **extra}
+
+
+def test_models_verify_and_runs_verify_exit_0_when_intact_1_when_changed_2_when_not_found(
+    signed: tuple[Path, Registry, Path], tmp_path: Path
+) -> None:
+    store, registry, folder = signed
+    key_file = tmp_path / "key"
+    key_file.write_bytes(KEY + b"\n")
+    env = clean_env()
+    models = ["--models", str(registry.root), "--key-file", str(key_file)]
+    done = finwatch("models", "verify", "finwatch@1", *models, "--json", str(tmp_path / "m.json"), env=env)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert any(line.split()[:2] == ["ok", "signature"] and "valid" in line for line in done.stdout.splitlines())
+    assert "verified" in done.stdout.splitlines()[-2]
+    assert json.loads((tmp_path / "m.json").read_text())["ok"] is True
+    done = finwatch("runs", "verify", str(folder), "--store", str(store), *models, env=env)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert done.stdout.splitlines()[-1].endswith("verified")
+    # the signing key from the environment, as the registry takes it
+    assert finwatch("runs", "verify", str(folder), "--models", str(registry.root),
+                    env=clean_env(FINWATCH_SIGNING_KEY=KEY.decode())).returncode == 0  # fmt: skip
+    # another key: the signatures fail, exit 1, each failed check on its own line
+    other = tmp_path / "other"
+    other.write_bytes(OTHER_KEY)
+    done = finwatch("runs", "verify", str(folder), "--models", str(registry.root), "--key-file", str(other), env=env)
+    assert done.returncode == 1
+    failed = [line for line in done.stdout.splitlines() if line.startswith("FAILED")]
+    assert {line.split()[1] for line in failed} == {"run", "model"}  # run signature, model signature
+    assert "Traceback" not in done.stderr
+    # a model whose threshold was edited: its checks fail by name
+    models_copy = tmp_path / "models"
+    shutil.copytree(registry.root, models_copy)
+    meta_path = models_copy / "finwatch" / "1" / "metadata.json"
+    meta = json.loads(meta_path.read_text())
+    meta["threshold"] = 0.0
+    meta_path.write_text(json.dumps(meta, indent=2, sort_keys=True) + "\n")
+    done = finwatch("models", "verify", "finwatch@1", "--models", str(models_copy), "--key-file", str(key_file),
+                    "--json", str(tmp_path / "bad.json"), env=env)  # fmt: skip
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert "FAILED" in done.stdout
+    assert "check(s) failed" in done.stdout
+    assert json.loads((tmp_path / "bad.json").read_text())["ok"] is False
+    # what cannot be found: exit 2 and one line
+    for args in (["models", "verify", "nosuch@1", "--models", str(registry.root)],
+                 ["runs", "verify", str(tmp_path), "--models", str(registry.root)]):  # fmt: skip
+        done = finwatch(*args, env=env)
+        assert done.returncode == 2, done.stdout + done.stderr
+        assert len(done.stderr.strip().splitlines()) == 1
+        assert "Traceback" not in done.stderr
+    short = tmp_path / "short"
+    short.write_bytes(b"short")
+    done = finwatch("models", "verify", "finwatch@1", "--models", str(registry.root), "--key-file", str(short), env=env)
+    assert done.returncode == 2
+    assert "short" in done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1
+
+
+def test_models_seal_signs_a_version_registered_before_digests_and_refuses_a_changed_one(
+    scored: tuple[Path, Registry], tmp_path: Path
+) -> None:
+    _store, registry = scored
+    models = tmp_path / "models"
+    shutil.copytree(registry.root, models)
+    (models / "finwatch" / "1" / "version.json").unlink()  # as registered before digests
+    meta_path = models / "finwatch" / "1" / "metadata.json"
+    meta = json.loads(meta_path.read_text())
+    del meta["registry_format"]
+    meta_path.write_text(json.dumps(meta, indent=2, sort_keys=True) + "\n")
+    key_file = tmp_path / "key"
+    key_file.write_bytes(KEY)
+    args = ["--models", str(models), "--key-file", str(key_file)]
+    assert finwatch("models", "verify", "finwatch@1", *args, env=clean_env()).returncode == 1  # not sealed, unsigned
+    done = finwatch("models", "seal", "finwatch@1", *args, env=clean_env())
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "sealed" in done.stdout
+    assert "signed" in done.stdout
+    assert finwatch("models", "verify", "finwatch@1", *args, env=clean_env()).returncode == 0
+    # a version whose files changed is never sealed over
+    (models / "finwatch" / "1" / "version.json").unlink()
+    (models / "finwatch" / "1" / "MODEL_CARD.md").write_text("edited\n")
+    done = finwatch("models", "seal", "finwatch@1", *args, env=clean_env())
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert "MODEL_CARD.md" in done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1
+    assert not (models / "finwatch" / "1" / "version.json").exists()

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from finwatch.exceptions import ConfigError
 
-__all__ = ["reference_root", "sql_root"]
+__all__ = ["check_writable", "reference_root", "sql_root"]
 
 _HERE = Path(__file__).resolve()
 
@@ -29,3 +30,14 @@ def reference_root() -> Path:
 def sql_root() -> Path:
     """The project's ``sql/`` folder."""
     return _shipped("sql")
+
+
+def check_writable(path: Path, option: str) -> None:
+    """Refuse, before any work, a file a command could not write at its end: its folder missing or read-only."""
+    folder = path.parent
+    if path.is_dir():
+        raise ConfigError(f"{option} {path}: is a folder, not a file")
+    if not folder.is_dir():
+        raise ConfigError(f"{option} {path}: the folder {folder} does not exist")
+    if not os.access(folder, os.W_OK | os.X_OK) or (path.exists() and not os.access(path, os.W_OK)):
+        raise ConfigError(f"{option} {path}: not writable")

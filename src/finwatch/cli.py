@@ -10,7 +10,6 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import functools
-import os
 import sys
 import time
 from collections.abc import Callable, Iterator
@@ -28,6 +27,7 @@ from typer.core import TyperCommand, TyperGroup, TyperOption
 from typer.models import CommandFunctionType
 
 from finwatch import __version__
+from finwatch._paths import check_writable
 from finwatch.exceptions import ConfigError, FinwatchError, user_message
 from finwatch.sanitize import terminal
 
@@ -472,7 +472,7 @@ def ingest(
     options = ingest_options(config, parse, load_key(pseudonym_key_file))
     skip_rejected = config.ingest.skip_rejected
     if report is not None:
-        _check_writable(report, "--report")  # before anything is committed
+        check_writable(report, "--report")  # before anything is committed
     began = time.perf_counter()
     with _progress("ingest") as step:
         step(0, 0, f"ingesting {len(paths)} input(s)")
@@ -500,17 +500,6 @@ def ingest(
         console.print("nothing new to ingest")
     if result.rejected and not (skip_rejected and result.committed):
         raise typer.Exit(2)
-
-
-def _check_writable(path: Path, option: str) -> None:
-    """Refuse, before any work, a file the command could not write at the end: its folder missing or read-only."""
-    folder = path.parent
-    if path.is_dir():
-        raise ConfigError(f"{option} {path}: is a folder, not a file")
-    if not folder.is_dir():
-        raise ConfigError(f"{option} {path}: the folder {folder} does not exist")
-    if not os.access(folder, os.W_OK | os.X_OK) or (path.exists() and not os.access(path, os.W_OK)):
-        raise ConfigError(f"{option} {path}: not writable")
 
 
 def _as_of(text: str) -> dt.datetime:
@@ -906,7 +895,9 @@ def export_fincen_command(
         raise typer.Exit(2)
 
 
-models_app = _App(help="The model registry: list, show, promote and compare versions.", no_args_is_help=True)
+models_app = _App(
+    help="The model registry: list, show, promote, compare, verify and seal versions.", no_args_is_help=True
+)
 app.add_typer(models_app, name="models")
 
 
@@ -1005,6 +996,91 @@ def models_compare(
     if json_out is not None:
         _write_json(json_out, result)
         console.print(f"comparison → {terminal(json_out)}")
+
+
+KeyFileOption = Annotated[
+    Path | None,
+    typer.Option("--key-file", help="Signing key file (default: $FINWATCH_SIGNING_KEY_FILE or $FINWATCH_SIGNING_KEY)."),
+]
+VerifyJsonOption = Annotated[Path | None, typer.Option("--json", help="Also write every check as JSON here.")]
+
+
+def _show_verification(result: Any, json_out: Path | None) -> None:
+    """Print every check and the verdict; write them as JSON if asked; exit 1 when a check failed."""
+    for line in result.lines():
+        console.print(terminal(line), highlight=False, soft_wrap=True)
+    if json_out is not None:
+        _write_json(json_out, result.to_json())
+        console.print(f"checks → {terminal(json_out)}", highlight=False)
+    if not result.ok:
+        raise typer.Exit(1)
+
+
+@models_app.command("verify")
+@_user_errors
+def models_verify(
+    ref: Annotated[str, typer.Argument(help="NAME, NAME@latest, NAME@champion or NAME@3.")],
+    models: ModelsOption = None,
+    key_file: KeyFileOption = None,
+    json_out: VerifyJsonOption = None,
+) -> None:
+    """Check a version: its files against their checksums, its digest, its signature (with a key) and its scorer.
+
+    Exit status 0 when every check passes, 1 when one fails, 2 when the version cannot be found."""
+    from finwatch.digest import load_signing_key
+    from finwatch.integrity import verify_model
+    from finwatch.registry import Registry
+
+    key = load_signing_key(key_file)
+    registry = Registry(_config(None, None, models=models).models, key=key, key_from_env=False)
+    _show_verification(verify_model(registry, ref, key), json_out)
+
+
+@models_app.command("seal")
+@_user_errors
+def models_seal(
+    ref: Annotated[str, typer.Argument(help="NAME@VERSION to seal.")],
+    models: ModelsOption = None,
+    key_file: KeyFileOption = None,
+) -> None:
+    """Record a version's digest (and, with a key, its signature) in its version.json, after its files pass their
+    checks. For versions registered before digests or signing; a version that fails a check is never sealed."""
+    from finwatch.digest import load_signing_key
+    from finwatch.registry import Registry
+
+    key = load_signing_key(key_file)
+    registry = Registry(_config(None, None, models=models).models, key=key, key_from_env=False)
+    loaded = registry.seal(ref)
+    signed = "signed" if key is not None else "not signed (no key configured)"
+    console.print(f"{terminal(loaded.ref)} sealed: digest {loaded.digest}, {signed}", highlight=False)
+
+
+runs_app = _App(help="Runs: verify a run folder against everything it depends on.", no_args_is_help=True)
+app.add_typer(runs_app, name="runs")
+
+
+@runs_app.command("verify")
+@_user_errors
+def runs_verify(
+    run_dir: Annotated[Path, typer.Argument(help="The run folder (holds run.json and leads.parquet).")],
+    store: Annotated[
+        Path | None,
+        typer.Option("--store", help="The store the run was scored on (default: the path run.json records)."),
+    ] = None,
+    models: ModelsOption = None,
+    key_file: KeyFileOption = None,
+    json_out: VerifyJsonOption = None,
+) -> None:
+    """Check a run: its run id, signature, lead files, the model version and the stored data it was scored with.
+
+    Exit status 0 when every check passes, 1 when one fails, 2 when the folder is not a run."""
+    from finwatch.digest import load_signing_key
+    from finwatch.integrity import verify_run
+    from finwatch.registry import Registry
+
+    key = load_signing_key(key_file)
+    registry = Registry(_config(None, None, models=models).models, key=key, key_from_env=False)
+    _show_verification(verify_run(run_dir, registry, store, key), json_out)
 
 
 config_app = _App(help="The run configuration: what each setting is and where its value came from.",
