@@ -32,6 +32,7 @@ from finwatch.ingest import (
     Plan,
     commit,
     ingest_options,
+    load_quarantine_key,
     plan,
     stage,
     writing,
@@ -67,6 +68,9 @@ def ingest_flow(
     fx: Annotated[str | None, Field(description="FX table CSV (date,currency,base,rate).")] = None,
     base_currency: Annotated[str | None, Field(description="Base currency of the store (amount_base).")] = None,
     pseudonym_key_file: Annotated[str | None, Field(description="Key for keyed-HMAC account pseudonyms.")] = None,
+    quarantine_key_file: Annotated[
+        str | None, Field(description="Pseudonymised stores: key that encrypts quarantined records.")
+    ] = None,
     skip_rejected: Annotated[bool, Field(description="Commit the readable files even if some are rejected.")] = False,
     report: Annotated[str | None, Field(description="Also write the report as JSON here.")] = None,
     config: Annotated[str | None, Field(description="Configuration file (default ./finwatch.toml).")] = None,
@@ -84,7 +88,8 @@ def ingest_flow(
     parse = ParseOptions(mapping=Path(mapping) if mapping else None, blocks=Path(blocks) if blocks else None,
                          currency=currency, start=start_date, account=account)  # fmt: skip
     key = load_key(Path(pseudonym_key_file) if pseudonym_key_file else None)
-    options = ingest_options(settings, parse, key)
+    sealing = load_quarantine_key(Path(quarantine_key_file) if quarantine_key_file else None)
+    options = ingest_options(settings, parse, key, sealing)
     target = Path(store)
     if report:
         check_writable(Path(report), "--report")  # before anything is committed

@@ -26,7 +26,7 @@ from finwatch.synth import World, WorldConfig, generate_world, save_world
 from finwatch.synth._kyc import directors
 from tests.test_ingest import assert_damaged_file_is_handled
 
-KEY = b"correct horse battery staple 42"
+KEY = b"5b1c0f8e3a7d4c2b9e6f1a0d8c7b3e2f4a6d9c1b0e8f7a3d2c5b4e6f9a1c0d8e"
 LABELS_HEADER = "subject_kind,subject_id,label,typology,instance_id,role,source"
 ACCOUNT_COLUMNS = [f.name for f in ACCOUNT_SCHEMA if not f.name.startswith("source_")]
 TXN_COLUMNS = [f.name for f in TRANSACTION_SCHEMA if not f.name.startswith("source_") and f.name != "amount_base"]

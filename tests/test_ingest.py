@@ -502,7 +502,7 @@ def test_the_batch_id_depends_on_option_files_by_content_not_by_path(tmp_path: P
 
 
 def test_pseudonyms_replace_account_ids_and_the_key_is_never_written(tmp_path: Path) -> None:
-    key = "correct horse battery staple 42"
+    key = "5b1c0f8e3a7d4c2b9e6f1a0d8c7b3e2f4a6d9c1b0e8f7a3d2c5b4e6f9a1c0d8e"
     done = finwatch("ingest", str(AMLWORLD), "--store", str(tmp_path / "s"), env={KEY_ENV: key})
     assert done.returncode == 0, done.stderr
     txns = Store(tmp_path / "s").scan("transactions").collect()

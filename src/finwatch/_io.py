@@ -7,9 +7,11 @@
   the destination holds the old folder or the new one at every instant, a kill included. Elsewhere the old folder
   is renamed to ``.<name>.old-<random>`` for the instant between two renames; a writer killed in that instant is
   repaired by the next write into the same folder, which moves the old folder back.
-- Every writer holds a shared lock on the folder it writes into. A folder writer that can take that lock exclusively
-  at once — no other finwatch writer is at work there — first removes what killed writers left behind
+- Every writer holds a shared lock on the folder it writes into. A writer that can take that lock exclusively at
+  once — no other finwatch writer is at work there — first removes what killed writers left behind
   (``.<name>.partial-*``, ``.<name>.old-*``, ``.<name>.tmp-*``); a concurrent writer's files are never touched.
+- Each step between which a kill leaves a different state on disk is a :func:`finwatch.faults.checkpoint` (a test
+  hook that does nothing unless ``$FINWATCH_FAULT`` or ``$FINWATCH_FAULT_TRACE`` is set).
 - An operating-system error names the destination and the system's reason (``runs/x/leads.parquet: No space left on
   device``), also when a library reports it in its own exception type.
 """
@@ -31,6 +33,7 @@ from contextlib import contextmanager, suppress
 from pathlib import Path
 
 from finwatch.exceptions import OutputExistsError
+from finwatch.faults import checkpoint
 
 __all__ = [
     "atomic_directory",
@@ -154,8 +157,9 @@ def _flock(fd: int, operation: int) -> bool:
 def remove_leftovers(folder: Path) -> list[Path]:
     """Remove what killed writers left in ``folder``; returns what was removed (or moved back).
 
-    Call it only while no writer is at work in ``folder`` (:func:`atomic_directory` does, holding the folder's lock
-    exclusively). A destination that a writer killed between its two renames left missing gets its old folder back.
+    Call it only while no writer is at work in ``folder`` (the writers here do, holding the folder's lock
+    exclusively; the store does under its own lock). A destination that a writer killed between its two renames left
+    missing gets its old folder back.
     """
     removed: list[Path] = []
     retired: dict[str, list[Path]] = {}
@@ -168,9 +172,11 @@ def remove_leftovers(folder: Path) -> list[Path]:
         elif match["folder"] and path.is_dir() and not path.is_symlink():
             shutil.rmtree(path, ignore_errors=True)
             removed.append(path)
+            checkpoint("remove_leftovers:removed", path)
         elif not match["folder"] and not path.is_dir():
             path.unlink(missing_ok=True)
             removed.append(path)
+            checkpoint("remove_leftovers:removed", path)
     for name, olds in retired.items():
         target = folder / name
         if not os.path.lexists(target):  # killed between moving the old folder aside and the new one in
@@ -179,9 +185,11 @@ def remove_leftovers(folder: Path) -> list[Path]:
             content = inner[0] if len(inner) == 1 and inner[0].name == name and inner[0].is_dir() else newest
             os.rename(content, target)  # (a retired folder of earlier versions holds the folder by its name)
             fsync_path(folder)
+            checkpoint("remove_leftovers:restored", target)
         for path in olds:
             shutil.rmtree(path, ignore_errors=True)
             removed.append(path)
+            checkpoint("remove_leftovers:removed", path)
     return removed
 
 
@@ -190,18 +198,20 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
     """Replace ``path`` with ``data`` in one rename: readers see the old file or the new one, never a part."""
     path = Path(path)
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}-{secrets.token_hex(4)}")
-    with naming_errors(path, tmp), _writing_into(path.parent, tidy=False):
+    with naming_errors(path, tmp), _writing_into(path.parent, tidy=True):
         try:
             fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0), 0o666)
             with os.fdopen(fd, "wb") as handle:
                 handle.write(data)
                 handle.flush()
                 os.fsync(handle.fileno())
+            checkpoint("atomic_write:before-rename", path)
             os.replace(tmp, path)
         except BaseException:
             with suppress(OSError):
                 tmp.unlink()
             raise
+        checkpoint("atomic_write:renamed", path)
         fsync_path(path.parent)
 
 
@@ -235,6 +245,7 @@ def atomic_directory(target: Path, *, marker: str) -> Iterator[Path]:
             with naming_errors(shown, staging):
                 staging.chmod(0o755)  # mkdtemp makes it private; the published folder is an ordinary one
                 fsync_tree(staging)
+                checkpoint("atomic_directory:staged", target)
                 _publish(staging, target)
         except BaseException:
             shutil.rmtree(staging, ignore_errors=True)
@@ -247,18 +258,22 @@ def _publish(staging: Path, target: Path) -> None:
         os.replace(staging, target)
         fsync_path(target.parent)
     elif _swap(staging, target):
+        checkpoint("atomic_directory:swapped", target)
         fsync_path(target.parent)
         shutil.rmtree(staging, ignore_errors=True)  # the old folder, now under the staging name
     else:
         retired = target.with_name(f".{target.name}.old-{secrets.token_hex(4)}")
         os.rename(target, retired)
+        checkpoint("atomic_directory:moved-aside", target)
         try:
             os.rename(staging, target)
         except BaseException:
             os.rename(retired, target)
             raise
+        checkpoint("atomic_directory:moved-in", target)
         fsync_path(target.parent)
         shutil.rmtree(retired, ignore_errors=True)
+    checkpoint("atomic_directory:published", target)
 
 
 def _swap(a: Path, b: Path) -> bool:

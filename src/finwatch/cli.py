@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import functools
+import os
 import sys
 import time
 from collections.abc import Callable, Iterator
@@ -441,6 +442,10 @@ def ingest(
     pseudonym_key_file: Annotated[
         Path | None, typer.Option(help="Key for keyed-HMAC account pseudonyms (or $FINWATCH_PSEUDONYM_KEY).")
     ] = None,
+    quarantine_key_file: Annotated[
+        Path | None,
+        typer.Option(help="Pseudonymised stores: key that encrypts quarantined records (or $FINWATCH_QUARANTINE_KEY)."),
+    ] = None,
     skip_rejected: Annotated[
         bool, typer.Option("--skip-rejected", help="Commit the readable files even if some are rejected.")
     ] = False,
@@ -454,7 +459,7 @@ def ingest(
     import json
 
     from finwatch._io import atomic_write_text
-    from finwatch.ingest import FORMATS, ParseOptions, ingest_options
+    from finwatch.ingest import FORMATS, ParseOptions, ingest_options, load_quarantine_key
     from finwatch.ingest import ingest as run_ingest
     from finwatch.ingest.pseudonym import load_key
 
@@ -469,7 +474,7 @@ def ingest(
         raise ConfigError(f"--start: {start!r} is not a date (YYYY-MM-DD)") from None
     parse = ParseOptions(mapping=Path(mapping) if mapping else None, blocks=blocks, currency=currency,
                          start=start_date, account=account)  # fmt: skip
-    options = ingest_options(config, parse, load_key(pseudonym_key_file))
+    options = ingest_options(config, parse, load_key(pseudonym_key_file), load_quarantine_key(quarantine_key_file))
     skip_rejected = config.ingest.skip_rejected
     if report is not None:
         check_writable(report, "--report")  # before anything is committed
@@ -1053,6 +1058,79 @@ def models_seal(
     loaded = registry.seal(ref)
     signed = "signed" if key is not None else "not signed (no key configured)"
     console.print(f"{terminal(loaded.ref)} sealed: digest {loaded.digest}, {signed}", highlight=False)
+
+
+@app.command()
+@_user_errors
+def quarantine(
+    store: Annotated[Path, typer.Option("--store", help="Store to read the quarantine of.")],
+    out: Annotated[
+        Path | None, typer.Option("--out", help="Write every quarantined record as CSV here (a new file).")
+    ] = None,
+    reveal: Annotated[
+        bool, typer.Option("--reveal", help="Decrypt the records a quarantine key encrypted (needs --out).")
+    ] = False,
+    quarantine_key_file: Annotated[
+        Path | None, typer.Option(help="The quarantine key (or $FINWATCH_QUARANTINE_KEY); for --reveal.")
+    ] = None,
+) -> None:
+    """The records ingest rejected: how many per file and reason, or all of them as CSV (--out).
+
+    In a pseudonymised store a record's text is withheld (its sha256 kept) or, with a quarantine key, encrypted;
+    --reveal decrypts it into the --out file, readable by its owner only, never into the store."""
+    from finwatch.ingest import load_quarantine_key
+    from finwatch.ingest.quarantine import reveal_quarantine
+    from finwatch.sanitize import csv_cell
+    from finwatch.store import Store
+
+    the_store = Store(store)
+    if not the_store.exists:
+        raise ConfigError(f"--store {store}: no finwatch store there")
+    if reveal and out is None:
+        raise ConfigError("--reveal writes the decrypted records to a file: give --out FILE.csv")
+    if out is not None:
+        check_writable(out, "--out")
+        if out.exists():
+            raise ConfigError(f"--out {out}: exists; quarantined records are written to a new file only")
+    if reveal:
+        key = load_quarantine_key(quarantine_key_file)
+        if key is None:
+            raise ConfigError("--reveal needs the quarantine key: --quarantine-key-file or $FINWATCH_QUARANTINE_KEY")
+        frame = reveal_quarantine(the_store, key)
+    else:
+        frame = the_store.scan("quarantine").collect()
+    frame = frame.sort("file", "row")
+    if out is not None:
+        safe = frame.with_columns(
+            pl.col(c).map_elements(csv_cell, return_dtype=pl.String) for c in ("file", "source_format", "raw", "reason")
+        )
+        _write_private(out, safe.write_csv().encode("utf-8"))
+        what = "decrypted " if reveal else ""
+        console.print(f"{frame.height:,} {what}quarantined record(s) → {terminal(out)}", highlight=False)
+        return
+    table = Table(title=f"quarantine of {terminal(store)}: {frame.height:,} record(s)")
+    for column in ("file", "format", "records", "first row", "first reason"):
+        table.add_column(column, justify="right" if column in ("records", "first row") else "left")
+    for group in frame.partition_by("file", "source_format", maintain_order=True):
+        first = group.row(0, named=True)
+        table.add_row(*_row(first["file"], first["source_format"], f"{group.height:,}", str(first["row"]),
+                            first["reason"]))  # fmt: skip
+    console.print(table)
+
+
+def _write_private(path: Path, data: bytes) -> None:
+    """A new file readable and writable by its owner only, written whole or not at all."""
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    try:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.link(tmp, path)  # fails if the file appeared meanwhile: never overwrites
+    finally:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
 
 
 runs_app = _App(help="Runs: verify a run folder against everything it depends on.", no_args_is_help=True)

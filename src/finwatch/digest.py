@@ -5,8 +5,8 @@
   alone detects accidental and naive changes, not a deliberate forgery.
 - A **signature** is HMAC-SHA256 of a digest (or a manifest) under a secret key that finwatch never stores. Nobody
   without the key can make a valid one. The key comes from a file or the environment (:func:`load_signing_key`);
-  an empty key or one shorter than :data:`MIN_KEY_BYTES` is refused. Each signature records the key's fingerprint
-  (:func:`key_id`), which tells keys apart without revealing them.
+  an empty key, one shorter than :data:`MIN_KEY_BYTES` or one of low entropy is refused (:mod:`finwatch.keys`).
+  Each signature records the key's fingerprint (:func:`key_id`), which tells keys apart without revealing them.
 - A :class:`Verification` lists the checks made on one model version or run, each passed or failed with the reason.
 
 See docs/security.md for the threat model.
@@ -17,13 +17,12 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from finwatch.exceptions import ConfigError
+from finwatch.keys import MIN_KEY_BYTES, checked, load_secret
 
 __all__ = [
     "ALGORITHM",
@@ -43,8 +42,6 @@ __all__ = [
 
 KEY_ENV = "FINWATCH_SIGNING_KEY"
 KEY_FILE_ENV = "FINWATCH_SIGNING_KEY_FILE"
-#: 256 bits: HMAC-SHA256's own strength (``openssl rand -hex 32`` prints a key of 64 characters)
-MIN_KEY_BYTES = 32
 ALGORITHM = "hmac-sha256"
 
 
@@ -58,35 +55,17 @@ def sha256_bytes(data: bytes) -> str:
 
 
 def check_key(key: bytes, source: str) -> bytes:
-    """``key`` if it is long enough to sign with; refused (naming ``source``, never the key) otherwise."""
-    if not key:
-        raise ConfigError(f"signing key from {source} is empty")
-    if len(key) < MIN_KEY_BYTES:
-        raise ConfigError(f"signing key from {source} is shorter than {MIN_KEY_BYTES} bytes")
-    return key
+    """``key`` if it is good enough to sign with (:func:`finwatch.keys.key_problem`: at least
+    :data:`MIN_KEY_BYTES` bytes and 128 bits of estimated entropy); refused (naming ``source``, never the key)."""
+    return checked(key, "signing key", source)
 
 
 def load_signing_key(key_file: Path | None = None, environ: Mapping[str, str] | None = None) -> bytes | None:
     """The signing key: from ``key_file``, else the file ``$FINWATCH_SIGNING_KEY_FILE`` names, else
     ``$FINWATCH_SIGNING_KEY``; None when none is set. Whitespace around the key is ignored; a variable that is set
-    but empty, or a key shorter than :data:`MIN_KEY_BYTES`, is refused."""
-    env = os.environ if environ is None else environ
-    if key_file is None and env.get(KEY_FILE_ENV):
-        key_file = Path(env[KEY_FILE_ENV])
-    if key_file is not None:
-        if Path(key_file).exists() and not Path(key_file).is_file():  # a FIFO or a device would be read forever
-            raise ConfigError(f"signing key file {key_file}: not a regular file")
-        try:
-            key = Path(key_file).read_bytes().strip()
-        except OSError as exc:
-            raise ConfigError(f"signing key file {key_file}: cannot read ({exc.strerror or exc})") from None
-        return check_key(key, str(key_file))
-    for name in (KEY_FILE_ENV, KEY_ENV):
-        if name in env and not env[name].strip():
-            raise ConfigError(f"${name} is set but empty; unset it or give a key")
-    if KEY_ENV in env:
-        return check_key(env[KEY_ENV].strip().encode("utf-8"), f"${KEY_ENV}")
-    return None
+    but empty, or a key :func:`finwatch.keys.key_problem` refuses (short, low entropy), is refused."""
+    return load_secret("signing key", key_file, option="--key-file", env=KEY_ENV, file_env=KEY_FILE_ENV,
+                       environ=environ)  # fmt: skip
 
 
 def key_id(key: bytes) -> str:

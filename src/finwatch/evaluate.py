@@ -25,11 +25,9 @@ stamp, so the same inputs give byte-identical PNG files.
 
 from __future__ import annotations
 
-import contextlib
+import io
 import math
 import operator
-import os
-import tempfile
 import warnings
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -41,6 +39,7 @@ from matplotlib.figure import Figure
 from numpy.typing import NDArray
 from sklearn.metrics import average_precision_score, precision_recall_curve, roc_auc_score
 
+from finwatch._io import atomic_write_bytes
 from finwatch.exceptions import FinwatchError
 from finwatch.scoring import alert_counts
 
@@ -618,18 +617,9 @@ def _save_png(figure: Figure, path: Path) -> Path:
     if target.is_dir():
         raise FinwatchError(f"{target}: is a folder; expected the path of a PNG file")
     target.parent.mkdir(parents=True, exist_ok=True)
-    fd, staging = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".partial", dir=target.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            figure.savefig(handle, format="png", dpi=_DPI, metadata={"Software": None})
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(staging, 0o644)  # mkstemp makes it private; the published file is an ordinary one
-        os.replace(staging, target)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(staging)
-        raise
+    image = io.BytesIO()
+    figure.savefig(image, format="png", dpi=_DPI, metadata={"Software": None})
+    atomic_write_bytes(target, image.getvalue())  # a killed write's temporary file goes with the next write there
     return target
 
 

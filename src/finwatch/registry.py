@@ -2,8 +2,8 @@
 aliases.
 
 Versions are whole numbers counted up per name. A version folder is written in a staging folder and renamed into
-place, so a reader never sees half a model. ``<root>/<name>/aliases.json`` maps ``champion`` / ``challenger`` to
-versions.
+place (:func:`finwatch._io.atomic_directory`), so a reader never sees half a model.
+``<root>/<name>/aliases.json`` maps ``champion`` / ``challenger`` to versions.
 
 ``version.json`` holds the version's **model digest**: one sha256 over the model's bytes, its complete metadata
 (everything scoring uses: calibration, threshold, rule precisions, features) and its card, computed at
@@ -36,7 +36,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from finwatch._io import atomic_write_text, fsync_path
+from finwatch._io import atomic_directory, atomic_write_text
 from finwatch.digest import Check, canonical_json, key_id, load_signing_key, sha256_bytes, sign, signature_problem
 from finwatch.exceptions import ConfigError, FinwatchError
 from finwatch.model import KINDS, Scorer, scorer_kind
@@ -352,15 +352,13 @@ class Registry:
         if not NAME.match(name):
             raise ConfigError(f"model name {name!r}: use letters, digits, '.', '_' or '-' (up to 64 characters)")
         with self._lock(name):
-            for leftover in (self.root / name).glob(".staging-*"):  # killed registrations (we hold the lock)
+            for leftover in (self.root / name).glob(".staging-*"):  # registrations killed by earlier releases
                 shutil.rmtree(leftover, ignore_errors=True)
             versions = self.versions(name)
             version = (versions[-1] if versions else 0) + 1
             target = self.root / name / str(version)
             if target.exists():  # an unfinished folder of a killed run
                 shutil.rmtree(target)
-            staging = self.root / name / f".staging-{version}-{os.getpid()}"
-            staging.mkdir(parents=True)
             model = scorer.model_bytes()
             card_bytes = card.replace("{version}", str(version)).encode("utf-8")
             meta = {
@@ -375,11 +373,10 @@ class Registry:
             meta_text = json.dumps(meta, indent=2, sort_keys=True) + "\n"
             contents = {MODEL_FILE: model, CARD_FILE: card_bytes, METADATA_FILE: meta_text.encode("utf-8"),
                         DIGEST_FILE: self._digest_record(model, json.loads(meta_text), card_bytes)}  # fmt: skip
-            for file, data in contents.items():
-                (staging / file).write_bytes(data)
-                fsync_path(staging / file)
-            os.rename(staging, target)
-            fsync_path(target.parent)
+            # (a killed registration's staging folder is removed by the next write into the model's folder)
+            with atomic_directory(target, marker=METADATA_FILE) as staging:
+                for file, data in contents.items():
+                    (staging / file).write_bytes(data)
         return self.load(f"{name}@{version}")
 
     def _digest_record(self, model: bytes, metadata: dict[str, Any], card: bytes | None) -> bytes:

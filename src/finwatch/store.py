@@ -3,7 +3,7 @@
 Layout::
 
     store/
-      store.json                                  settings fixed at creation (base currency, pseudonym key id)
+      store.json                                  settings fixed at creation (base currency, pseudonym key record)
       manifests/<batch>.json                      written last: the batch's files (sha256, rows) and inputs
       transactions/date=YYYY-MM-DD/<batch>.parquet
       accounts/<batch>.parquet   labels/<batch>.parquet   quarantine/<batch>.parquet
@@ -27,7 +27,7 @@ import re
 import shutil
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -35,9 +35,11 @@ import polars as pl
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from finwatch._io import atomic_write_text, fsync_path, sha256_file
+from finwatch._io import atomic_write_text, fsync_path, remove_leftovers, sha256_file
 from finwatch.exceptions import ConfigError, FinwatchError, SchemaError, StoreError
+from finwatch.faults import checkpoint
 from finwatch.fx import FX_SCHEMA, FxTable
+from finwatch.keys import key_matches, key_record
 from finwatch.schema import ACCOUNT_SCHEMA, LABEL_SCHEMA, TRANSACTION_SCHEMA, conform, polars_schema
 
 __all__ = ["QUARANTINE_SCHEMA", "TABLES", "Store", "StoreSettings", "write_partitions"]
@@ -64,11 +66,22 @@ QUARANTINE_SCHEMA = pl.Schema(
 
 @dataclass(frozen=True)
 class StoreSettings:
+    """A store's settings. ``pseudonym_key_id`` is what ``store.json`` records of the pseudonym key: a salted scrypt
+    hash (:func:`finwatch.keys.key_record`), or the unsalted fingerprint of stores created before; never the key.
+    ``pseudonym_key`` is the key itself, given by ingest to check against a store (never written, never shown)."""
+
     base_currency: str
-    pseudonym_key_id: str | None  # fingerprint of the HMAC key, never the key
+    pseudonym_key_id: str | None
+    pseudonym_key: bytes | None = field(default=None, repr=False, compare=False)
+
+    @property
+    def pseudonymised(self) -> bool:
+        return self.pseudonym_key is not None or self.pseudonym_key_id is not None
 
     def to_json(self) -> dict[str, Any]:
-        return {"format": STORE_FORMAT, "base_currency": self.base_currency, "pseudonym_key_id": self.pseudonym_key_id}
+        """``store.json``: with a key, a new key record (a fresh random salt)."""
+        record = key_record(self.pseudonym_key) if self.pseudonym_key is not None else self.pseudonym_key_id
+        return {"format": STORE_FORMAT, "base_currency": self.base_currency, "pseudonym_key_id": record}
 
 
 class Store:
@@ -107,8 +120,13 @@ class Store:
                 raise StoreError(
                     f"{self.root}: the store's base currency is {current.base_currency}, not {settings.base_currency}"
                 )
-            if current.pseudonym_key_id != settings.pseudonym_key_id:
-                have = "no pseudonym key" if current.pseudonym_key_id is None else "a different pseudonym key"
+            if not _same_key(current, settings, self.root):
+                if current.pseudonym_key_id is None:
+                    have = "no pseudonym key"
+                elif not settings.pseudonymised:
+                    have = "a pseudonym key and none is given"
+                else:
+                    have = "a different pseudonym key"
                 raise StoreError(f"{self.root}: the store was written with {have}; ids would not match")
             return
         if self.root.exists() and not self.root.is_dir():
@@ -346,7 +364,8 @@ class Store:
         return path
 
     def remove_orphans(self) -> list[Path]:
-        """Delete files no manifest lists (a killed run's leftovers) and stale staging folders."""
+        """Delete files no manifest lists (a killed run's leftovers), stale staging folders and the temporary files
+        of a manifest or ``store.json`` write that was killed (the caller holds :meth:`lock`)."""
         listed = {self.root / e["path"] for m in self.manifests() for e in m["files"]}
         removed = []
         for table in TABLES:
@@ -357,10 +376,16 @@ class Store:
                 if path not in listed:
                     path.unlink()
                     removed.append(path)
+                    checkpoint("store.remove_orphans:removed", path)
             for sub in sorted(folder.rglob("*"), reverse=True):  # empty partition folders
                 if sub.is_dir() and not any(sub.iterdir()):
                     sub.rmdir()
-        shutil.rmtree(self.root / ".staging", ignore_errors=True)
+        for folder in (self.root, self.root / "manifests"):
+            if folder.is_dir():
+                removed += remove_leftovers(folder)
+        if (self.root / ".staging").exists():
+            shutil.rmtree(self.root / ".staging", ignore_errors=True)
+            checkpoint("store.remove_orphans:staging", self.root / ".staging")
         return removed
 
     def write_batch(self, batch: str, tables: Mapping[str, pl.DataFrame], manifest: dict[str, Any]) -> Path:
@@ -403,15 +428,27 @@ class Store:
         ``staged`` maps a table to ``(staged file, path relative to the store)`` pairs. The manifest gets the
         batch id, the files with their sha256 and rows, and ``sequence``: 1 + the highest of the other batches,
         which orders batches by commit (batch ids are hashes), with no clock involved. A new store gets its
-        ``store.json`` (``settings``) just before the manifest. When anything fails before the manifest is written,
-        the files moved into place (and a ``store.json`` written now) are removed again and the error raised.
+        ``store.json`` (``settings``) first, written in the batch's staging folder and renamed into place: a commit
+        killed after that leaves a store without the batch, whose files the next ingest removes (killed before, a
+        folder holding no more than the lock and the staging folder, which is no store yet). When anything fails
+        before the manifest is written, the files moved into place (and a ``store.json`` written now) are removed
+        again and the error raised.
         """
         _check_batch(batch)
         sequence = 1 + max((int(m.get("sequence", 0)) for m in self.manifests() if m["batch"] != batch), default=0)
         entries: list[dict[str, Any]] = []
         moved: list[Path] = []
         created = False
+        checkpoint("store.commit:staged", self.root / ".staging" / batch)
         try:
+            if settings is not None and not self.exists:
+                # first: files moved into a folder without store.json would make it "not a store" to the next ingest
+                beside = self.root / ".staging" / batch
+                Store(beside)._create(settings)  # (its temporary file in the staging folder too)
+                os.replace(beside / "store.json", self.root / "store.json")
+                created = True
+                fsync_path(self.root)
+                checkpoint("store.commit:store-json", self.root / "store.json")
             for table, items in sorted(staged.items()):
                 for source, relative in items:
                     target = self.root / relative
@@ -423,12 +460,10 @@ class Store:
                     fsync_path(source)
                     os.replace(source, target)
                     moved.append(target)
+                    checkpoint("store.commit:moved", target)
             _fsync_dir_tree(self.root, [str(e["path"]) for e in entries])
             manifest = {**manifest, "batch": batch, "sequence": sequence,
                         "files": sorted(entries, key=lambda e: (e["table"], e["path"]))}  # fmt: skip
-            if settings is not None and not self.exists:
-                self._create(settings)
-                created = True
             path = self.root / "manifests" / f"{batch}.json"
             path.parent.mkdir(parents=True, exist_ok=True)
             atomic_write_text(path, json.dumps(manifest, indent=2, sort_keys=True) + "\n")
@@ -441,6 +476,7 @@ class Store:
         finally:
             self._manifests = None
         shutil.rmtree(self.root / ".staging" / batch, ignore_errors=True)
+        checkpoint("store.commit:done", self.root / ".staging" / batch)
         return path
 
 
@@ -497,6 +533,19 @@ def _conformed(table: str, frame: pl.DataFrame, what: str) -> pa.Table:
     except pl.exceptions.PolarsError as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise SchemaError(f"{what}: columns cannot be read as {dict(schema)} ({first})") from None
+
+
+def _same_key(current: StoreSettings, given: StoreSettings, root: Path) -> bool:
+    """Whether ``given`` has the pseudonym key (or the absence of one) that ``current`` (the store's) records."""
+    record = current.pseudonym_key_id
+    if record is None or not given.pseudonymised:
+        return record is None and not given.pseudonymised
+    if given.pseudonym_key is None:  # records compared as they are (settings read from another store.json)
+        return record == given.pseudonym_key_id
+    try:
+        return key_matches(given.pseudonym_key, record)
+    except ValueError as exc:
+        raise StoreError(f"{root}/store.json: pseudonym_key_id is unreadable ({exc})") from None
 
 
 def _newest(manifest: dict[str, Any]) -> tuple[int, str]:

@@ -16,6 +16,8 @@ from finwatch.ingest._pipeline import (
     writing,
 )
 from finwatch.ingest._registry import ADAPTERS, FORMATS, detect, get_adapter
+from finwatch.ingest.pseudonym import reference_words
+from finwatch.ingest.quarantine import load_quarantine_key, reveal_quarantine
 
 __all__ = [
     "ADAPTERS",
@@ -34,16 +36,25 @@ __all__ = [
     "get_adapter",
     "ingest",
     "ingest_options",
+    "load_quarantine_key",
     "plan",
+    "reveal_quarantine",
     "stage",
     "writing",
 ]
 
 
 def ingest_options(
-    config: RunConfig, parse: ParseOptions | None = None, pseudonym_key: bytes | None = None
+    config: RunConfig,
+    parse: ParseOptions | None = None,
+    pseudonym_key: bytes | None = None,
+    quarantine_key: bytes | None = None,
 ) -> IngestOptions:
-    """The options of one ingest call from the run configuration's ``[ingest]`` section (and the key, never stored)."""
+    """The options of one ingest call from the run configuration's ``[ingest]`` section and the keys (never stored).
+
+    A pseudonymised store keeps the reference words of the configuration's ``[features]`` (its reference lists'
+    merchant names and its payroll keywords) in descriptions and counterparty names.
+    """
     section = config.ingest
     return IngestOptions(
         format=section.format,
@@ -51,6 +62,8 @@ def ingest_options(
         base_currency=section.base_currency,
         fx=section.fx,
         pseudonym_key=pseudonym_key,
+        quarantine_key=quarantine_key,
+        reference_words=reference_words(config.features.reference_dir, config.features.payroll_keywords),
         max_amount_base=section.max_amount_base,
         skip_rejected=section.skip_rejected,
         config_sha256=section.digest(),

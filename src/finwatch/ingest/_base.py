@@ -129,7 +129,8 @@ class Parsed:
     #: files of reference data (labels, accounts) rather than transactions: the records read and accepted, which
     #: are in ``labels``/``accounts``; the rejected ones are in ``rows`` with their ``_reason`` (and are counted there)
     reference_records: int = 0
-    #: the records hold personal data (customer data): with a pseudonym key, quarantine keeps no raw text of them
+    #: the records hold personal data (customer data). With a pseudonym key the quarantine keeps no record's text in
+    #: clear, whatever the format (:mod:`finwatch.ingest.quarantine`)
     personal: bool = False
 
     @property

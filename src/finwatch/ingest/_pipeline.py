@@ -7,6 +7,11 @@ A store converts every amount with one FX table: the one its converting batches 
 (:meth:`Store.fx_in_use`). Without ``fx`` a batch converts with it (the shipped default for a store without
 transactions); an ``fx`` table with other rates is refused for files with transactions to convert (labels and
 accounts convert nothing and may come with any).
+
+With a pseudonym key, one step right after validation pseudonymises every adapter's transactions (accounts,
+counterparty names, descriptions: :meth:`Pseudonymizer.transactions`), accounts and labels; the quarantine keeps
+rejected records' text encrypted with the quarantine key, or withheld (:class:`QuarantineSeal`), and reasons and
+notes quote no values.
 """
 
 from __future__ import annotations
@@ -47,8 +52,9 @@ from finwatch.ingest._base import (
 )
 from finwatch.ingest._mapping import shipped_names
 from finwatch.ingest._registry import ADAPTERS, detect, get_adapter
-from finwatch.ingest._text import RAW_LIMIT
-from finwatch.ingest.pseudonym import Pseudonymizer
+from finwatch.ingest.pseudonym import Pseudonymizer, ReferenceWords, mask_quoted, reference_words
+from finwatch.ingest.quarantine import QuarantineSeal
+from finwatch.keys import checked
 from finwatch.schema import ACCOUNT_SCHEMA, LABEL_SCHEMA, Channel, conform, polars_schema
 from finwatch.store import PARQUET, PARQUET_POLARS, QUARANTINE_SCHEMA, Store, StoreSettings, write_partitions
 
@@ -58,8 +64,8 @@ DEBUG_ENV = "FINWATCH_DEBUG"  # set to let unexpected errors while reading a fil
 TS_MIN = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 TS_MAX = dt.datetime(2100, 1, 1, tzinfo=dt.UTC)
 CHANNELS = [c.value for c in Channel]
-#: the quarantine's raw text of a rejected customer record in a pseudonymised store (file and row locate it)
-WITHHELD = "(withheld: customer data in a pseudonymised store; see the file at this row)"
+#: transaction columns a pseudonym key replaces (:meth:`Pseudonymizer.transactions`)
+PSEUDONYMISED = ("src_account", "dst_account", "counterparty_name", "description")
 TEXT_COLUMNS = [name for name, dtype in PARSED_SCHEMA.items() if dtype == pl.String() and not name.startswith("_")]
 _OBJECT_REPR = re.compile(r"<[\w.]+ object at 0x[0-9a-fA-F]+>")  # how Python shows an object without a name
 CONTENT_COLUMNS = ("ts", "src_account", "dst_account", "src_institution", "dst_institution", "amount", "currency",
@@ -73,6 +79,9 @@ class IngestOptions:
     base_currency: str = "USD"
     fx: Path | None = None  # FX table CSV; None: the store's own table (the shipped default for a new store)
     pseudonym_key: bytes | None = field(default=None, repr=False)
+    quarantine_key: bytes | None = field(default=None, repr=False)  # encrypts quarantined records' text
+    #: words a pseudonymised store keeps in descriptions and counterparty names (what the features match)
+    reference_words: tuple[str, ...] = field(default_factory=reference_words)
     max_amount_base: float = 1e12  # above this (in the base currency) an amount is absurd
     skip_rejected: bool = False  # commit the good files when some are rejected
     config_sha256: str | None = None  # digest of the run configuration's [ingest] section, recorded in the manifest
@@ -202,13 +211,17 @@ def plan(paths: list[Path], store_dir: Path, options: IngestOptions) -> Plan:
         report.format, report.detected = name, detected
         items.append(Planned(source, name, detected, report))
     fx, fx_refusal = _fx_table(Path(store_dir), options)
-    settings = json.dumps(
-        {"fx": fx.sha256, "base": options.base_currency, "format": options.format,
-         "parse": _parse_settings(options.parse), "max": options.max_amount_base,
-         "key": Pseudonymizer(options.pseudonym_key).key_id if options.pseudonym_key else None,
-         "version": __version__},
-        sort_keys=True,
-    )  # fmt: skip
+    described: dict[str, Any] = {
+        "fx": fx.sha256, "base": options.base_currency, "format": options.format,
+        "parse": _parse_settings(options.parse), "max": options.max_amount_base,
+        "key": "pseudonymised" if options.pseudonym_key else None, "version": __version__,
+    }  # fmt: skip
+    # never anything computed from a key: the batch id would let anyone test guesses of it
+    if options.pseudonym_key:
+        described["reference_words"] = sorted(options.reference_words)
+    if options.pseudonym_key or options.quarantine_key:
+        described["quarantine"] = _seal(options).mode
+    settings = json.dumps(described, sort_keys=True)
     digest = hashlib.sha256(settings.encode())
     for item in items:
         digest.update(item.source.sha256.encode())
@@ -318,6 +331,10 @@ def _os_error(exc: BaseException, where: str, doing: str) -> OSError:
     return OSError(code, f"{reason} ({doing})", where)
 
 
+def _seal(options: IngestOptions) -> QuarantineSeal:
+    return QuarantineSeal(options.quarantine_key, pseudonymised=options.pseudonym_key is not None)
+
+
 def _stage_parsed(item: Planned, parsed: Parsed, plan_: Plan) -> None:
     options = plan_.options
     pseudo = Pseudonymizer(options.pseudonym_key) if options.pseudonym_key else None
@@ -326,17 +343,23 @@ def _stage_parsed(item: Planned, parsed: Parsed, plan_: Plan) -> None:
         raise StoreError(plan_.fx_refusal)
     rows = conform_parsed(parsed.label_rows if by_content else parsed.rows)  # type: ignore[arg-type]
     rows = _validate(rows, options)
-    if pseudo is not None:
-        rows = pseudo.columns(rows, ["src_account", "dst_account"])
+    clear: pl.DataFrame | None = None
+    if pseudo is not None:  # the one place every adapter's transactions are pseudonymised
+        rows = rows.with_row_index("_n")
+        clear = rows.select(PSEUDONYMISED)  # row _n: the values as read, for the raw text of rejected records
+        rows = pseudo.transactions(rows, ReferenceWords(options.reference_words))
     rows = _ids(rows)
     rows = _convert(rows, plan_.fx, options)
     source = item.source
     lineage = {"source_format": item.adapter, "source_file_sha256": source.sha256}
     merged = rows.filter(pl.col("_merged") & pl.col("_reason").is_null())
     good = rows.filter(pl.col("_reason").is_null() & ~pl.col("_merged"))
-    bad = _clip_raw(_with_raw(rows.filter(pl.col("_reason").is_not_null()), item))
-    if pseudo is not None and parsed.personal:  # the raw text of a customer record would name the customer
-        bad = bad.with_columns(_raw=pl.lit(WITHHELD))
+    bad = rows.filter(pl.col("_reason").is_not_null())
+    if clear is not None:
+        bad = bad.with_columns([clear[c].gather(bad["_n"]).alias(c) for c in PSEUDONYMISED])
+    bad = _with_raw(bad, item)
+    if pseudo is not None:
+        item.report.notes[:] = _scrubbed_notes(item.report.notes, pseudo, parsed, clear)
     item.report.merged_in_file = merged.height
     out = plan_.staging / f"{_index(plan_, item):04d}"
     out.mkdir(parents=True, exist_ok=True)
@@ -356,10 +379,10 @@ def _stage_parsed(item: Planned, parsed: Parsed, plan_: Plan) -> None:
         merged = merged.clear()
     accepted = good.with_columns(**{k: pl.lit(v) for k, v in lineage.items()})
     write_partitions(accepted, out / "transactions", source.display)
-    quarantine = bad.select(
+    quarantine = _seal(options).seal(bad.select(
         file=pl.lit(source.display), file_sha256=pl.lit(source.sha256), source_format=pl.lit(item.adapter),
         row=pl.col("source_row"), raw=pl.col("_raw"), reason=pl.col("_reason"),
-    )  # fmt: skip
+    ))  # fmt: skip
     quarantine.cast(dict(QUARANTINE_SCHEMA)).write_parquet(out / "quarantine.parquet")  # type: ignore[arg-type]
     if parsed.accounts is not None and parsed.accounts.height:
         accounts = conform_accounts(parsed.accounts)
@@ -399,14 +422,34 @@ def _with_raw(bad: pl.DataFrame, item: Planned) -> pl.DataFrame:
     return bad.with_columns(_raw=pl.coalesce(pl.col("_raw"), raw))
 
 
-def _clip_raw(bad: pl.DataFrame) -> pl.DataFrame:
-    """Quarantine keeps at most ``RAW_LIMIT`` characters of a record's text (a 30 MB line is not kept whole)."""
-    size = pl.col("_raw").str.len_chars()
-    return bad.with_columns(
-        _raw=pl.when(size > RAW_LIMIT)
-        .then(pl.format("{}… (cut: {} characters)", pl.col("_raw").str.slice(0, RAW_LIMIT), size))
-        .otherwise(pl.col("_raw"))
-    )
+def _scrubbed_notes(notes: list[str], pseudo: Pseudonymizer, parsed: Parsed, clear: pl.DataFrame | None) -> list[str]:
+    """The file's notes as a pseudonymised store's report may show them: an account id the file holds (a side of
+    its transactions, an account, a link, a labelled account) named by its pseudonym, and quoted values masked.
+    A number of fewer than six digits is taken for a count, never for an account id."""
+    if not notes:
+        return notes
+    ids: set[str] = set()
+    if clear is not None:
+        ids.update(clear["src_account"].drop_nulls().to_list(), clear["dst_account"].drop_nulls().to_list())
+    if parsed.accounts is not None and parsed.accounts.height:
+        ids.update(parsed.accounts["account_id"].drop_nulls().cast(pl.String).to_list())
+        if "links" in parsed.accounts.columns:
+            ids.update(parsed.accounts["links"].explode().drop_nulls().cast(pl.String).to_list())
+    if parsed.labels is not None and parsed.labels.height:
+        ids.update(parsed.labels.filter(pl.col("subject_kind") == "account")["subject_id"].drop_nulls().to_list())
+    ids.discard("")
+
+    def pseudonymised(found: re.Match[str]) -> str:
+        token = found[0]
+        bare = token.rstrip(".:!?")  # "statement 1 of DE89…: opening …"
+        if bare not in ids or (bare.isdigit() and len(bare) < 6):  # a short number in a note is a count
+            return token
+        return pseudo.one(bare) + token[len(bare) :]
+
+    return [_TOKEN.sub(pseudonymised, mask_quoted(note)) for note in notes]
+
+
+_TOKEN = re.compile(r"[^\s,;()\[\]{}<>'\"]+")  # what may be an account id in a note: a run of other characters
 
 
 def _content_labels(good: pl.DataFrame, label_rows: pl.DataFrame, file: str) -> pl.DataFrame:
@@ -455,10 +498,14 @@ def _ids(rows: pl.DataFrame) -> pl.DataFrame:
     """Content-hash ids where the source has none; a repeated source id within the file is a duplicate row."""
     had_ids = rows["txn_id"].null_count() < rows.height
     if rows["txn_id"].null_count():
-        # only the content columns travel to DuckDB; ids come back in row order
+        # only the content columns travel to DuckDB; ids come back in row order. A pseudonymised description is
+        # hashed as its keyed stand-in (_content_description): the masked text would make distinct records equal,
+        # the text itself would let the id confirm a guess of it
         con = duckdb_connection()
         content = " || chr(31) || ".join(f"coalesce(cast({c} as varchar), '')" for c in CONTENT_COLUMNS)
-        con.register("frame", rows.select(*CONTENT_COLUMNS, "txn_id").with_row_index("_i"))
+        columns = [pl.col("_content_description").alias(c) if c == "description" and "_content_description" in
+                   rows.columns else pl.col(c) for c in CONTENT_COLUMNS]  # fmt: skip
+        con.register("frame", rows.select(*columns, "txn_id").with_row_index("_i"))
         ids = fetch(
             con,
             f"""
@@ -663,14 +710,14 @@ def _quarantine(
         if conflicting.height:
             earlier = mine.select("txn_id", "f_ts", "f_amount", "f_currency", "f_file", "_where")
             conflicting = conflicting.join(earlier, on="txn_id", how="left")
-            frame = pl.concat([frame, conflicting.select(
+            frame = pl.concat([frame, _seal(plan_.options).seal(conflicting.select(
                 file=pl.lit(it.source.display), file_sha256=pl.lit(it.source.sha256),
                 source_format=pl.lit(it.adapter), row=pl.col("source_row"),
                 raw=pl.struct(pl.exclude("f_ts", "f_amount", "f_currency", "f_file", "_where"))
                 .struct.json_encode(),
                 reason=pl.format("conflicts with an earlier record of id {} (other {}: {} here, {} in {})",
                                  pl.col("txn_id"), _differs(), _key_text(""), _key_text("f_"), pl.col("_where")),
-            ).cast(dict(QUARANTINE_SCHEMA))])  # type: ignore[arg-type]  # fmt: skip
+            )).cast(dict(QUARANTINE_SCHEMA))])  # type: ignore[arg-type]  # fmt: skip
         out[i] = frame
     return out
 
@@ -859,8 +906,9 @@ def _cleanup(plan_: Plan) -> None:
 
 
 def _settings(options: IngestOptions) -> StoreSettings:
-    key_id = Pseudonymizer(options.pseudonym_key).key_id if options.pseudonym_key else None
-    return StoreSettings(options.base_currency, key_id)
+    """The store's settings for these options: the key itself goes along to be checked (or, for a new store,
+    recorded as a salted hash), never into ``store.json``."""
+    return StoreSettings(options.base_currency, None, options.pseudonym_key)
 
 
 @contextmanager
@@ -868,6 +916,14 @@ def writing(store_dir: Path, options: IngestOptions) -> Iterator[Store]:
     """Check the store (an existing one must have the same settings), hold its write lock, and clear a killed
     run's leftovers. Nothing is written to a new store until a batch is committed: a run that commits nothing
     leaves no ``store.json``, lock file or folder behind. The staging folder is removed however the run ends."""
+    for what, key in (("pseudonym key", options.pseudonym_key), ("quarantine key", options.quarantine_key)):
+        if key is not None:  # keys given to the library are held to what load_key and the command line require
+            checked(key, what, "the ingest options")
+    if options.quarantine_key is not None and options.quarantine_key == options.pseudonym_key:
+        raise ConfigError(
+            "the quarantine key is the pseudonym key: give another (whoever may read rejected records need not be "
+            "able to compute pseudonyms)"
+        )
     store = Store(store_dir)
     store.check(_settings(options))
     with store.lock():

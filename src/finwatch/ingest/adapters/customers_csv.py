@@ -11,8 +11,9 @@ Rows are quarantined, never guessed: a missing account id, an unknown holder typ
 an unparsable or future birth date, an unparsable opening date, an id country that is not an ISO 3166 alpha-2
 code, an ``own_client`` value that is not one of the mapping's true or false values, the same record twice. The
 reasons never quote the personal values of a row (its birth date); the raw text does, and is withheld from the
-quarantine when the store is pseudonymised. Detection by content only takes a file whose header has every column of
-a shipped customers mapping; any other extract is read with ``--format customers-csv --mapping FILE``.
+quarantine (or encrypted with the quarantine key) when the store is pseudonymised. Detection by content only takes a
+file whose header has every column of a shipped customers mapping; any other extract is read with
+``--format customers-csv --mapping FILE``.
 """
 
 from __future__ import annotations

@@ -33,8 +33,8 @@ trimmed; an empty text is missing. A label without ``source`` gets ``finwatch-ta
 physical lines for CSV (header = line 1) and 1-based record numbers for Parquet, whose quarantined records keep
 their values as JSON. Account ids (of transactions, of account labels, of accounts and their links) and the
 accounts' identifying customer data are pseudonymised by the pipeline when a key is set (the raw values of a
-quarantined account are then withheld); transaction ids never are. A file that cannot be read at all (damaged
-Parquet, missing columns, a column of the wrong type) is rejected with one message.
+quarantined record are then withheld or encrypted); transaction ids never are. A file that cannot be read at all
+(damaged Parquet, missing columns, a column of the wrong type) is rejected with one message.
 """
 
 from __future__ import annotations
