@@ -11,14 +11,12 @@ a file or ``$FINWATCH_PSEUDONYM_KEY`` so that it never becomes a recorded parame
 """
 
 import datetime as dt
-import json
 import sys
 from pathlib import Path
 from typing import Annotated, Any
 
 from pydantic import Field
 
-from finwatch._io import atomic_write_text
 from finwatch._paths import check_writable
 from finwatch.config import load_config
 from finwatch.exceptions import ConfigError, FinwatchError
@@ -35,6 +33,7 @@ from finwatch.ingest import (
     load_quarantine_key,
     plan,
     stage,
+    write_report,
     writing,
 )
 from finwatch.ingest.pseudonym import load_key
@@ -98,7 +97,7 @@ def ingest_flow(
         reports = [stage_task(plan_, i) for i in range(len(plan_.items))]
         batch = commit_task(plan_, reports)
     if report:
-        atomic_write_text(Path(report), json.dumps(batch.to_json(), indent=2) + "\n")
+        write_report(Path(report), batch)
     summary = summarise_report(batch)
     summary_artifact("ingest-summary", {k: summary[k] for k in ("inputs", "read", "accepted", "new", "quarantined",
                                                                  "rejected")},

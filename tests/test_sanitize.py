@@ -279,6 +279,39 @@ def test_ingest_refuses_a_report_it_could_not_write_before_committing(tmp_path: 
     assert json.loads((tmp_path / "r.json").read_text())["committed"]
 
 
+def test_a_report_that_cannot_be_written_after_the_commit_says_the_batch_was_committed(tmp_path: Path) -> None:
+    from finwatch.exceptions import FinwatchError
+    from finwatch.ingest import IngestOptions, ingest, write_report
+
+    labels = tmp_path / "labels.csv"
+    labels.write_text("subject_kind,subject_id,label,typology\naccount,A1,true,cycle\n", encoding="utf-8")
+    result = ingest([labels], tmp_path / "store", IngestOptions())
+    assert result.committed
+    (tmp_path / "a-file").write_text("")
+    with pytest.raises(FinwatchError) as caught:
+        write_report(tmp_path / "a-file" / "r.json", result)  # its folder is a file: the write fails
+    message = str(caught.value)
+    assert message.startswith(f"--report {tmp_path / 'a-file' / 'r.json'}: cannot be written (")
+    assert message.endswith(f"; batch {result.batch} was committed to {result.store}")
+    assert "\n" not in message
+
+
+@pytest.mark.skipif(
+    not (os.path.isdir("/sys") and os.access("/sys", os.W_OK)) or os.path.exists("/sys/finwatch-r.json"),
+    reason="needs a folder that looks writable but refuses files (/sys as root)",
+)
+def test_the_ingest_command_says_the_batch_was_committed_when_its_report_fails(tmp_path: Path) -> None:
+    labels = tmp_path / "labels.csv"
+    labels.write_text("subject_kind,subject_id,label,typology\naccount,A1,true,cycle\n", encoding="utf-8")
+    store = tmp_path / "store"
+    done = finwatch("ingest", str(labels), "--store", str(store), "--report", "/sys/finwatch-r.json")
+    assert done.returncode == 2
+    assert "batch " in done.stdout  # the committed line comes first
+    last = done.stderr.strip().splitlines()[-1]  # after the progress lines
+    assert last.startswith("error: --report /sys/finwatch-r.json: cannot be written (")
+    assert last.endswith(f"was committed to {store}")
+
+
 def test_report_writes_only_html_over_nothing_but_a_finwatch_report(hostile: Path, tmp_path: Path) -> None:
     notes = tmp_path / "notes.txt"
     notes.write_text("my notes\n")

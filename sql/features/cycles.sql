@@ -52,8 +52,8 @@ final as (
         length,
         started_at,
         last_ts as closed_at,
-        first_amount as amount_first,
-        last_amount as amount_last,
+        first_amount::double as amount_first,
+        last_amount::double as amount_last,
     from paths
     where node = origin and length >= 2
 )

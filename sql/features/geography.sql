@@ -31,7 +31,7 @@ final as (
         account_id,
         avg(case when country is not null and country <> own_country then 1.0 else 0.0 end)
             as share_cross_border_30d,
-        coalesce(sum(amount_base) filter (where is_high_risk), 0) as sum_high_risk_30d,
+        coalesce(sum(amount_base) filter (where is_high_risk), 0)::double as sum_high_risk_30d,
         count(distinct country) filter (where ts > $as_of - $w_7d) as distinct_countries_7d,
     from legs group by all
 )

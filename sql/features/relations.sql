@@ -66,10 +66,12 @@ final as (
         coalesce(max(senders) filter (where direction = 'out' and private), 0) as max_private_payee_distinct_senders_30d,
         coalesce(max(receivers) filter (where direction = 'in' and private), 0)
             as max_private_payer_distinct_receivers_30d,
-        max(amount_base) filter (where direction = 'out') as max_transfer_out_30d,
-        max(amount_base) filter (where direction = 'in') as max_transfer_in_30d,
-        coalesce(max(amount_base) filter (where direction = 'out' and private), 0) as max_transfer_to_private_30d,
-        coalesce(max(amount_base) filter (where direction = 'in' and private), 0) as max_transfer_from_private_30d,
+        max(amount_base) filter (where direction = 'out')::double as max_transfer_out_30d,
+        max(amount_base) filter (where direction = 'in')::double as max_transfer_in_30d,
+        coalesce(max(amount_base) filter (where direction = 'out' and private), 0)::double
+            as max_transfer_to_private_30d,
+        coalesce(max(amount_base) filter (where direction = 'in' and private), 0)::double
+            as max_transfer_from_private_30d,
         max(passed_on) as max_counterparty_passed_on_share_30d,
         coalesce(sum(amount_base) filter (where passed_on >= 0.8) / nullif(sum(amount_base), 0), 0)
             as share_volume_with_relays_30d,

@@ -44,7 +44,7 @@ period_totals as (
     from near where not $aggregate_by_day
 ),
 largest as (
-    select account_id, max(total) as max_cash_near_threshold_day_total_30d from period_totals group by all
+    select account_id, max(total)::double as max_cash_near_threshold_day_total_30d from period_totals group by all
 ),
 repeated as (
     select account_id, sum(n) as repeated_near_amounts_30d
@@ -64,7 +64,7 @@ counts as (
         count(*) filter (where ts > $as_of - $w_24h) as count_cash_near_threshold_24h,
         count(*) filter (where ts > $as_of - $w_5d) as count_cash_near_threshold_5d,
         count(*) as count_cash_near_threshold_30d,
-        sum(amount_base) as sum_cash_near_threshold_30d,
+        sum(amount_base)::double as sum_cash_near_threshold_30d,
         count(distinct branch) as distinct_branches_near_threshold_30d,
         count(distinct city) as distinct_cities_near_threshold_30d,
         count(distinct counterparty_name) as distinct_depositors_near_threshold_30d,

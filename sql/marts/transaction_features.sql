@@ -47,30 +47,33 @@ with pairs as (
 ),
 legs as (
     select l.*, coalesce(p.pair_count_before, 0) = 0 as first_with_counterparty,
-           l.channel = 'cash' and l.is_near_threshold as cash_near_threshold
+           l.channel = 'cash' and l.is_near_threshold as cash_near_threshold,
+           -- squared in floating point, then exact like amount_base: a sum of squares for the spread
+           cast(l.amount_base::double * l.amount_base::double as decimal(38, 8)) as amount_base_squared,
     from stg_legs l left join pairs p using (txn_id)
 ),
 windowed as (
     select
         account_id, txn_id, direction,
         count(*) filter (where direction = 'out') over w24 as count_out_24h,
-        coalesce(sum(amount_base) filter (where direction = 'out') over w24, 0) as sum_out_24h,
+        coalesce(sum(amount_base) filter (where direction = 'out') over w24, 0)::double as sum_out_24h,
         count(*) filter (where direction = 'in') over w24 as count_in_24h,
-        coalesce(sum(amount_base) filter (where direction = 'in') over w24, 0) as sum_in_24h,
+        coalesce(sum(amount_base) filter (where direction = 'in') over w24, 0)::double as sum_in_24h,
         count(distinct counterparty) filter (where direction = 'out') over w7 as distinct_receivers_7d,
         count(distinct counterparty) filter (where direction = 'in') over w7 as distinct_senders_7d,
         count(distinct counterparty) filter (where direction = 'out') over w24 as distinct_receivers_24h,
         count(distinct counterparty) filter (where direction = 'in') over w24 as distinct_senders_24h,
         count(*) filter (where direction = 'out') over w30 as count_out_30d,
-        coalesce(sum(amount_base) filter (where direction = 'out') over w30, 0) as sum_out_30d,
+        coalesce(sum(amount_base) filter (where direction = 'out') over w30, 0)::double as sum_out_30d,
         count(*) filter (where direction = 'in') over w30 as count_in_30d,
-        coalesce(sum(amount_base) filter (where direction = 'in') over w30, 0) as sum_in_30d,
+        coalesce(sum(amount_base) filter (where direction = 'in') over w30, 0)::double as sum_in_30d,
         count(distinct counterparty) filter (where direction = 'out' and first_with_counterparty) over w24
             as new_receivers_24h,
         count(distinct counterparty) filter (where direction = 'in' and first_with_counterparty) over w24
             as new_senders_24h,
-        coalesce(stddev_pop(amount_base) filter (where direction = 'in') over w24
-                 / nullif(avg(amount_base) filter (where direction = 'in') over w24, 0), 0) as in_amount_cv_24h,
+        sum(amount_base_squared) filter (where direction = 'in') over w24 as sum_squares_in_24h,
+        min(amount_base) filter (where direction = 'in') over w24 as min_in_24h,
+        max(amount_base) filter (where direction = 'in') over w24 as max_in_24h,
         count(*) filter (where cash_near_threshold) over w5 as cash_near_threshold_5d,
         -- the earliest transaction of the account is never later than this one: no look-ahead
         date_diff('second', min(ts) over (partition by account_id), ts) / 3600.0 as hours_known,
@@ -87,6 +90,17 @@ windowed as (
            w30 as (partition by account_id order by ts
                    range between ($w_30d - interval 1 microsecond) preceding and current row)
 ),
+spread as (
+    -- the receiver's inflows' standard deviation over their mean, from exact sums (stddev_pop over floats depends
+    -- on the order rows are combined in): the population variance Σx²/n − mean², 0 when every amount is the same
+    select *,
+           case when min_in_24h = max_in_24h then 0.0
+                else coalesce(sqrt(greatest(sum_squares_in_24h::double / count_in_24h
+                                            - power(sum_in_24h / count_in_24h, 2), 0))
+                              / nullif(sum_in_24h / count_in_24h, 0), 0)
+           end as in_amount_cv_24h,
+    from windowed
+),
 relays as (
     select distinct o.txn_id
     from legs o join legs i
@@ -99,7 +113,7 @@ closing as (
 ),
 final as (
     select
-        t.txn_id, t.ts, t.src_account, t.dst_account, t.amount_base, t.channel,
+        t.txn_id, t.ts, t.src_account, t.dst_account, t.amount_base::double as amount_base, t.channel,
         s.count_out_24h as src_count_out_24h, s.sum_out_24h as src_sum_out_24h,
         s.count_in_24h as src_count_in_24h, s.sum_in_24h as src_sum_in_24h,
         s.distinct_receivers_7d as src_distinct_receivers_7d,
@@ -129,8 +143,8 @@ final as (
         t.channel = 'card' as channel_card, t.channel = 'cheque' as channel_cheque, t.channel = 'p2p' as channel_p2p,
         t.channel = 'crypto' as channel_crypto, t.channel = 'internal' as channel_internal,
     from stg_transactions t
-    left join windowed s on s.txn_id = t.txn_id and s.direction = 'out' and s.account_id = t.src_account
-    left join windowed d on d.txn_id = t.txn_id and d.direction = 'in' and d.account_id = t.dst_account
+    left join spread s on s.txn_id = t.txn_id and s.direction = 'out' and s.account_id = t.src_account
+    left join spread d on d.txn_id = t.txn_id and d.direction = 'in' and d.account_id = t.dst_account
     left join relays r on r.txn_id = t.txn_id
     left join closing c on c.txn_id = t.txn_id
     left join pairs p on p.txn_id = t.txn_id

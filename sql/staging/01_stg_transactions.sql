@@ -14,6 +14,9 @@
 --   is_near_threshold: amount_base in the near-threshold band, the one definition of it: from near_share ×
 --     threshold up to the threshold, the threshold itself excluded when an amount equal to it is reportable
 --     ([near_share × threshold, threshold)) and included when only more than it is ([…, threshold])
+--   amount_base: the store's amount_base (a float) as an exact DECIMAL(38, 12), the one form every model reads:
+--     sums of it are exact, so they never depend on row order or thread count (cast a sum to double for
+--     output); is_near_threshold is decided on the store's float, before the conversion
 with source as (
     select * from read_parquet($files)
 ),
@@ -45,6 +48,7 @@ renamed as (
     where ts <= $as_of
 ),
 final as (
-    select * from renamed
+    -- the one conversion to an exact type: a float sum depends on the order DuckDB's threads add rows in
+    select * replace (cast(amount_base as decimal(38, 12)) as amount_base) from renamed
 )
 select * from final

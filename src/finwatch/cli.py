@@ -456,10 +456,8 @@ def ingest(
     jurisdiction: JurisdictionOption = None,
 ) -> None:
     """Ingest bank and crypto exports into the store: validated, converted, quarantined, atomic."""
-    import json
 
-    from finwatch._io import atomic_write_text
-    from finwatch.ingest import FORMATS, ParseOptions, ingest_options, load_quarantine_key
+    from finwatch.ingest import FORMATS, ParseOptions, ingest_options, load_quarantine_key, write_report
     from finwatch.ingest import ingest as run_ingest
     from finwatch.ingest.pseudonym import load_key
 
@@ -492,8 +490,6 @@ def ingest(
     for f in result.files:
         for note in f.notes:
             console.print(Text(f"{terminal(Path(f.file).name)}: {terminal(note)}", style="dim"), soft_wrap=True)
-    if report is not None:
-        atomic_write_text(report, json.dumps(result.to_json(), indent=2) + "\n")
     for f in result.rejected:
         _error(f.error, "rejected:")
     if result.committed:
@@ -503,6 +499,8 @@ def ingest(
         err.print("nothing was written to the store (use --skip-rejected to commit the other files)")
     else:
         console.print("nothing new to ingest")
+    if report is not None:
+        write_report(report, result)
     if result.rejected and not (skip_rejected and result.committed):
         raise typer.Exit(2)
 

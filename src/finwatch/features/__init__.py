@@ -186,6 +186,7 @@ def _build(store: Store, as_of: dt.datetime, config: FeatureConfig, level: str) 
             elif node.model is not None:
                 # the table name comes from the file's own header, never from user input; values are bound
                 con.execute(f"create or replace temp table {node.table} as {node.model.body}", bind(node.model, values))
+                _decimals_to_double(con, node.table, node.model)
                 _check_zero_columns(con, node.table, node.model)
                 models.append(node.model)
             built.add(node.table)
@@ -210,6 +211,23 @@ def _build(store: Store, as_of: dt.datetime, config: FeatureConfig, level: str) 
 def _columns(con: duckdb.DuckDBPyConnection, table: str) -> list[str]:
     query = "select column_name from duckdb_columns() where table_name = $t order by column_index"
     return [str(r[0]) for r in con.execute(query, {"t": table}).fetchall()]
+
+
+def _decimals_to_double(con: duckdb.DuckDBPyConnection, table: str, model: SqlModel) -> None:
+    """A feature family's or mart's exact DECIMAL columns (an amount or a sum of ``amount_base`` left uncast) as DOUBLE.
+
+    Staging converts ``amount_base`` to an exact decimal so that sums never depend on row order or threads; what the
+    features and marts hand on is floats, as the shipped SQL casts them (``sum(amount_base)::double``).
+    """
+    if model.path.parent.name == "staging":
+        return
+    query = (
+        "select column_name from duckdb_columns() where table_name = $t and data_type like 'DECIMAL%' "
+        "order by column_index"
+    )
+    for (column,) in con.execute(query, {"t": table}).fetchall():
+        quoted = '"' + str(column).replace('"', '""') + '"'
+        con.execute(f"alter table {table} alter column {quoted} set data type double")
 
 
 def _check_zero_columns(con: duckdb.DuckDBPyConnection, table: str, model: SqlModel) -> None:

@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
+from finwatch._io import atomic_write_text
 from finwatch.config import RunConfig
+from finwatch.exceptions import FinwatchError
 from finwatch.ingest._base import Adapter, Parsed, ParseOptions, Sample, Source
 from finwatch.ingest._pipeline import (
     FileReport,
@@ -40,6 +45,7 @@ __all__ = [
     "plan",
     "reveal_quarantine",
     "stage",
+    "write_report",
     "writing",
 ]
 
@@ -68,3 +74,14 @@ def ingest_options(
         skip_rejected=section.skip_rejected,
         config_sha256=section.digest(),
     )
+
+
+def write_report(path: Path, report: IngestReport) -> None:
+    """Write ``report`` as JSON to ``path`` (``--report``). It is written after the commit: when it cannot be, the
+    one-line error says whether the batch was committed, so that nobody ingests it again believing nothing was."""
+    try:
+        atomic_write_text(Path(path), json.dumps(report.to_json(), indent=2) + "\n")
+    except OSError as exc:
+        done = (f"batch {report.batch} was committed to {report.store}" if report.committed
+                else "nothing was committed")  # fmt: skip
+        raise FinwatchError(f"--report {path}: cannot be written ({exc.strerror or exc}); {done}") from None
