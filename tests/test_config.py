@@ -175,7 +175,7 @@ def test_as_of_is_parsed_once_everywhere(text: str, expected: dt.datetime) -> No
 def test_shares() -> None:
     assert share("1%", "--budget") == 0.01
     assert share("0.07", "--budget") == 0.07
-    with pytest.raises(ConfigError, match="--budget: '100%' must be between 0 and 100 %"):
+    with pytest.raises(ConfigError, match="--budget: '100%' must be more than 0 % and less than 100 %"):
         share("100%", "--budget")
 
 

@@ -167,7 +167,7 @@ def test_a_user_error_fails_the_run_with_its_one_line_and_the_webhook_hears_of_i
         notify(Path(server.home), f"http://127.0.0.1:{hook.server_port}/finwatch")
         with temporary_settings({PREFECT_API_URL: server.api_url}):
             run = run_deployment("finwatch-score/finwatch-score", parameters={"budget": "150%"}, timeout=600)
-        message = "--budget: '150%' must be between 0 and 100 %"
+        message = "--budget: '150%' must be more than 0 % and less than 100 %"
         assert run.state.is_failed()
         assert run.state.message == message
         log = (Path(server.home) / "worker.log").read_text(encoding="utf-8")

@@ -127,7 +127,7 @@ def test_a_user_error_fails_the_run_with_the_cli_line_and_fails_the_parent(tmp_p
     score = load_flow("score")
     state = score.score_flow(store=str(tmp_path), budget="150%", return_state=True)
     assert state.is_failed()
-    assert state.message == "--budget: '150%' must be between 0 and 100 %"
+    assert state.message == "--budget: '150%' must be more than 0 % and less than 100 %"
     pipeline = load_flow("pipeline")
     missing = tmp_path / "missing.csv"
     state = pipeline.pipeline_flow(store=str(tmp_path / "s"), runs=str(tmp_path / "r"), paths=[str(missing)],

@@ -35,6 +35,7 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator
 
+from finwatch._files import read_option_text
 from finwatch._paths import reference_root
 from finwatch.exceptions import ConfigError
 
@@ -273,7 +274,7 @@ def share(text: str | float | None, option: str) -> float | None:
     except ValueError:
         raise ConfigError(f"{option}: {text!r} is not a share such as 1% or 0.01") from None
     if not 0 < value < 1:
-        raise ConfigError(f"{option}: {text!r} must be between 0 and 100 %")
+        raise ConfigError(f"{option}: {text!r} must be more than 0 % and less than 100 %")
     return value
 
 
@@ -320,13 +321,10 @@ def jurisdictions(reference: Path | None = None) -> dict[str, Path]:
 
 
 def _read_toml(path: Path, what: str) -> dict[str, Any]:
+    text = read_option_text(path, what)  # a FIFO, a device, a folder or a huge file is refused at once
     try:
-        return tomllib.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ConfigError(f"{what} {path}: no such file") from None
-    except OSError as exc:
-        raise ConfigError(f"{what} {path}: cannot be read ({exc.strerror})") from None
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{what} {path}: not valid TOML ({exc})") from None
 
 
@@ -419,14 +417,15 @@ def load_config(
     """
     env = dict(os.environ if environ is None else environ)
     given = {k: v for k, v in (flags or {}).items() if v is not None}
+    what = "--config"
     if file is None and env.get(CONFIG_ENV):
-        file = Path(env[CONFIG_ENV])
+        file, what = Path(env[CONFIG_ENV]), CONFIG_ENV
     if file is None and ((cwd or Path.cwd()) / CONFIG_FILE).is_file():
-        file = (cwd or Path.cwd()) / CONFIG_FILE
+        file, what = (cwd or Path.cwd()) / CONFIG_FILE, "configuration file"
     layers: list[tuple[dict[str, Any], str]] = []
     file_data: dict[str, Any] = {}
     if file is not None:
-        file_data = _read_toml(file, "configuration file")
+        file_data = _read_toml(file, what)
         unknown = _unknown_keys(file_data, RunConfig)
         if unknown:
             raise ConfigError(f"{file}: unknown configuration key {unknown[0]!r}" + _known_hint(unknown[0]))

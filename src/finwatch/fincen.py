@@ -44,6 +44,7 @@ import polars as pl
 import yaml
 from lxml import etree
 
+from finwatch._files import read_option_file, read_option_text
 from finwatch._io import atomic_directory
 from finwatch._paths import reference_root
 from finwatch.config import US_LAW
@@ -212,15 +213,12 @@ def schema_enumeration(schema: Any, type_name: str) -> set[str]:
 
 
 # --- the schema ----------------------------------------------------------------------------------------------------
-def load_schema(xsd: Path | None = None) -> Any:
+def load_schema(xsd: Path | None = None, option: str = "--xsd") -> Any:
     """FinCEN's SAR batch schema as an XSD 1.1 validator: local files only, no DOCTYPE or entities."""
     import xmlschema
 
     xsd = xsd or reference_root() / "fincen" / SCHEMA_FILE
-    try:
-        head = xsd.read_bytes()
-    except OSError as exc:
-        raise FinwatchError(f"{xsd}: cannot be read ({exc.strerror})") from None
+    head = read_option_file(xsd, option)  # a FIFO, a device, a folder or a huge file is refused at once
     if re.search(rb"<!(DOCTYPE|ENTITY)", head, re.IGNORECASE):
         raise FinwatchError(f"{xsd}: refused: it declares a DOCTYPE or entities, which no XSD needs")
     try:
@@ -424,9 +422,9 @@ class _FilerReader:
                      activity)  # fmt: skip
 
 
-def load_filer(path: Path, codes: SarCodes | None = None) -> Filer:
+def load_filer(path: Path, codes: SarCodes | None = None, option: str = "--filer") -> Filer:
     """The filer file (YAML): transmitter, its contact, filing institution, contact office, activity institution."""
-    data = _read_yaml(path)
+    data = _read_yaml(path, option)
     known = {"transmitter", "transmitter_contact", "filing_institution", "contact_office", "activity_institution"}
     unknown = sorted(str(k) for k in data if k not in known)
     if unknown:
@@ -434,13 +432,10 @@ def load_filer(path: Path, codes: SarCodes | None = None) -> Filer:
     return _FilerReader(path, codes or load_codes()).filer(data)
 
 
-def _read_yaml(path: Path) -> Mapping[str, Any]:
+def _read_yaml(path: Path, option: str = "") -> Mapping[str, Any]:
+    text = read_option_text(path, option)  # a FIFO, a device, a folder or a huge file is refused at once
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot be read ({exc.strerror})") from None
-    except UnicodeDecodeError:
-        raise ConfigError(f"{path}: not UTF-8 text") from None
+        data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise ConfigError(f"{path}: not valid YAML ({first})") from None

@@ -12,6 +12,7 @@ from typing import Any
 
 import yaml
 
+from finwatch._files import read_option_text
 from finwatch.exceptions import ConfigError
 from finwatch.export._xsd import GoamlSchema
 
@@ -94,11 +95,10 @@ class UnknownCode:
         return f"{self.file}: {self.key}: {self.code!r} is not a code of {self.target} ({self.allowed} allowed values)"
 
 
-def load_mapping(path: Path) -> GoamlMapping:
+def load_mapping(path: Path, option: str = "--mapping") -> GoamlMapping:
+    text = read_option_text(path, option)  # a FIFO, a device, a folder or a huge file is refused at once
     try:
-        data = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot be read ({exc.strerror})") from None
+        data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
         raise ConfigError(f"{path}: not valid YAML ({exc})") from None
     if not isinstance(data, dict):

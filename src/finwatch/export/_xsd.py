@@ -16,6 +16,7 @@ character) or a control that changes how text reads (a right-to-left override) i
 
 from __future__ import annotations
 
+import hashlib
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -24,6 +25,7 @@ from typing import Any
 
 from lxml import etree
 
+from finwatch._files import read_option_file
 from finwatch.exceptions import FinwatchError
 from finwatch.sanitize import xml_text
 
@@ -84,10 +86,13 @@ class _Pending:
 class GoamlSchema:
     """One FIU's goAML schema: its declarations, code lists and validator."""
 
-    def __init__(self, xsd: Path) -> None:
+    def __init__(self, xsd: Path, option: str = "--xsd") -> None:
         import xmlschema
 
         self.path = Path(xsd)
+        # the top file is checked and read here (a FIFO or a device would hang xmlschema); its includes and imports
+        # are resolved by xmlschema from the same folder, local files only
+        self.sha256 = hashlib.sha256(read_option_file(self.path, option)).hexdigest()
         try:
             self._schema = xmlschema.XMLSchema11(str(xsd), defuse="always", allow="local")
         except (xmlschema.XMLSchemaException, OSError, SyntaxError, ValueError) as exc:

@@ -28,7 +28,6 @@ sent automatically.
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import json
 import re
 from collections.abc import Mapping
@@ -414,7 +413,7 @@ def export_goaml(
             results[lead["lead_id"]] = written
         report = {
             "schema": schema.path.name,
-            "schema_sha256": hashlib.sha256(schema.path.read_bytes()).hexdigest(),
+            "schema_sha256": schema.sha256,  # of the file as it was checked and loaded
             "schema_version": schema.version,
             "mapping": mapping.path.name if mapping.path is not None else None,
             "unknown_codes": [u.line() for u in check_mapping(mapping, schema)],

@@ -7,7 +7,6 @@ import errno
 import json
 import os
 import re
-import stat
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -18,6 +17,7 @@ import duckdb
 import polars as pl
 
 from finwatch._duckdb import connect, fetch
+from finwatch._files import not_a_file
 from finwatch.schema import ACCOUNT_SCHEMA, AMOUNT_SCALE, KYC_COLUMNS, LABEL_SCHEMA, polars_schema
 
 __all__ = [
@@ -232,26 +232,6 @@ def control_reason(columns: list[str]) -> pl.Expr:
             .otherwise(reason)
         )
     return reason
-
-
-_KINDS = {stat.S_IFCHR: "a character device", stat.S_IFBLK: "a block device", stat.S_IFIFO: "a FIFO (named pipe)",
-          stat.S_IFSOCK: "a socket"}  # fmt: skip
-
-
-def not_a_file(path: Path, folder_ok: bool = False) -> str | None:
-    """Why ``path`` cannot be read as an export (a device, a FIFO, a socket; a folder unless ``folder_ok``), or None
-    (a regular file, or nothing there: reading it then says so). Reading a device or a FIFO never ends."""
-    try:
-        mode = os.stat(path).st_mode
-    except FileNotFoundError:
-        return None
-    except OSError as exc:
-        return f"cannot be read ({exc.strerror})"
-    if stat.S_ISREG(mode) or (folder_ok and stat.S_ISDIR(mode)):
-        return None
-    if stat.S_ISDIR(mode):
-        return "is a folder, not a file"
-    return f"is {_KINDS.get(stat.S_IFMT(mode), 'something else')}, not a regular file"
 
 
 _ERRNO = re.compile(r"(?:os error|errno|\[Errno)\s*(\d+)", re.IGNORECASE)

@@ -114,14 +114,15 @@ def amount_pattern(decimal: str, thousands: str) -> str:
     """The regular expression (RE2) of an amount written with ``decimal`` and ``thousands`` separators: an optional
     sign, digits (grouped by threes with the thousands separator, when there is one), then optionally the decimal
     separator and digits. Any other separator, or one out of place, does not match: with ``decimal = ","``,
-    ``12.50`` is not an amount (and with ``thousands = "."``, ``1.234,56`` is one, ``1.23`` is not)."""
+    ``12.50``, ``,5`` and ``12,`` are not amounts (and with ``thousands = "."``, ``1.234,56`` is one, ``1.23`` is
+    not)."""
 
     def literal(text: str) -> str:  # each character as a one-character class: no escaping rules to get wrong
         return "".join("[" + ("\\" + c if c in "\\]^-[" else c) + "]" for c in text)
 
     digits = r"\d+" if not thousands else rf"(?:\d+|\d{{1,3}}(?:{literal(thousands)}\d{{3}})+)"
     point = literal(decimal)
-    return rf"[+-]?(?:{digits}(?:{point}\d*)?|{point}\d+)"
+    return rf"[+-]?{digits}(?:{point}\d+)?"  # digits before the separator, and after it when it is there
 
 
 def number_format(decimal: str, thousands: str) -> str:
