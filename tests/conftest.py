@@ -102,6 +102,17 @@ def finwatch(*args: str, cwd: Path | None = None, env: dict[str, str] | None = N
                           env=env, timeout=timeout, check=False)  # fmt: skip
 
 
+def rewrite_leads(folder: Path, leads: pl.DataFrame) -> None:
+    """Replace a run's leads.parquet with ``leads`` and record its new size in run.json, as a published run needs
+    (a test that edits a run's leads to reach a case; ``finwatch runs verify`` still sees the sha256 changed)."""
+    import json
+
+    leads.write_parquet(folder / "leads.parquet")
+    info = json.loads((folder / "run.json").read_text(encoding="utf-8"))
+    info["files"]["leads.parquet"]["bytes"] = (folder / "leads.parquet").stat().st_size
+    (folder / "run.json").write_text(json.dumps(info, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+
+
 def run_score(
     store: Path, as_of: Any, registry: Registry, out: Path, model: str = "finwatch@champion", budget: float = 0.01
 ) -> Any:

@@ -27,7 +27,7 @@ from finwatch.registry import Registry
 from finwatch.runs import RunFolder
 from finwatch.store import Store
 from finwatch.testing import make_transactions
-from tests.conftest import run_score
+from tests.conftest import rewrite_leads, run_score
 
 FIXTURES = Path(__file__).parent / "fixtures" / "goaml"
 XSD = FIXTURES / "goAMLSchema-5.0.1.xsd"  # UNODC's schema, unchanged (see ATTRIBUTION.md)
@@ -409,7 +409,7 @@ def test_trafficking_drafts_open_with_the_runs_key_term(
         typologies=pl.when(pl.col("lead_id") == first).then(pl.lit(["sex_trafficking"], pl.List(pl.String)))
         .otherwise(pl.lit([], pl.List(pl.String)))
     )  # fmt: skip
-    leads.write_parquet(copied / "leads.parquet")
+    rewrite_leads(copied, leads)
     export_goaml(RunFolder(copied), schema, EXAMPLE, tmp_path / "out", store=complete)
     key_term = US_LAW["trafficking_key_term"]
     assert (tmp_path / "out" / f"{first}.txt").read_text().startswith(key_term)

@@ -37,7 +37,7 @@ from finwatch.schema import ACCOUNT_SCHEMA
 from finwatch.store import Store
 from finwatch.synth import TYPOLOGIES
 from finwatch.testing import make_accounts, make_store, make_transactions
-from tests.conftest import run_score
+from tests.conftest import rewrite_leads, run_score
 
 ROOT = Path(__file__).resolve().parents[1]
 FIXTURES = Path(__file__).parent / "fixtures" / "fincen"
@@ -153,7 +153,7 @@ def test_trafficking_leads_carry_fincens_key_term(run_dir: Path, tmp_path: Path)
         typologies=pl.when(pl.col("lead_id") == first).then(pl.lit(["labor_trafficking"], pl.List(pl.String)))
         .otherwise(pl.lit(["structuring"], pl.List(pl.String)))
     )  # fmt: skip
-    leads.write_parquet(copy / "leads.parquet")
+    rewrite_leads(copy, leads)
     result = export_fincen_sar(RunFolder(copy), EXAMPLE, tmp_path / "out", xsd=XSD)
     assert result.valid, result.errors[:5]
     activities = etree.parse(str(result.path)).getroot().findall("f:Activity", NS)

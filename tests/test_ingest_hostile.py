@@ -403,3 +403,35 @@ def test_an_amount_must_match_the_mappings_separators(
     assert q["row"].to_list() == list(range(2 + len(good), 2 + len(amounts)))
     assert all(r.startswith(f"unparsable amount '{a}' (expected decimal separator {decimal!r}")
                for r, a in zip(q["reason"], bad, strict=True))  # fmt: skip
+
+
+# --- 5. paths that look like patterns ------------------------------------------------------------------------------
+@pytest.mark.parametrize("name", ["store[1]", "store[prod]*?", "store-\x1b[31m-x"])
+def test_a_store_whose_path_has_pattern_characters_is_read_as_named(tmp_path: Path, name: str) -> None:
+    """Polars and DuckDB read ``[1]``, ``*`` and ``?`` in a path as a pattern unless told not to."""
+    store = tmp_path / name
+    first = ingest([FIXTURES / "mt940" / "knab.sta"], store, IngestOptions())
+    assert first.committed
+    second = ingest([bank_csv(tmp_path / "bank.csv", [row(1), row(2)])], store, IngestOptions())  # FX table read
+    assert second.committed
+    moved = tmp_path / "moved[x]"
+    store.rename(moved)
+    third = ingest([bank_csv(tmp_path / "more.csv", [row(3)])], moved, IngestOptions())
+    assert third.committed
+    assert (
+        Store(moved).scan("transactions").collect().height
+        == Store(moved).scan("transactions").collect()["txn_id"].n_unique()
+    )
+    assert Store(moved).fx_table() is not None
+    assert not Store(moved).verify()
+
+
+def test_a_csv_whose_path_has_pattern_characters_is_read_alone(tmp_path: Path) -> None:
+    """DuckDB's read_csv expands a pattern even in a bound parameter: ``a*`` must not also read ``ab``."""
+    (tmp_path / "a*").mkdir()
+    (tmp_path / "ab").mkdir()
+    path = bank_csv(tmp_path / "a*" / "bank.csv", [row(1)])
+    bank_csv(tmp_path / "ab" / "bank.csv", [row(2), row(3)])
+    report = ingest([path], tmp_path / "s", IngestOptions())
+    assert report.committed
+    assert Store(tmp_path / "s").scan("transactions").collect().height == 1

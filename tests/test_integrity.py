@@ -3,6 +3,7 @@ runs are tamper-evident (digests, signatures) and verifiable against everything 
 
 from __future__ import annotations
 
+import datetime as dt
 import errno
 import json
 import os
@@ -459,3 +460,111 @@ def test_models_seal_signs_a_version_registered_before_digests_and_refuses_a_cha
     assert "MODEL_CARD.md" in done.stderr
     assert len(done.stderr.strip().splitlines()) == 1
     assert not (models / "finwatch" / "1" / "version.json").exists()
+
+
+# --- paths that look like patterns, damaged runs, a full disk --------------------------------------------------------
+def test_a_run_and_a_store_whose_paths_have_pattern_characters_score_report_and_verify(
+    scored: tuple[Path, Registry], tmp_path: Path
+) -> None:
+    from finwatch.report import build_report
+
+    store, registry = scored
+    moved = tmp_path / "stores[1]*" / "store[x]"
+    shutil.copytree(store, moved)
+    as_of = end_of_data(Store(moved))
+    run = run_score(moved, as_of, registry, tmp_path / "runs[1]" / "r[1]", budget=0.02)
+    assert run.leads.height
+    again = run_score(moved, as_of, registry, tmp_path / "runs[1]" / "r[2]", budget=0.02)
+    assert again.leads.height == run.leads.height
+    page = build_report(RunFolder(run.folder))
+    assert page.is_file()
+    report = verify_run(run.folder, registry, Store(moved))
+    assert report.ok, report.lines()
+
+
+def _damaged(source: Path, folder: Path, name: str, damage: str) -> Path:
+    shutil.copytree(source, folder)
+    path = folder / name
+    if damage == "missing":
+        path.unlink()
+    elif damage == "zeroed":
+        path.write_bytes(bytes(path.stat().st_size))
+    elif damage == "half":
+        path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+    else:
+        path.write_bytes(path.read_bytes()[: int(damage)])
+    return folder
+
+
+def test_a_damaged_earlier_run_is_not_an_earlier_run_and_a_damaged_run_is_refused_in_one_line(
+    scored: tuple[Path, Registry], tmp_path: Path
+) -> None:
+    from finwatch.report import build_report
+
+    store, registry = scored
+    as_of = end_of_data(Store(store))
+    earlier = as_of - dt.timedelta(days=1)
+    good = run_score(store, earlier, registry, tmp_path / "good", budget=0.02).folder
+    runs = tmp_path / "runs"
+    runs.mkdir()
+    cases = {"cut-csv": ("leads.csv", "200"), "zeroed-parquet": ("leads.parquet", "zeroed"),
+             "half-parquet": ("leads.parquet", "half"), "no-leads-json": ("leads.json", "missing")}  # fmt: skip
+    for folder, (name, damage) in cases.items():
+        _damaged(good, runs / folder, name, damage)
+        assert not RunFolder(runs / folder).published
+    planned = RunFolder.planned(runs / "next", as_of)
+    assert planned.earlier() == []
+    assert planned.first_raised() == {}
+    run = run_score(store, as_of, registry, runs / "next", budget=0.02)  # beside them: no traceback, no first_raised
+    assert set(run.leads["first_raised"].to_list()) == {as_of.isoformat()}
+    for folder, (name, _damage) in cases.items():
+        with pytest.raises(FinwatchError) as caught:
+            build_report(RunFolder(runs / folder))
+        assert str(caught.value).startswith(f"{runs / folder / name}: ")
+        assert "\n" not in str(caught.value)
+        assert not (runs / folder / "report.html").exists()
+    result = finwatch("report", str(runs / "zeroed-parquet"))
+    assert result.returncode == 2, result.stderr
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert errors == [f"error: {runs / 'zeroed-parquet' / 'leads.parquet'}: not a complete Parquet file; the file "
+                      "is damaged"], result.stderr  # fmt: skip
+    assert "Traceback" not in result.stderr
+    exported = tmp_path / "exported"
+    shutil.copytree(good, exported)
+    RunFolder(exported).refresh_csv()  # an export rewrites leads.csv: still a published run
+    assert RunFolder(exported).published
+
+
+def test_a_full_disk_while_writing_a_run_names_the_file_and_leaves_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Polars reports a full disk while writing Parquet to a file as "Invalid thrift: transport error"."""
+    real = Path.write_bytes
+
+    def full(self: Path, data: bytes) -> int:
+        if self.name == "leads.parquet":
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        return real(self, data)
+
+    monkeypatch.setattr(Path, "write_bytes", full)
+    out = tmp_path / "runs" / "x"
+    leads = pl.DataFrame({"lead_id": ["L-1"], "reasons": ["[]"], "cycle_paths": ["[]"]})
+    with pytest.raises(OSError, match="No space left on device") as caught:
+        RunFolder.write(out, leads, {"run_id": "r", "as_of": "2026-01-01T00:00:00+00:00"})
+    assert user_message(caught.value) == f"{out}/leads.parquet: No space left on device"
+    assert list((tmp_path / "runs").iterdir()) == []
+
+
+def test_a_full_disk_inside_a_staging_folder_names_the_destination(tmp_path: Path) -> None:
+    target = tmp_path / "report-cases"
+    with pytest.raises(OSError, match="No space") as caught, atomic_directory(target, marker="cases.json"):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))  # a write() names no file
+    assert user_message(caught.value) == f"{target}: No space left on device"
+    assert list(tmp_path.iterdir()) == []
+    with pytest.raises(pl.exceptions.ComputeError), atomic_directory(target, marker="cases.json"):
+        raise pl.exceptions.ComputeError("parquet: File out of specification: Invalid thrift: transport error")
+    cause = OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+    with pytest.raises(OSError, match="No space") as caught, atomic_directory(target, marker="cases.json") as staging:
+        raise pl.exceptions.ComputeError("write failed") from cause
+    assert user_message(caught.value) == f"{target}: No space left on device"
+    assert not staging.exists()

@@ -51,6 +51,8 @@ _CHUNK = 1 << 20
 _LEFTOVER = re.compile(r"^\.(?P<name>.+)\.(?:(?P<folder>partial|old)-[A-Za-z0-9_]{8}|tmp-\d+(?:-[0-9a-f]{8})?)$")
 #: how libraries (Polars, Arrow) quote an operating-system error in their own exceptions
 _OS_ERROR = re.compile(r"\(os error (\d+)\)")
+#: the reasons only a write fails for
+_WRITE_ERRORS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EFBIG})
 
 
 def sha256_file(path: Path) -> str:
@@ -80,8 +82,17 @@ def fsync_path(path: Path) -> None:
 
 # --- errors ----------------------------------------------------------------------------------------------------------
 def _os_error(exc: BaseException, path: Path, temp: Path | None, anonymous: bool) -> OSError | None:
-    """``exc`` as an OSError naming the file it concerns and the system's reason; None to leave it as it is."""
+    """``exc`` as an OSError naming the file it concerns and the system's reason; None to leave it as it is.
+
+    A library's error raised from an OSError (``__cause__``) is taken as that OSError. An OSError naming no file
+    whose reason only a write can have (a full disk or quota, a read-only file system, a file too large) concerns
+    ``path`` even without ``anonymous``: the writes are what the caller names ``path`` for.
+    """
     number: int | None = None
+    if not isinstance(exc, OSError) and isinstance(exc.__cause__, OSError):
+        exc = exc.__cause__
+    if isinstance(exc, OSError) and exc.filename is None and exc.errno in _WRITE_ERRORS:
+        anonymous = True
     if isinstance(exc, OSError):
         if exc.filename is not None:
             if temp is None:

@@ -24,7 +24,7 @@ from finwatch._io import sha256_file
 from finwatch.digest import Check, Verification, key_id, signature_problem
 from finwatch.exceptions import FinwatchError, StoreError
 from finwatch.registry import Registry
-from finwatch.runs import FIXED_FILES, LEAD_FILES, LEADS_FILE, RUN_FILE, RunFolder, run_id_for, run_manifest
+from finwatch.runs import FIXED_FILES, LEAD_FILES, LEADS_FILE, RUN_FILE, RunFolder, read_leads, run_id_for, run_manifest
 from finwatch.store import Store
 
 __all__ = ["verify_model", "verify_run"]
@@ -117,9 +117,9 @@ def _csv_as_exported(run: RunFolder, path: Path) -> bool:
 def _leads_agree(run: RunFolder, info: dict[str, Any]) -> Check:
     """The leads name the run's id, model digest and data manifest, and there are as many as run.json says."""
     try:
-        leads = pl.read_parquet(run.path / LEADS_FILE)
-    except (OSError, pl.exceptions.PolarsError) as exc:
-        return Check("leads", False, f"{run.path / LEADS_FILE}: unreadable ({type(exc).__name__})")
+        leads = read_leads(run.path / LEADS_FILE)
+    except FinwatchError as exc:
+        return Check("leads", False, str(exc))
     expected = {"run_id": info.get("run_id"), "data_manifest_sha256": info.get("data_manifest_sha256")}
     if "scoring_digest" in info:
         expected["scoring_digest"] = info["scoring_digest"]

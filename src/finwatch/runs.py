@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import io
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -34,7 +35,16 @@ from finwatch.digest import canonical_json, sign
 from finwatch.exceptions import FinwatchError, StoreError
 from finwatch.store import Store
 
-__all__ = ["LEAD_FILES", "LIST_COLUMNS", "RUN_FILE", "RunFolder", "run_folder_for", "run_id_for", "run_manifest"]
+__all__ = [
+    "LEAD_FILES",
+    "LIST_COLUMNS",
+    "RUN_FILE",
+    "RunFolder",
+    "read_leads",
+    "run_folder_for",
+    "run_id_for",
+    "run_manifest",
+]
 
 RUN_FILE = "run.json"
 LEADS_FILE = "leads.parquet"
@@ -87,28 +97,46 @@ class RunFolder:
 
     @property
     def published(self) -> bool:
-        """Whether this is a run as published: a visible folder holding a readable run.json (with a run id and an
-        as-of time), leads.parquet, and every file run.json lists that never changes after publishing, each of its
-        recorded size. A staging or retired folder (``.<name>.partial-*``, ``.<name>.old-*``) or a half-copied run
-        is not. (:func:`finwatch.integrity.verify_run` checks the files' sha256 too.)"""
-        if self.path.name.startswith(".") or not self.path.is_dir() or not self.complete:
-            return False
+        """Whether this is a run as published (:meth:`damage` finds nothing). A staging or retired folder
+        (``.<name>.partial-*``, ``.<name>.old-*``), a half-copied or a damaged run is not.
+        (:func:`finwatch.integrity.verify_run` checks the files' sha256 too.)"""
+        return self.damage() is None
+
+    def damage(self) -> str | None:
+        """Why this folder is not a run as published, or None when it is: a visible folder holding a readable
+        run.json (with a run id and an as-of time), leads.parquet with Parquet's magic at both ends, and every file
+        run.json lists, each of its recorded size — leads.csv, which exports rewrite filling in the paths of the
+        drafts (:meth:`refresh_csv`), of at least that size."""
+        if self.path.name.startswith(".") or not self.path.is_dir():
+            return f"{self.path}: not a run folder"
+        if not self.complete:
+            missing = RUN_FILE if not (self.path / RUN_FILE).is_file() else LEADS_FILE
+            return f"{self.path / missing}: missing; not a complete run"
         try:
             info = self.info
             if not isinstance(info.get("run_id"), str) or not isinstance(info.get("as_of"), str):
-                return False
-            files = info.get("files", {})
+                return f"{self.path / RUN_FILE}: no run id or as-of time"
+            files = info.get("files", {})  # absent: a run written before file hashes were recorded
             if not isinstance(files, dict):
-                return False
-            for name in FIXED_FILES:
-                if name not in files:
-                    continue  # a run written before file hashes were recorded
-                entry = files[name]
-                if not isinstance(entry, dict) or (self.path / name).stat().st_size != entry.get("bytes"):
-                    return False
-        except (FinwatchError, OSError):
-            return False
-        return True
+                return f"{self.path / RUN_FILE}: files is not a table of the lead files"
+            for name, entry in files.items():
+                path = self.path / str(name)
+                if not path.is_file():
+                    return f"{path}: missing; the run is incomplete"
+                size, recorded = path.stat().st_size, entry.get("bytes") if isinstance(entry, dict) else None
+                if not isinstance(recorded, int) or (size < recorded if name == "leads.csv" else size != recorded):
+                    return f"{path}: {size} bytes, run.json records {recorded}; the file is damaged"
+            if not _parquet_framed(self.path / LEADS_FILE):
+                return f"{self.path / LEADS_FILE}: not a complete Parquet file; the file is damaged"
+        except (FinwatchError, OSError) as exc:
+            return str(exc)
+        return None
+
+    def require_published(self) -> None:
+        """Refuse (:class:`FinwatchError`) a folder that is not a run as published, naming what is wrong."""
+        problem = self.damage()
+        if problem is not None:
+            raise FinwatchError(problem)
 
     @cached_property
     def info(self) -> dict[str, Any]:
@@ -127,8 +155,10 @@ class RunFolder:
         return str(self.info["as_of"])
 
     def leads(self, columns: Sequence[str] | None = None) -> pl.DataFrame:
-        self.info  # noqa: B018 - refuses a folder that is not a complete run
-        return pl.read_parquet(self.path / LEADS_FILE, columns=list(columns) if columns else None)
+        """The leads; a folder that is not a run as published (:meth:`require_published`) or leads.parquet that
+        cannot be read is refused with a :class:`FinwatchError` naming the file."""
+        self.require_published()
+        return read_leads(self.path / LEADS_FILE, columns)
 
     def store(self, override: Path | None = None) -> Store:
         """The run's store: ``override`` (a moved store) or the absolute path the run recorded.
@@ -186,7 +216,11 @@ class RunFolder:
         """Lead id → the earliest as-of time of an earlier run beside this one that raised it."""
         first: dict[str, str] = {}
         for run in self.earlier():
-            for lid in run.leads(["lead_id"])["lead_id"].to_list():
+            try:
+                ids = run.leads(["lead_id"])["lead_id"].to_list()
+            except FinwatchError:
+                continue  # damaged beyond what :attr:`published` sees: not an earlier run
+            for lid in ids:
                 first.setdefault(lid, run.as_of)
         return first
 
@@ -206,7 +240,9 @@ class RunFolder:
         """
         with atomic_directory(path, marker=RUN_FILE) as staging:
             with naming_errors(staging / LEADS_FILE):
-                leads.write_parquet(staging / LEADS_FILE)
+                parquet = io.BytesIO()  # Polars reports a failed write to a file without the system's reason
+                leads.write_parquet(parquet)
+                (staging / LEADS_FILE).write_bytes(parquet.getvalue())
             with naming_errors(staging / "leads.csv"):
                 _flat(_drafts(staging, leads)).write_csv(staging / "leads.csv")
             records = [
@@ -224,6 +260,28 @@ class RunFolder:
             with naming_errors(staging / RUN_FILE):
                 (staging / RUN_FILE).write_text(json.dumps(info, indent=2, sort_keys=True) + "\n", encoding="utf-8")
         return RunFolder(path)
+
+
+def read_leads(path: Path, columns: Sequence[str] | None = None) -> pl.DataFrame:
+    """A run's leads.parquet (the path taken literally, never as a pattern); a file that cannot be read is refused
+    with a :class:`FinwatchError` naming it."""
+    try:
+        return pl.read_parquet(path, columns=list(columns) if columns else None, glob=False)
+    except FileNotFoundError:
+        raise FinwatchError(f"{path}: missing; the run is incomplete") from None
+    except (pl.exceptions.PolarsError, OSError, ValueError) as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise FinwatchError(f"{path}: unreadable, the file is damaged ({first})") from None
+
+
+def _parquet_framed(path: Path) -> bool:
+    """Whether ``path`` begins and ends with Parquet's magic ``PAR1`` (a truncated or zeroed file does not)."""
+    with path.open("rb") as handle:
+        head = handle.read(4)
+        if handle.seek(0, 2) < 12:
+            return False
+        handle.seek(-4, 2)
+        return head == b"PAR1" and handle.read(4) == b"PAR1"
 
 
 def _drafts(folder: Path, leads: pl.DataFrame) -> pl.DataFrame:

@@ -267,8 +267,13 @@ class Store:
         files = self.files(table)
         if not files:
             return pl.LazyFrame(schema=schema)
-        options: dict[str, Any] = {"hive_partitioning": False, "schema": schema, "missing_columns": "insert",
-                                   "extra_columns": "ignore"}  # fmt: skip
+        options: dict[str, Any] = {
+            "hive_partitioning": False,
+            "schema": schema,
+            "missing_columns": "insert",
+            "extra_columns": "ignore",
+            "glob": False,
+        }  # paths as named, never patterns
         if table != "accounts" or history:
             return pl.scan_parquet(files, **options).select(list(schema.names()))
         rank = {
@@ -335,7 +340,7 @@ class Store:
         described = manifest.get("fx_table") or {}
         name = str(described.get("name") or f"of batch {manifest['batch']}")
         try:
-            frame = pl.read_parquet(path)
+            frame = pl.read_parquet(path, glob=False)
             return FxTable.from_frame(frame, name, described.get("sha256"))
         except FileNotFoundError:
             raise StoreError(f"{path}: listed in manifest {manifest['batch']} but missing") from None

@@ -665,7 +665,7 @@ def _decide_states(store: Store, parts: dict[int, list[Path]]) -> tuple[pl.DataF
     """
     existing = store.scan("transactions").select(TXN_KEYS).collect().with_columns(_file=pl.lit(-1, pl.Int32))
     batch_keys = [
-        pl.scan_parquet(files).select(TXN_KEYS).collect().with_columns(_file=pl.lit(i, pl.Int32))
+        pl.scan_parquet(files, glob=False).select(TXN_KEYS).collect().with_columns(_file=pl.lit(i, pl.Int32))
         for i, files in parts.items() if files
     ]  # fmt: skip
     batch = pl.concat(batch_keys) if batch_keys else existing.clear()
@@ -683,7 +683,7 @@ def _keep_new_transactions(plan_: Plan, parts: dict[int, list[Path]], states: pl
         for part in files:
             relative = f"transactions/{part.stem}/{plan_.batch}-{i:04d}.parquet"
             if dropped.len():
-                kept = pl.read_parquet(part).filter(~pl.col("txn_id").is_in(dropped.to_list()))
+                kept = pl.read_parquet(part, glob=False).filter(~pl.col("txn_id").is_in(dropped.to_list()))
                 if kept.is_empty():
                     continue
                 kept.write_parquet(part, **PARQUET_POLARS)
@@ -701,10 +701,10 @@ def _quarantine(
         conflicts = conflicts.with_columns(_where=_earlier_records(plan_, conflicts))
     out = {}
     for i, it in staged:
-        frame = pl.read_parquet(plan_.staging / f"{i:04d}" / "quarantine.parquet")
+        frame = pl.read_parquet(plan_.staging / f"{i:04d}" / "quarantine.parquet", glob=False)
         mine = conflicts.filter(pl.col("_file") == i)
         conflicting = (
-            pl.scan_parquet(parts[i]).filter(pl.col("txn_id").is_in(mine["txn_id"].to_list())).collect()
+            pl.scan_parquet(parts[i], glob=False).filter(pl.col("txn_id").is_in(mine["txn_id"].to_list())).collect()
             if mine.height else pl.DataFrame()
         )  # fmt: skip
         if conflicting.height:
@@ -780,7 +780,7 @@ def _reference_tables(plan_: Plan, staged: Staged, out: Path) -> Files:
     files: Files = {}
     for table, schema in (("accounts", ACCOUNT_SCHEMA), ("labels", LABEL_SCHEMA)):
         parts = [plan_.staging / f"{i:04d}" / f"{table}.parquet" for i, _ in staged]
-        present = [pl.read_parquet(p) for p in parts if p.is_file()]
+        present = [pl.read_parquet(p, glob=False) for p in parts if p.is_file()]
         if not present:
             continue
         if table == "accounts":
@@ -816,7 +816,7 @@ def _note_label_matches(
         labels_file = plan_.staging / f"{i:04d}" / "labels.parquet"
         if not labels_file.is_file():
             continue
-        labels = pl.read_parquet(labels_file)
+        labels = pl.read_parquet(labels_file, glob=False)
         ids = labels.filter(pl.col("subject_kind") == "transaction")["subject_id"]
         if it.labels_only or (it.reference_records and ids.len()):
             found = ids.is_in(transactions.implode()).sum()
@@ -842,14 +842,14 @@ def _stored_accounts(store: Store, files: Files) -> pl.Series:
     """Every account id the store holds once this batch's ``files`` are committed: accounts and transaction sides."""
     new_transactions = [path for path, _ in files.get("transactions", [])]
     new_accounts = [path for path, _ in files.get("accounts", [])]
-    sources = [store.scan("transactions"), *(pl.scan_parquet(p) for p in new_transactions)]
+    sources = [store.scan("transactions"), *(pl.scan_parquet(p, glob=False) for p in new_transactions)]
     frames = [
         frame
         for source in sources
         for frame in (source.select(account_id="src_account"), source.select(account_id="dst_account"))
     ]
     frames += [store.scan("accounts", history=True).select("account_id")]
-    frames += [pl.scan_parquet(p).select("account_id") for p in new_accounts]
+    frames += [pl.scan_parquet(p, glob=False).select("account_id") for p in new_accounts]
     return pl.concat(frames).drop_nulls().unique().collect()["account_id"]
 
 

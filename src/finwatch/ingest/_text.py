@@ -59,6 +59,8 @@ MAX_RECORD_LINES = 100
 #: characters of a rejected record's text kept in quarantine
 RAW_LIMIT = 2_000
 _DUCKDB_LINE = 2_000_000  # DuckDB's own default max_line_size
+#: what DuckDB takes for a file name pattern
+_PATTERN = re.compile(r"[*?\[\]{}]")
 
 
 def decode_utf8(source: Source, data: bytes, encoding: str = "utf-8") -> str:
@@ -291,7 +293,8 @@ def split_records(
         schema={"source_row": pl.Int64, "_reason": pl.String, "_raw": pl.String},
     )
     stray_blank = bool((data_line & blank & ~covered).any())
-    if path is not None and not refused and not stray_blank:
+    # DuckDB's read_csv expands ``*``, ``?`` and ``[…]`` in a path (even a bound one): such a path gets the copy
+    if path is not None and not refused and not stray_blank and not _PATTERN.search(str(path)):
         return Records(path, header_lines, first + 1, rejected, text, temporary=False)
     # a copy with the header and the records only (line breaks as they are): DuckDB numbers its records 1, 2, ...
     # after the header
